@@ -1,0 +1,6 @@
+//! Local stand-ins for the four upstream systems, speaking their real wire
+//! contracts (`../shared/contracts/*.md`), plus a dev OIDC token issuer.
+//! Each emulator is an axum router wrapped by [`faults::Controls`].
+
+pub mod demo;
+pub mod faults;

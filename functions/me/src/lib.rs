@@ -1,9 +1,8 @@
-use spin_sdk::http::{IntoResponse, Request, Response};
-use spin_sdk::http_component;
+//! GET /users/me — the caller's own user (API.md row 1).
 
-#[http_component]
-async fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
-    let v = spin_sdk::variables::get("data_api_url").unwrap_or_default();
-    let _ = req;
-    Ok(Response::new(200, format!("{} {}", shared::hello(), v)))
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+#[spin_sdk::http_component]
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    shared::spin::serve(req, out, |ctx, req| async move { shared::ops::me::run(&ctx, &req).await }).await
 }

@@ -1,0 +1,32 @@
+# The two commands of the README:
+#   make dev    builds everything and starts the whole app on the embedded
+#               default (dev host + emulators with demo data)
+#   make test   builds everything and runs every test (what CI runs)
+# and what a developer needs next:
+#   make build  builds the wasm components (release, wasm32-wasip2)
+#   make bench  prints sizes, latencies, round trips and build/start times
+
+SHELL := /bin/bash
+COMPONENTS := $(notdir $(wildcard functions/*))
+WASM_TARGET := wasm32-wasip2
+
+.PHONY: dev test build bench toolchain emulators
+
+toolchain:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+build: toolchain
+	cargo build --target $(WASM_TARGET) --release $(addprefix -p ,$(COMPONENTS))
+
+dev: build
+	cargo run -p devtool --bin dev -- $(ARGS)
+
+emulators:
+	cargo run -p emulators --bin emulators -- $(ARGS)
+
+test: build
+	@set -o pipefail; cargo test --no-fail-fast 2>&1 | tee target/test-output.txt; status=$$?; \
+	  bash dev/summarize-tests.sh target/test-output.txt; exit $$status
+
+bench: build
+	cargo run -p devtool --bin bench -- $(ARGS)

@@ -1,0 +1,8 @@
+//! GET /openapi.json — the OpenAPI document of every route (API.md row 32).
+
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+#[spin_sdk::http_component]
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    shared::spin::serve(req, out, |_ctx, req| async move { shared::ops::openapi::run(&req).await }).await
+}

@@ -1,0 +1,8 @@
+//! POST /users/create — create a user document (API.md row 4).
+
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+#[spin_sdk::http_component]
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    shared::spin::serve(req, out, |ctx, req| async move { shared::ops::users::create(&ctx, &req).await }).await
+}

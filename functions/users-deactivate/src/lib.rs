@@ -1,0 +1,8 @@
+//! POST /users/:subject/deactivate — deactivate a user (API.md row 6).
+
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+#[spin_sdk::http_component]
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    shared::spin::serve(req, out, |ctx, req| async move { shared::ops::users::deactivate(&ctx, &req).await }).await
+}

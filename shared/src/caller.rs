@@ -1,0 +1,139 @@
+//! Who is calling: the verified token, and the caller's `User` document.
+//! Roles come from the database (API.md "Who is calling"); the token only
+//! proves identity, plus platform admin by group.
+
+use serde_json::{json, Map, Value};
+
+use crate::auth::jwt::{self, Expectations, Jwks, JwtError};
+use crate::ctx::Ctx;
+use crate::data_api::{coll, decode};
+use crate::models::User;
+use crate::ports::Http;
+use crate::problem::{Error, System, UpstreamError, UpstreamFailure};
+use crate::request::ApiRequest;
+use crate::upstream::{json_body, Call};
+
+/// Clock skew tolerated on `exp`/`nbf`.
+const LEEWAY_SECS: i64 = 60;
+
+/// What a verified token says.
+#[derive(Clone, Debug)]
+pub struct TokenIdentity {
+    pub subject: String,
+    /// Lower-cased; `None` when the token has no `email` claim.
+    pub email: Option<String>,
+    /// `name`, else `preferred_username`.
+    pub name: Option<String>,
+    pub groups: Vec<String>,
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub token: TokenIdentity,
+    /// The token's groups contain `platform_admin_group`.
+    pub token_platform_admin: bool,
+    /// The caller's `User`, if one exists.
+    pub user: Option<User>,
+}
+
+impl Caller {
+    /// P: the token says so, or the `User` does. An inactive user is never P.
+    pub fn is_platform_admin(&self) -> bool {
+        let active = self.user.as_ref().is_none_or(|u| u.active);
+        active && (self.token_platform_admin || self.user.as_ref().is_some_and(|u| u.platform_admin))
+    }
+
+    pub fn active_user(&self) -> Option<&User> {
+        self.user.as_ref().filter(|u| u.active)
+    }
+
+    /// The audit actor: `{userId, email}`.
+    pub fn actor(&self) -> Value {
+        let email = self.user.as_ref().map(|u| u.email.clone()).or_else(|| self.token.email.clone()).unwrap_or_default();
+        json!({ "userId": self.token.subject, "email": email })
+    }
+
+    /// `403` unless the caller is P (the fixed check of P-only routes).
+    pub fn require_platform_admin(&self) -> Result<(), Error> {
+        if self.is_platform_admin() {
+            Ok(())
+        } else {
+            Err(Error::forbidden("Only platform administrators may do this."))
+        }
+    }
+}
+
+/// Verifies the bearer token (`401` on any failure).
+pub async fn verify_token<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<TokenIdentity, Error> {
+    let header = req.authorization.as_deref().ok_or_else(|| Error::Unauthorized("A bearer token is required.".into()))?;
+    let token = header
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Error::Unauthorized("The Authorization header must be `Bearer <token>`.".into()))?;
+    let oidc = ctx.oidc()?;
+    let jwks = match &oidc.jwks {
+        Some(inline) => Jwks::parse(inline).map_err(|e| Error::Internal(format!("oidc_jwks: {e:?}")))?,
+        None => fetch_jwks(ctx, oidc.jwks_url.as_deref().unwrap_or_default()).await?,
+    };
+    let expect = Expectations {
+        issuer: &oidc.issuer,
+        audience: &oidc.audience,
+        now_unix: ctx.now.millis().div_euclid(1000),
+        leeway_secs: LEEWAY_SECS,
+    };
+    let claims = jwt::verify(token, &jwks, &expect).map_err(|e| Error::Unauthorized(token_message(&e).into()))?;
+    Ok(identity(&claims))
+}
+
+fn token_message(e: &JwtError) -> &'static str {
+    match e {
+        JwtError::Expired => "The token has expired.",
+        JwtError::NotYetValid => "The token is not valid yet.",
+        JwtError::WrongIssuer | JwtError::WrongAudience => "The token was not issued for this service.",
+        _ => "The token is invalid.",
+    }
+}
+
+async fn fetch_jwks<H: Http>(ctx: &Ctx<H>, url: &str) -> Result<Jwks, Error> {
+    let resp = Call { system: System::Authentik, method: "GET", url: url.to_owned(), headers: vec![], body: None, timeout: crate::config::timeout(ctx.vars()) }
+        .send(&ctx.http)
+        .await?;
+    if resp.status != 200 {
+        return Err(UpstreamError::new(System::Authentik, UpstreamFailure::Status { status: resp.status, reason: "JWKS fetch failed".into() }).into());
+    }
+    let body = json_body(System::Authentik, &resp)?;
+    Jwks::parse(&body.to_string())
+        .map_err(|e| UpstreamError::new(System::Authentik, UpstreamFailure::BadResponse(format!("JWKS: {e:?}"))).into())
+}
+
+fn identity(claims: &Map<String, Value>) -> TokenIdentity {
+    let s = |k: &str| claims.get(k).and_then(Value::as_str).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    TokenIdentity {
+        subject: s("sub").unwrap_or_default(),
+        email: s("email").map(|e| e.to_lowercase()),
+        name: s("name").or_else(|| s("preferred_username")),
+        groups: match claims.get("groups") {
+            Some(Value::Array(g)) => g.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            _ => vec![],
+        },
+    }
+}
+
+/// Verifies the token and loads the caller's `User` (one round trip).
+pub async fn authenticate<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<Caller, Error> {
+    let token = verify_token(ctx, req).await?;
+    let user = load_user(ctx, &token.subject).await?;
+    let token_platform_admin = token.groups.contains(&ctx.groups().platform_admin);
+    Ok(Caller { token, token_platform_admin, user })
+}
+
+async fn load_user<H: Http>(ctx: &Ctx<H>, subject: &str) -> Result<Option<User>, Error> {
+    let doc = ctx.db()?.find_one(coll::USERS, json!({ "authentikSubjectId": subject }), None).await?;
+    Ok(match doc {
+        Some(d) => Some(decode(coll::USERS, &d)?),
+        None => None,
+    })
+}

@@ -1,0 +1,62 @@
+//! The context an operation runs in: its ports (HTTP, variables), the
+//! request's instant, and the configuration parts read on first use.
+
+use std::cell::OnceCell;
+
+use crate::config::{DataApiConfig, Groups, OidcConfig};
+use crate::data_api::DataApi;
+use crate::ejson::{DateTime, ObjectId};
+use crate::ports::{Http, Variables};
+use crate::problem::Error;
+
+pub struct Ctx<H> {
+    pub http: H,
+    vars: Box<dyn Variables>,
+    /// When the request arrived; every timestamp an operation writes uses it.
+    pub now: DateTime,
+    data_api: OnceCell<DataApiConfig>,
+    oidc: OnceCell<OidcConfig>,
+}
+
+impl<H: Http> Ctx<H> {
+    pub fn new(http: H, vars: Box<dyn Variables>, now: DateTime) -> Self {
+        Self { http, vars, now, data_api: OnceCell::new(), oidc: OnceCell::new() }
+    }
+
+    pub fn vars(&self) -> &dyn Variables {
+        self.vars.as_ref()
+    }
+
+    /// The Data API client (its variables are read once per request).
+    pub fn db(&self) -> Result<DataApi<'_, H>, Error> {
+        let cfg = match self.data_api.get() {
+            Some(c) => c,
+            None => {
+                let c = DataApiConfig::load(self.vars())?;
+                self.data_api.get_or_init(|| c)
+            }
+        };
+        Ok(DataApi::new(&self.http, cfg))
+    }
+
+    pub fn oidc(&self) -> Result<&OidcConfig, Error> {
+        match self.oidc.get() {
+            Some(c) => Ok(c),
+            None => {
+                let c = OidcConfig::load(self.vars())?;
+                Ok(self.oidc.get_or_init(|| c))
+            }
+        }
+    }
+
+    pub fn groups(&self) -> Groups {
+        Groups::load(self.vars())
+    }
+
+    /// A fresh ObjectId: the request's second and 8 CSPRNG bytes.
+    pub fn new_object_id(&self) -> ObjectId {
+        let mut r = [0u8; 8];
+        crate::random::fill(&mut r);
+        ObjectId::from_parts((self.now.millis() / 1000) as u32, r)
+    }
+}

@@ -1,0 +1,145 @@
+//! Typed views of the stored documents, with the fields as the seed's
+//! Mongoose schemas name them. A view holds what the domain reads; the
+//! stored document itself (with any field a view does not name) is kept
+//! alongside where an operation returns it, so nothing is lost on output.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::ejson::{DateTime, Int, ObjectId};
+use crate::types::Role;
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub authentik_subject_id: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
+    /// Global (legacy) role, the fallback of [`User::role_for_tenant`].
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub tenant_ids: Vec<ObjectId>,
+    /// Per-tenant roles, keyed by tenant id hex.
+    #[serde(default)]
+    pub tenant_roles: BTreeMap<String, String>,
+    #[serde(default)]
+    pub platform_admin: bool,
+    #[serde(default = "yes")]
+    pub active: bool,
+    #[serde(default)]
+    pub partner_id: Option<ObjectId>,
+    #[serde(default)]
+    pub partner_tenant_access: Option<Vec<ObjectId>>,
+    #[serde(default)]
+    pub authentik_user_pk: Option<Int>,
+    #[serde(default)]
+    pub mailbox_address: Option<String>,
+    #[serde(default)]
+    pub stalwart_account_id: Option<String>,
+    #[serde(default)]
+    pub ocis_user_id: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<DateTime>,
+}
+
+impl User {
+    /// `roleForTenant`: the per-tenant role, else the legacy global role.
+    pub fn role_for_tenant(&self, tenant: &ObjectId) -> Option<Role> {
+        self.tenant_roles
+            .get(&tenant.to_hex())
+            .or(self.role.as_ref())
+            .and_then(|r| Role::parse(r))
+    }
+
+    pub fn belongs_to(&self, tenant: &ObjectId) -> bool {
+        self.tenant_ids.contains(tenant)
+    }
+
+    /// Scoped partner staff reach only the tenants they list.
+    pub fn partner_scope(&self) -> Option<&[ObjectId]> {
+        self.partner_tenant_access.as_deref().filter(|s| !s.is_empty())
+    }
+
+    pub fn global_role(&self) -> Option<Role> {
+        self.role.as_deref().and_then(Role::parse)
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub slug: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub partner_id: Option<ObjectId>,
+    #[serde(default)]
+    pub authentik_group_id: Option<String>,
+}
+
+impl Tenant {
+    pub fn is_deleted(&self) -> bool {
+        self.status.as_deref() == Some("deleted")
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Partner {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub slug: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Domain {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub tenant_id: ObjectId,
+    pub domain: String,
+    #[serde(default)]
+    pub is_primary: bool,
+    #[serde(default)]
+    pub stalwart_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn role_for_tenant_prefers_the_tenant_role() {
+        let t1 = "65b000000000000000000001";
+        let u: User = serde_json::from_value(json!({
+            "_id": {"$oid": "65a000000000000000000001"}, "authentikSubjectId": "s",
+            "role": "member", "tenantIds": [{"$oid": t1}], "tenantRoles": {t1: "admin"},
+            "authentikUserPk": {"$numberInt": "7"}
+        }))
+        .unwrap();
+        assert_eq!(u.role_for_tenant(&ObjectId::parse(t1).unwrap()), Some(Role::Admin));
+        assert_eq!(u.role_for_tenant(&ObjectId::parse("65b000000000000000000002").unwrap()), Some(Role::Member));
+        assert!(u.active, "active defaults to true as in the schema");
+        assert_eq!(u.authentik_user_pk, Some(Int(7)));
+        assert!(u.partner_scope().is_none());
+    }
+}

@@ -1,0 +1,256 @@
+//! Rows 2–6: the user directory (`/users…`), for platform admins, and the
+//! tenant-admin view of `GET /users`.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::access::administered_tenants;
+use crate::audit::{self, AuditEvent};
+use crate::ctx::Ctx;
+use crate::data_api::{coll, decode, DataApi, Find};
+use crate::ejson::{to_api_json, ObjectId};
+use crate::models::User;
+use crate::ports::Http;
+use crate::problem::Error;
+use crate::request::{ApiRequest, ApiResponse, Params, Route};
+use crate::types::{Email, PersonName, Role, Slug, Subject};
+
+use super::begin;
+
+pub const LIST: Route = Route::get("/users");
+pub const GET: Route = Route::get("/users/:subject");
+pub const CREATE: Route = Route::post("/users/create");
+pub const UPDATE: Route = Route::post("/users/:subject/update");
+pub const DEACTIVATE: Route = Route::post("/users/:subject/deactivate");
+
+fn newest_first() -> Value {
+    json!({ "createdAt": -1, "_id": -1 })
+}
+
+/// Row 2: P sees everyone; a tenant admin the users of the tenants they
+/// administer (deleted tenants excluded); anyone else `403`.
+pub async fn list<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (caller, _) = begin(ctx, req, &LIST).await?;
+    req.no_body()?;
+    let db = ctx.db()?;
+    let filter = if caller.is_platform_admin() {
+        json!({})
+    } else {
+        let mine = administered_tenants(&caller);
+        if mine.is_empty() {
+            return Err(Error::forbidden("Only platform or workspace administrators may list users."));
+        }
+        let live: Vec<Value> = db
+            .find(coll::TENANTS, Find::filter(json!({ "_id": { "$in": mine }, "status": { "$ne": "deleted" } })).project(json!({ "_id": 1 })))
+            .await?
+            .into_iter()
+            .filter_map(|t| t.get("_id").cloned())
+            .collect();
+        if live.is_empty() {
+            return Err(Error::forbidden("Only platform or workspace administrators may list users."));
+        }
+        json!({ "tenantIds": { "$in": live } })
+    };
+    let users = db.find(coll::USERS, Find::filter(filter).sort(newest_first()).limit(50_000)).await?;
+    Ok(ApiResponse::ok(to_api_json(Value::Array(users))))
+}
+
+fn subject_param(params: &Params) -> Result<Subject, Error> {
+    let raw = params.get("subject");
+    Subject::parse(raw).map_err(|_| user_not_found(raw))
+}
+
+fn user_not_found(subject: &str) -> Error {
+    Error::not_found(format!("User {subject} not found"))
+}
+
+async fn find_by_subject<H: Http>(db: &DataApi<'_, H>, subject: &Subject) -> Result<(User, Value), Error> {
+    db.find_one_as::<User>(coll::USERS, json!({ "authentikSubjectId": subject }))
+        .await?
+        .ok_or_else(|| user_not_found(subject.as_str()))
+}
+
+/// Row 3.
+pub async fn get<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (caller, params) = begin(ctx, req, &GET).await?;
+    req.no_body()?;
+    caller.require_platform_admin()?;
+    let subject = subject_param(&params)?;
+    let (_, doc) = find_by_subject(&ctx.db()?, &subject).await?;
+    Ok(ApiResponse::ok(to_api_json(doc)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateBody {
+    authentik_subject_id: Subject,
+    email: Email,
+    name: PersonName,
+    role: Option<Role>,
+    tenant_slugs: Option<Vec<Slug>>,
+}
+
+/// Resolves slugs to tenant ids; an unknown slug is a `400` (the seed
+/// dropped it silently, which hid typos).
+async fn resolve_tenants<H: Http>(db: &DataApi<'_, H>, slugs: &[Slug]) -> Result<Vec<ObjectId>, Error> {
+    let wanted: BTreeSet<&str> = slugs.iter().map(Slug::as_str).collect();
+    if wanted.is_empty() {
+        return Ok(vec![]);
+    }
+    let found = db
+        .find(coll::TENANTS, Find::filter(json!({ "slug": { "$in": wanted } })).project(json!({ "_id": 1, "slug": 1 })))
+        .await?;
+    let mut ids = Vec::new();
+    let mut seen = BTreeSet::new();
+    for t in &found {
+        #[derive(Deserialize)]
+        struct T {
+            #[serde(rename = "_id")]
+            id: ObjectId,
+            slug: String,
+        }
+        let t: T = decode(coll::TENANTS, t)?;
+        seen.insert(t.slug);
+        ids.push(t.id);
+    }
+    let missing: Vec<&str> = wanted.into_iter().filter(|s| !seen.contains(*s)).collect();
+    if !missing.is_empty() {
+        return Err(Error::bad_request(format!("Unknown workspace(s): {}", missing.join(", "))));
+    }
+    Ok(ids)
+}
+
+/// Row 4.
+pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (caller, _) = begin(ctx, req, &CREATE).await?;
+    let body: CreateBody = req.json()?;
+    caller.require_platform_admin()?;
+    let db = ctx.db()?;
+    let subject = &body.authentik_subject_id;
+    if db.find_one(coll::USERS, json!({ "authentikSubjectId": subject }), Some(json!({ "_id": 1 }))).await?.is_some() {
+        return Err(Error::conflict(format!("User {subject} already exists")));
+    }
+    let tenant_ids = resolve_tenants(&db, body.tenant_slugs.as_deref().unwrap_or_default()).await?;
+    let role = body.role.unwrap_or(Role::Member);
+    let id = ctx.new_object_id();
+    let now = ctx.now.ejson();
+    let mut doc = json!({
+        "_id": id,
+        "authentikSubjectId": subject,
+        "email": body.email,
+        "name": body.name,
+        "role": role,
+        "tenantIds": tenant_ids,
+        "platformAdmin": false,
+        "active": true,
+        "createdAt": now,
+        "updatedAt": now,
+    });
+    // Each tenant gets the role explicitly rather than relying on the
+    // global fallback (as the seed).
+    if !tenant_ids.is_empty() {
+        doc["tenantRoles"] = tenant_ids.iter().map(|t| (t.to_hex(), json!(role))).collect::<Map<_, _>>().into();
+    }
+    db.insert_one(coll::USERS, doc.clone()).await?;
+    let event = AuditEvent::user("user.created", subject.as_str(), body.email.as_str())
+        .metadata(json!({ "name": body.name, "role": role, "tenantCount": tenant_ids.len() }));
+    if let Err(e) = audit::record(ctx, &caller, event).await {
+        // Unaudited mutations are not allowed to stand.
+        let _ = db.delete_one(coll::USERS, json!({ "_id": id })).await;
+        return Err(e);
+    }
+    Ok(ApiResponse::created(to_api_json(doc)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct UpdateBody {
+    email: Option<Email>,
+    name: Option<PersonName>,
+    role: Option<Role>,
+    active: Option<bool>,
+    platform_admin: Option<bool>,
+    tenant_slugs: Option<Vec<Slug>>,
+}
+
+/// Row 5: returns the updated document.
+pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (caller, params) = begin(ctx, req, &UPDATE).await?;
+    let body: UpdateBody = req.json()?;
+    caller.require_platform_admin()?;
+    let subject = subject_param(&params)?;
+    let db = ctx.db()?;
+    let (user, before) = find_by_subject(&db, &subject).await?;
+
+    let mut set = Map::new();
+    let mut unset = Map::new();
+    let mut changed: Vec<&str> = Vec::new();
+    if let Some(e) = &body.email {
+        set.insert("email".into(), json!(e));
+        changed.push("email");
+    }
+    if let Some(n) = &body.name {
+        set.insert("name".into(), json!(n));
+        changed.push("name");
+    }
+    if let Some(r) = body.role {
+        set.insert("role".into(), json!(r));
+        changed.push("role");
+    }
+    if let Some(a) = body.active {
+        set.insert("active".into(), json!(a));
+        changed.push("active");
+    }
+    if let Some(p) = body.platform_admin {
+        set.insert("platformAdmin".into(), json!(p));
+        changed.push("platformAdmin");
+    }
+    if let Some(slugs) = &body.tenant_slugs {
+        let ids = resolve_tenants(&db, slugs).await?;
+        // Roles of tenants the user leaves go with the membership.
+        for key in user.tenant_roles.keys() {
+            if !ids.iter().any(|t| &t.to_hex() == key) {
+                unset.insert(format!("tenantRoles.{key}"), json!(""));
+            }
+        }
+        set.insert("tenantIds".into(), json!(ids));
+        changed.push("tenantIds");
+    }
+    set.insert("updatedAt".into(), ctx.now.ejson());
+    let mut update = json!({ "$set": set });
+    if !unset.is_empty() {
+        update["$unset"] = Value::Object(unset);
+    }
+    let filter = json!({ "_id": user.id });
+    let result = db.update_one(coll::USERS, filter.clone(), update, false).await?;
+    if result.matched == 0 {
+        return Err(user_not_found(subject.as_str()));
+    }
+    let event = AuditEvent::user("user.updated", subject.as_str(), user.email.as_str()).metadata(json!({ "fields": changed }));
+    if let Err(e) = audit::record(ctx, &caller, event).await {
+        let _ = db.replace_one(coll::USERS, filter, before, false).await;
+        return Err(e);
+    }
+    let after = db.find_one(coll::USERS, json!({ "_id": user.id }), None).await?.ok_or_else(|| user_not_found(subject.as_str()))?;
+    Ok(ApiResponse::ok(to_api_json(after)))
+}
+
+/// Row 6: `204`.
+pub async fn deactivate<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (caller, params) = begin(ctx, req, &DEACTIVATE).await?;
+    req.no_body()?;
+    caller.require_platform_admin()?;
+    let subject = subject_param(&params)?;
+    let db = ctx.db()?;
+    let (user, _) = find_by_subject(&db, &subject).await?;
+    let filter = json!({ "_id": user.id });
+    db.update_one(coll::USERS, filter.clone(), json!({ "$set": { "active": false, "updatedAt": ctx.now.ejson() } }), false).await?;
+    let event = AuditEvent::user("user.deactivated", user.id.to_hex(), user.email.as_str());
+    if let Err(e) = audit::record(ctx, &caller, event).await {
+        let _ = db.update_one(coll::USERS, filter, json!({ "$set": { "active": user.active } }), false).await;
+        return Err(e);
+    }
+    Ok(ApiResponse::no_content())
+}

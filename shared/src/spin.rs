@@ -1,0 +1,188 @@
+//! The Spin side of the ports: outbound HTTP over `wasi:http` with
+//! timeouts, Spin variables, and the component entry point that turns an
+//! incoming request into an operation call and its answer.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use spin_sdk::http::{Fields, IncomingRequest, IncomingResponse, Method, OutgoingRequest, OutgoingResponse, ResponseOutparam, Scheme};
+use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
+use spin_sdk::wit::wasi::http0_2_0::types::{ErrorCode, FutureIncomingResponse, RequestOptions};
+
+use crate::ctx::Ctx;
+use crate::ejson::DateTime;
+use crate::ports::{Http, InboundResponse, OutboundRequest, TransportError, Variables};
+use crate::problem::Error;
+use crate::request::{encode, ApiRequest, ApiResponse, MAX_BODY};
+
+/// Outbound HTTP through the host's `wasi:http/outgoing-handler`.
+pub struct SpinHttp;
+
+fn nanos(d: Duration) -> u64 {
+    d.as_nanos().min(u64::MAX as u128) as u64
+}
+
+fn transport_error(e: &ErrorCode) -> TransportError {
+    match e {
+        ErrorCode::ConnectionTimeout | ErrorCode::ConnectionReadTimeout | ErrorCode::ConnectionWriteTimeout => TransportError::Timeout,
+        ErrorCode::HttpRequestDenied => TransportError::Denied("host not in allowed_outbound_hosts".into()),
+        other => TransportError::Unreachable(format!("{other:?}")),
+    }
+}
+
+/// Waits for the response without blocking the executor, so several calls
+/// can be in flight at once (`futures::join!`).
+async fn response(fut: FutureIncomingResponse) -> Result<IncomingResponse, ErrorCode> {
+    let mut token: Option<spin_executor::CancelToken> = None;
+    futures::future::poll_fn(move |cx| match fut.get() {
+        Some(Ok(result)) => std::task::Poll::Ready(result),
+        Some(Err(())) => std::task::Poll::Ready(Err(ErrorCode::InternalError(Some("response taken twice".into())))),
+        None => {
+            if let Some(t) = token.take() {
+                t.cancel();
+            }
+            token = Some(spin_executor::push_waker_and_get_token(fut.subscribe(), cx.waker().clone()));
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+impl Http for SpinHttp {
+    async fn send(&self, req: OutboundRequest) -> Result<InboundResponse, TransportError> {
+        let (scheme, rest) = req
+            .url
+            .split_once("://")
+            .ok_or_else(|| TransportError::Unreachable(format!("not an absolute URL: {}", req.url)))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let headers: Vec<(String, Vec<u8>)> = req.headers.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect();
+        let fields = Fields::from_list(&headers).map_err(|e| TransportError::Unreachable(format!("bad header: {e:?}")))?;
+        let out = OutgoingRequest::new(fields);
+        let method = match req.method {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            other => Method::Other(other.to_owned()),
+        };
+        let scheme = match scheme {
+            "http" => Scheme::Http,
+            "https" => Scheme::Https,
+            other => Scheme::Other(other.to_owned()),
+        };
+        let bad = |what: &str| TransportError::Unreachable(format!("invalid request {what}"));
+        out.set_method(&method).map_err(|()| bad("method"))?;
+        out.set_scheme(Some(&scheme)).map_err(|()| bad("scheme"))?;
+        out.set_authority(Some(authority)).map_err(|()| bad("authority"))?;
+        out.set_path_with_query(Some(path)).map_err(|()| bad("path"))?;
+
+        let options = RequestOptions::new();
+        let t = Some(nanos(req.timeout));
+        // Hosts may not support every option; a refusal just means the
+        // host's own default applies.
+        let _ = options.set_connect_timeout(t);
+        let _ = options.set_first_byte_timeout(t);
+        let _ = options.set_between_bytes_timeout(t);
+
+        let mut sink = out.take_body();
+        let fut = outgoing_handler::handle(out, Some(options)).map_err(|e| transport_error(&e))?;
+        if !req.body.is_empty() {
+            sink.send(req.body).await.map_err(|e| TransportError::Unreachable(format!("sending body: {e:?}")))?;
+        }
+        drop(sink);
+        let resp = response(fut).await.map_err(|e| transport_error(&e))?;
+        let status = resp.status();
+        // A broken or stalled body: the host says why through the I/O error.
+        let body = resp.into_body().await.map_err(|io| {
+            match spin_sdk::wit::wasi::http0_2_0::types::http_error_code(&io) {
+                Some(code) => transport_error(&code),
+                None => TransportError::Unreachable(io.to_debug_string()),
+            }
+        })?;
+        Ok(InboundResponse { status, body })
+    }
+}
+
+/// Spin variables of this component.
+pub struct SpinVariables;
+
+impl Variables for SpinVariables {
+    fn get(&self, name: &str) -> Option<String> {
+        spin_sdk::variables::get(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+fn now() -> DateTime {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    DateTime(ms)
+}
+
+/// Reads at most [`MAX_BODY`] bytes; `None` if the body is larger.
+async fn read_body(req: IncomingRequest) -> Option<Vec<u8>> {
+    let mut stream = req.into_body_stream();
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        body.extend(chunk.ok()?);
+        if body.len() > MAX_BODY {
+            return None;
+        }
+    }
+    Some(body)
+}
+
+/// The whole life of a request in a component: buffer it, run the
+/// operation, log failures (never bodies or credentials), answer.
+pub async fn serve<F, Fut>(req: IncomingRequest, out: ResponseOutparam, op: F)
+where
+    F: FnOnce(Ctx<SpinHttp>, ApiRequest) -> Fut,
+    Fut: Future<Output = Result<ApiResponse, Error>>,
+{
+    let method = match req.method() {
+        Method::Get => "GET".to_owned(),
+        Method::Post => "POST".to_owned(),
+        Method::Put => "PUT".to_owned(),
+        Method::Patch => "PATCH".to_owned(),
+        Method::Delete => "DELETE".to_owned(),
+        Method::Head => "HEAD".to_owned(),
+        Method::Options => "OPTIONS".to_owned(),
+        Method::Connect => "CONNECT".to_owned(),
+        Method::Trace => "TRACE".to_owned(),
+        Method::Other(o) => o,
+    };
+    let uri = req.path_with_query().unwrap_or_else(|| "/".into());
+    let authorization = req
+        .headers()
+        .get(&"authorization".to_owned())
+        .into_iter()
+        .next()
+        .map(|v| String::from_utf8_lossy(&v).into_owned());
+    let body = read_body(req).await;
+    let api_req = ApiRequest { method: method.clone(), uri: uri.clone(), authorization, body };
+    let ctx = Ctx::new(SpinHttp, Box::new(SpinVariables), now());
+    let outcome = op(ctx, api_req).await;
+    if let Err(e) = &outcome {
+        if e.status() >= 500 {
+            let path = uri.split('?').next().unwrap_or("");
+            eprintln!("{method} {path} -> {}: {e}", e.status());
+        }
+    }
+    let enc = encode(outcome);
+    let headers: Vec<(String, Vec<u8>)> = enc.headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
+    let response = OutgoingResponse::new(Fields::from_list(&headers).expect("our headers are valid"));
+    response.set_status_code(enc.status).expect("our statuses are valid");
+    let mut body = response.take_body();
+    out.set(response);
+    if !enc.body.is_empty() {
+        if let Err(e) = body.send(enc.body).await {
+            eprintln!("{method} {uri}: writing the response failed: {e:?}");
+        }
+    }
+}

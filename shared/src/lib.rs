@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod authentik;
 pub mod auth;
 pub mod caller;
 pub mod config;
@@ -17,11 +18,13 @@ pub mod ctx;
 pub mod data_api;
 pub mod ejson;
 pub mod models;
+pub mod ocis;
 pub mod ops;
 pub mod ports;
 pub mod problem;
 pub mod random;
 pub mod request;
+pub mod stalwart;
 pub mod types;
 pub mod upstream;
 

@@ -5,7 +5,12 @@
 //! Every operation checks in API.md's order: `405` → `401` → `413` →
 //! `400` → `404` → `403` → the operation itself.
 
+pub mod invite;
 pub mod me;
+pub mod members;
+pub mod partners;
+pub mod platform;
+pub mod tenant;
 pub mod openapi;
 pub mod users;
 

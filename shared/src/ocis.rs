@@ -1,0 +1,84 @@
+//! Typed client of OCIS's LibreGraph users API (`contracts/ocis.md`).
+//! Account creation is deferred (reported, not done) when OCIS is not
+//! configured or creates accounts itself at first sign-in.
+
+use serde_json::{json, Value};
+
+use crate::config::UpstreamConfig;
+use crate::ports::Http;
+use crate::problem::{System, UpstreamError, UpstreamFailure};
+use crate::upstream::{excerpt, status_error, Call};
+
+/// What `ensure_user` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ensured {
+    /// This request created the account.
+    Created(String),
+    /// The account already existed (`409`), looked up by username.
+    Existing(String),
+}
+
+pub struct Ocis<'a, H> {
+    http: &'a H,
+    cfg: &'a UpstreamConfig,
+}
+
+fn reason(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| excerpt(body))
+}
+
+impl<'a, H: Http> Ocis<'a, H> {
+    pub fn new(http: &'a H, cfg: &'a UpstreamConfig) -> Self {
+        Self { http, cfg }
+    }
+
+    async fn call(&self, method: &'static str, path: &str, body: Option<&Value>) -> Result<crate::ports::InboundResponse, UpstreamError> {
+        Call {
+            system: System::Ocis,
+            method,
+            url: format!("{}/graph/v1.0{path}", self.cfg.url),
+            headers: vec![("authorization".into(), self.cfg.authorization.clone())],
+            body,
+            timeout: self.cfg.timeout,
+        }
+        .send(self.http)
+        .await
+    }
+
+    fn id_of(resp: &crate::ports::InboundResponse) -> Result<String, UpstreamError> {
+        serde_json::from_slice::<Value>(&resp.body)
+            .ok()
+            .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned))
+            .ok_or_else(|| UpstreamError::new(System::Ocis, UpstreamFailure::BadResponse("user without an id".into())))
+    }
+
+    /// Creates the user (username = the identity's username, so sign-in
+    /// matches it); an existing one is looked up and used.
+    pub async fn ensure_user(&self, username: &str, display_name: &str, mail: &str) -> Result<Ensured, UpstreamError> {
+        let body = json!({ "onPremisesSamAccountName": username, "displayName": display_name, "mail": mail });
+        let resp = self.call("POST", "/users", Some(&body)).await?;
+        match resp.status {
+            200 | 201 => Ok(Ensured::Created(Self::id_of(&resp)?)),
+            409 => {
+                let found = self.call("GET", &format!("/users/{}", crate::authentik::query_escape(username)), None).await?;
+                if found.status != 200 {
+                    return Err(status_error(System::Ocis, &found, reason(&found.body)));
+                }
+                Ok(Ensured::Existing(Self::id_of(&found)?))
+            }
+            _ => Err(status_error(System::Ocis, &resp, reason(&resp.body))),
+        }
+    }
+
+    /// Deletes the user; `404` counts as already gone.
+    pub async fn delete_user(&self, id: &str) -> Result<(), UpstreamError> {
+        let resp = self.call("DELETE", &format!("/users/{}", crate::authentik::query_escape(id)), None).await?;
+        match resp.status {
+            204 | 200 | 404 => Ok(()),
+            _ => Err(status_error(System::Ocis, &resp, reason(&resp.body))),
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Rows 7, 10 and 31: inviting an operator, a partner's staff member, or a
+//! tenant's admin. They share one saga (this module); each route supplies
+//! its group, its attributes, its `User` update and its audit event.
+//!
+//! Create path: identity → `User` document ∥ recovery link → (else temp
+//! password + expired marker) → audit. Any failure after the identity was
+//! created undoes everything this request wrote. Attach path (an identity
+//! with that e-mail exists): group add → `User` upsert → audit, undoing the
+//! group add (if it was new) and the document on failure.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::audit::{self, AuditEvent};
+use crate::authentik::{AkUser, Authentik, NewUser};
+use crate::caller::Caller;
+use crate::config::UpstreamConfig;
+use crate::ctx::Ctx;
+use crate::data_api::coll;
+use crate::ports::Http;
+use crate::problem::Error;
+use crate::random::temp_password;
+use crate::request::ApiResponse;
+use crate::types::{Email, PersonName};
+
+/// The timestamps of a `User` upsert: `updatedAt` always, `createdAt` on insert.
+pub fn stamp<H: Http>(ctx: &Ctx<H>, mut update: Value) -> Value {
+    update["$set"]["updatedAt"] = ctx.now.ejson();
+    update["$setOnInsert"]["createdAt"] = ctx.now.ejson();
+    update
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteBody {
+    pub name: PersonName,
+    pub email: Email,
+}
+
+/// What differs between the three invite routes.
+pub struct Invite<'a> {
+    pub email: &'a Email,
+    pub name: &'a PersonName,
+    /// The Authentik group uuid the person joins.
+    pub group: String,
+    /// Attributes of a created identity besides `invitedBy`/`invitedAt`.
+    pub attributes: Map<String, Value>,
+    /// The `User` upsert (`$set`/`$setOnInsert`/`$addToSet`) for an identity.
+    pub user_update: &'a dyn Fn(&AkUser, bool) -> Value,
+    /// The audit event: `(identity, attached, handoff)`.
+    pub audit: &'a dyn Fn(&AkUser, bool, Option<&str>) -> AuditEvent,
+    /// Refuses an attach (an operator invite never attaches; a partner
+    /// invite refuses staff of another partner); gets the local doc.
+    pub check_attach: &'a dyn Fn(&AkUser, Option<&Value>) -> Result<(), Error>,
+}
+
+/// Undo steps run best-effort; the original failure is what the caller sees.
+async fn undo_identity<H: Http>(ak: &Authentik<'_, H>, pk: i64) {
+    if let Err(e) = ak.delete_user(pk).await {
+        eprintln!("undo: deleting identity {pk} failed: {e}");
+    }
+}
+
+async fn undo_user_doc<H: Http>(ctx: &Ctx<H>, uid: &str, before: Option<Value>) {
+    let Ok(db) = ctx.db() else { return };
+    let filter = json!({ "authentikSubjectId": uid });
+    let r = match before {
+        Some(doc) => db.replace_one(coll::USERS, filter, doc, false).await.map(|_| ()),
+        None => db.delete_one(coll::USERS, filter).await.map(|_| ()),
+    };
+    if let Err(e) = r {
+        eprintln!("undo: restoring the user document of {uid} failed: {e}");
+    }
+}
+
+pub async fn run<H: Http>(ctx: &Ctx<H>, caller: &Caller, inv: Invite<'_>) -> Result<ApiResponse, Error> {
+    let cfg = UpstreamConfig::authentik(ctx.vars())?;
+    let ak = Authentik::new(&ctx.http, &cfg);
+    match ak.find_user_by_email(inv.email.as_str()).await? {
+        Some(existing) => attach(ctx, caller, &ak, &inv, existing).await,
+        None => create(ctx, caller, &ak, &inv).await,
+    }
+}
+
+async fn upsert_doc<H: Http>(ctx: &Ctx<H>, user: &AkUser, update: Value) -> Result<(), Error> {
+    ctx.db()?.update_one(coll::USERS, json!({ "authentikSubjectId": user.uid }), update, true).await?;
+    Ok(())
+}
+
+async fn attach<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, inv: &Invite<'_>, existing: AkUser) -> Result<ApiResponse, Error> {
+    let db = ctx.db()?;
+    let before = db.find_one(coll::USERS, json!({ "authentikSubjectId": existing.uid }), None).await?;
+    (inv.check_attach)(&existing, before.as_ref())?;
+    let newly_added = !existing.groups.contains(&inv.group);
+    if newly_added {
+        ak.add_to_group(&inv.group, existing.pk).await?;
+    }
+    let written = async {
+        upsert_doc(ctx, &existing, (inv.user_update)(&existing, true)).await?;
+        audit::record(ctx, caller, (inv.audit)(&existing, true, None)).await
+    }
+    .await;
+    if let Err(e) = written {
+        undo_user_doc(ctx, &existing.uid, before).await;
+        if newly_added {
+            if let Err(u) = ak.remove_from_group(&inv.group, existing.pk).await {
+                eprintln!("undo: removing {} from group failed: {u}", existing.pk);
+            }
+        }
+        return Err(e);
+    }
+    Ok(ApiResponse::created(json!({ "subject": existing.uid, "userId": existing.pk.to_string(), "attached": true })))
+}
+
+async fn create<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, inv: &Invite<'_>) -> Result<ApiResponse, Error> {
+    let invited_at = ctx.now.to_iso();
+    let mut attributes = inv.attributes.clone();
+    attributes.insert("invitedBy".into(), caller.actor()["email"].clone());
+    attributes.insert("invitedAt".into(), json!(invited_at));
+    let created = create_identity(
+        ak,
+        NewUser {
+            username: inv.email.as_str(),
+            email: inv.email.as_str(),
+            name: inv.name.as_str(),
+            groups: vec![inv.group.clone()],
+            attributes: Value::Object(attributes),
+        },
+        &invited_at,
+    )
+    .await?;
+
+    let result = async {
+        let (doc, link) = futures::join!(upsert_doc(ctx, &created, (inv.user_update)(&created, false)), ak.recovery_link(created.pk));
+        doc?;
+        let link = link?;
+        let password = match &link {
+            Some(_) => None,
+            None => {
+                let p = temp_password();
+                ak.set_password(created.pk, &p).await?;
+                ak.mark_password_expired(&created).await?;
+                Some(p)
+            }
+        };
+        let handoff = if link.is_some() { "recovery-link" } else { "temp-password" };
+        audit::record(ctx, caller, (inv.audit)(&created, false, Some(handoff))).await?;
+        Ok::<_, Error>((link, password))
+    }
+    .await;
+    match result {
+        Ok((link, password)) => {
+            let mut body = json!({ "subject": created.uid, "userId": created.pk.to_string() });
+            if let Some(l) = link {
+                body["link"] = json!(l);
+            }
+            if let Some(p) = password {
+                body["tempPassword"] = json!(p);
+            }
+            Ok(ApiResponse::created(body))
+        }
+        Err(e) => {
+            undo_user_doc(ctx, &created.uid, None).await;
+            undo_identity(ak, created.pk).await;
+            Err(e)
+        }
+    }
+}
+
+/// Creates the identity. If the create timed out it may still have
+/// happened: the identity carrying this request's `invitedAt` is looked up
+/// by e-mail and deleted (never one that existed before).
+pub async fn create_identity<H: Http>(ak: &Authentik<'_, H>, user: NewUser<'_>, invited_at: &str) -> Result<AkUser, Error> {
+    let email = user.email.to_owned();
+    match ak.create_user(user).await {
+        Ok(u) => Ok(u),
+        Err(e) if e.is_timeout() => {
+            if let Ok(Some(found)) = ak.find_user_by_email(&email).await {
+                if found.attributes.get("invitedAt").and_then(Value::as_str) == Some(invited_at) {
+                    undo_identity(ak, found.pk).await;
+                }
+            }
+            Err(e.into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,264 @@
+//! Tenant routes: row 17 `members-list`, row 18 `members-create` (a saga
+//! across identity, mail and files) and row 31 `tenant-admins-invite`.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::access::TenantRule;
+use crate::audit::AuditEvent;
+use crate::authentik::{AkUser, Authentik, NewUser};
+use crate::config::{ocis_autoprovision, UpstreamConfig};
+use crate::ctx::Ctx;
+use crate::data_api::{coll, Find};
+use crate::ejson::to_api_json;
+use crate::models::{Domain, Tenant};
+use crate::ocis::{Ensured, Ocis};
+use crate::ports::Http;
+use crate::problem::{Error, UpstreamError};
+use crate::random::temp_password;
+use crate::request::{ApiRequest, ApiResponse, Route};
+use crate::stalwart::{NewMailbox, Stalwart};
+use crate::types::{DomainName, Email, LocalPart, MemberRole, PersonName, Role};
+
+use super::invite::{self, create_identity, stamp, Invite, InviteBody};
+use super::tenant::{begin, TenantScope};
+
+pub const LIST: Route = Route::get("/tenants/:slug/members");
+pub const CREATE: Route = Route::post("/tenants/:slug/members/create");
+pub const INVITE_ADMIN: Route = Route::post("/tenants/:slug/admins/invite");
+
+/// Row 17: the tenant's users, newest first.
+pub async fn list<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (scope, ()) = begin(ctx, req, &LIST, TenantRule::AdminsAndPartner, ApiRequest::no_body).await?;
+    let users = ctx
+        .db()?
+        .find(coll::USERS, Find::filter(json!({ "tenantIds": scope.tenant.id })).sort(json!({ "createdAt": -1, "_id": -1 })).limit(50_000))
+        .await?;
+    Ok(ApiResponse::ok(to_api_json(Value::Array(users))))
+}
+
+fn not_provisioned(tenant: &Tenant) -> Error {
+    Error::bad_request(format!("Workspace \"{}\" isn't fully provisioned (no identity group). Reconcile it first.", tenant.slug))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateBody {
+    name: PersonName,
+    /// Kept raw here so its rule's message is the seed's, checked after the domain.
+    local_part: String,
+    role: MemberRole,
+    domain: Option<DomainName>,
+}
+
+/// The named domain, else the primary, else the oldest (as the seed).
+fn pick_domain<'a>(domains: &'a [Domain], wanted: Option<&DomainName>) -> Option<&'a Domain> {
+    match wanted {
+        Some(d) => domains.iter().find(|x| x.domain.eq_ignore_ascii_case(d.as_str())),
+        None => domains.iter().find(|x| x.is_primary).or_else(|| domains.iter().min_by_key(|x| (x.id.to_hex(), x.domain.clone()))),
+    }
+}
+
+/// The state of one best-effort side system after provisioning.
+struct SideOutcome {
+    status: &'static str,
+    id: Option<String>,
+    /// Whether this request created it (and so must undo it on failure).
+    created: bool,
+    note: Option<String>,
+}
+
+impl SideOutcome {
+    fn skipped(note: Option<String>) -> Self {
+        Self { status: "skipped", id: None, created: false, note }
+    }
+    fn failed(e: UpstreamError) -> Self {
+        Self { status: "error", id: None, created: false, note: Some(e.to_string()) }
+    }
+}
+
+/// Row 18. Critical path: (caller ∥ tenant+domains) → duplicate check →
+/// identity → (password ∥ mailbox ∥ file account) → (User ∥ audit):
+/// five sequential round trips.
+pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (scope, body) = begin(ctx, req, &CREATE, TenantRule::AdminsAndPartner, |r| r.json::<CreateBody>()).await?;
+    let TenantScope { caller, tenant, domains, .. } = scope;
+    let group = tenant.authentik_group_id.clone().ok_or_else(|| not_provisioned(&tenant))?;
+    let domain = pick_domain(&domains, body.domain.as_ref())
+        .ok_or_else(|| Error::bad_request("Add a domain to this workspace before creating users."))?
+        .clone();
+    let local = LocalPart::parse(&body.local_part).map_err(Error::BadRequest)?;
+    let email = Email::parse(&format!("{local}@{}", domain.domain)).map_err(Error::BadRequest)?;
+    let role: Role = body.role.into();
+    let db = ctx.db()?;
+    if db.find_one(coll::USERS, json!({ "email": email, "tenantIds": tenant.id }), Some(json!({ "_id": 1 }))).await?.is_some() {
+        return Err(Error::conflict(format!("{email} already exists in this workspace.")));
+    }
+
+    let ak_cfg = UpstreamConfig::authentik(ctx.vars())?;
+    let ak = Authentik::new(&ctx.http, &ak_cfg);
+    let invited_at = ctx.now.to_iso();
+    let password = temp_password();
+    // 1) The identity (required); the same password signs in everywhere.
+    let created = create_identity(
+        &ak,
+        NewUser {
+            username: email.as_str(),
+            email: email.as_str(),
+            name: body.name.as_str(),
+            groups: vec![group],
+            attributes: json!({ "tenantSlug": tenant.slug, "invitedBy": caller.actor()["email"], "invitedAt": invited_at }),
+        },
+        &invited_at,
+    )
+    .await?;
+
+    // 2) Password, mailbox and file account, concurrently.
+    let stalwart_cfg = UpstreamConfig::stalwart(ctx.vars());
+    let ocis_cfg = UpstreamConfig::ocis(ctx.vars()).filter(|_| !ocis_autoprovision(ctx.vars()));
+    let mailbox = async {
+        match (&stalwart_cfg, &domain.stalwart_id) {
+            (Some(cfg), Some(domain_id)) => {
+                let m = NewMailbox { domain_id, local_part: local.as_str(), full_name: body.name.as_str(), password: &password };
+                match Stalwart::new(&ctx.http, cfg).create_mailbox(m).await {
+                    Ok(id) => SideOutcome { status: "ok", id: Some(id), created: true, note: None },
+                    Err(e) => SideOutcome::failed(e),
+                }
+            }
+            _ => SideOutcome::skipped(None),
+        }
+    };
+    let files = async {
+        match &ocis_cfg {
+            Some(cfg) => match Ocis::new(&ctx.http, cfg).ensure_user(email.as_str(), body.name.as_str(), email.as_str()).await {
+                Ok(Ensured::Created(id)) => SideOutcome { status: "ok", id: Some(id), created: true, note: None },
+                Ok(Ensured::Existing(id)) => SideOutcome { status: "ok", id: Some(id), created: false, note: None },
+                Err(e) => SideOutcome::failed(e),
+            },
+            None => SideOutcome::skipped(Some("auto-provisions on first sign-in".into())),
+        }
+    };
+    let (pw, mailbox, files) = futures::join!(ak.set_password(created.pk, &password), mailbox, files);
+
+    // 3) The User document and the audit event, concurrently.
+    let written = match pw {
+        Err(e) => Err(Error::from(e)),
+        Ok(()) => {
+            let mut provisioning = json!({ "authentik": "ok", "stalwart": mailbox.status, "ocis": files.status });
+            if mailbox.status == "error" {
+                provisioning["stalwartError"] = json!(mailbox.note);
+            }
+            if let Some(n) = &files.note {
+                provisioning["ocisNote"] = json!(n);
+            }
+            let mut set = json!({
+                "email": email, "name": body.name, "mailboxAddress": email,
+                "authentikUserPk": created.pk, "provisioning": provisioning,
+            });
+            set[format!("tenantRoles.{}", tenant.id)] = json!(role);
+            if let Some(id) = &mailbox.id {
+                set["stalwartAccountId"] = json!(id);
+            }
+            if let Some(id) = &files.id {
+                set["ocisUserId"] = json!(id);
+            }
+            let update = stamp(ctx, json!({
+                "$set": set,
+                "$setOnInsert": { "role": role, "active": true, "platformAdmin": false },
+                "$addToSet": { "tenantIds": tenant.id },
+            }));
+            let event = AuditEvent::user("tenant.user_created", created.uid.as_str(), email.as_str())
+                .tenant(&tenant.slug)
+                .metadata(json!({ "name": body.name, "role": role, "mailbox": mailbox.status, "ocis": files.status }));
+            let audit_id = ctx.new_object_id();
+            let mut audit_doc = event.document(&caller, &ctx.now);
+            audit_doc["_id"] = audit_id.ejson();
+            let (doc, audited) = futures::join!(
+                db.update_one(coll::USERS, json!({ "authentikSubjectId": created.uid }), update, true),
+                db.insert_one(coll::AUDIT_EVENTS, audit_doc)
+            );
+            match (doc, audited) {
+                (Ok(_), Ok(_)) => Ok(()),
+                (d, a) => {
+                    // Undo whichever half was written.
+                    if d.is_ok() {
+                        let _ = db.delete_one(coll::USERS, json!({ "authentikSubjectId": created.uid })).await;
+                    }
+                    if a.is_ok() {
+                        let _ = db.delete_one(coll::AUDIT_EVENTS, json!({ "_id": audit_id })).await;
+                    }
+                    Err(Error::from(d.err().or(a.err()).expect("one of them failed")))
+                }
+            }
+        }
+    };
+    if let Err(e) = written {
+        // No orphans: everything this request created goes again.
+        if let (true, Some(id), Some(cfg)) = (mailbox.created, &mailbox.id, &stalwart_cfg) {
+            if let Err(u) = Stalwart::new(&ctx.http, cfg).delete_mailbox(id).await {
+                eprintln!("undo: deleting mailbox {id} failed: {u}");
+            }
+        }
+        if let (true, Some(id), Some(cfg)) = (files.created, &files.id, &ocis_cfg) {
+            if let Err(u) = Ocis::new(&ctx.http, cfg).delete_user(id).await {
+                eprintln!("undo: deleting file account {id} failed: {u}");
+            }
+        }
+        if let Err(u) = ak.delete_user(created.pk).await {
+            eprintln!("undo: deleting identity {} failed: {u}", created.pk);
+        }
+        return Err(e);
+    }
+
+    let mut out = json!({
+        "email": email,
+        "tempPassword": password,
+        "provisioning": { "authentik": "ok", "stalwart": mailbox.status, "ocis": files.status },
+    });
+    if mailbox.status == "error" {
+        out["stalwartError"] = json!(mailbox.note);
+    }
+    if let Some(n) = files.note {
+        out["ocisNote"] = json!(n);
+    }
+    Ok(ApiResponse::created(out))
+}
+
+/// Row 31: P or PT (a tenant admin cannot appoint more admins).
+pub async fn invite_admin<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (scope, body) = begin(ctx, req, &INVITE_ADMIN, TenantRule::PartnerOnly, |r| r.json::<InviteBody>()).await?;
+    let TenantScope { caller, tenant, .. } = scope;
+    let group = tenant.authentik_group_id.clone().ok_or_else(|| not_provisioned(&tenant))?;
+    let role_key = format!("tenantRoles.{}", tenant.id);
+    let update = |u: &AkUser, attached: bool| {
+        // The per-tenant role is $set so an existing user becomes admin
+        // here without changing their role elsewhere.
+        let mut set = json!({ "authentikUserPk": u.pk });
+        set[role_key.as_str()] = json!("admin");
+        let mut on_insert = json!({ "role": "admin", "active": true, "platformAdmin": false });
+        if attached {
+            set["email"] = json!(u.email);
+            on_insert["name"] = json!(if u.name.is_empty() { body.name.as_str() } else { u.name.as_str() });
+        } else {
+            set["email"] = json!(body.email);
+            set["name"] = json!(body.name);
+        }
+        stamp(ctx, json!({ "$set": set, "$setOnInsert": on_insert, "$addToSet": { "tenantIds": tenant.id } }))
+    };
+    let audit = |u: &AkUser, attached: bool, handoff: Option<&str>| {
+        if attached {
+            let name = if u.name.is_empty() { body.name.as_str() } else { u.name.as_str() };
+            AuditEvent::user("tenant.admin_attached", u.uid.as_str(), u.email.as_str())
+                .tenant(&tenant.slug)
+                .metadata(json!({ "name": name, "role": "admin" }))
+        } else {
+            AuditEvent::user("tenant.admin_invited", u.uid.as_str(), body.email.as_str())
+                .tenant(&tenant.slug)
+                .metadata(json!({ "name": body.name, "role": "admin", "handoff": handoff }))
+        }
+    };
+    let mut attributes = Map::new();
+    attributes.insert("tenantSlug".into(), json!(tenant.slug));
+    invite::run(ctx, &caller, Invite { email: &body.email, name: &body.name, group, attributes, user_update: &update, audit: &audit, check_attach: &|_, _| Ok(()) }).await
+}
+

@@ -1,0 +1,91 @@
+//! Partner routes: row 10, `POST /partners/:slug/users/invite`.
+
+use serde_json::{json, Map, Value};
+
+use crate::audit::AuditEvent;
+use crate::authentik::{AkUser, Authentik};
+use crate::caller::Caller;
+use crate::config::UpstreamConfig;
+use crate::ctx::Ctx;
+use crate::data_api::coll;
+use crate::models::Partner;
+use crate::ports::Http;
+use crate::problem::Error;
+use crate::request::{ApiRequest, ApiResponse, Route};
+use crate::types::Slug;
+
+use super::begin;
+use super::invite::{self, stamp, Invite, InviteBody};
+
+pub const INVITE: Route = Route::post("/partners/:slug/users/invite");
+
+fn partner_not_found() -> Error {
+    Error::not_found("Partner not found")
+}
+
+/// P, or PA of that partner: staff of another partner (or no partner) get
+/// `404`, staff of this one without the admin role (or inactive) `403`.
+fn authorize_partner_admin(caller: &Caller, partner: &Partner) -> Result<(), Error> {
+    if caller.is_platform_admin() {
+        return Ok(());
+    }
+    let user = caller.user.as_ref().filter(|u| u.partner_id == Some(partner.id)).ok_or_else(partner_not_found)?;
+    if user.active && user.global_role().is_some_and(|r| r.is_admin()) {
+        Ok(())
+    } else {
+        Err(Error::forbidden("Only the partner's owners and admins may invite staff."))
+    }
+}
+
+pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (caller, params) = begin(ctx, req, &INVITE).await?;
+    let body: InviteBody = req.json()?;
+    let slug = Slug::parse(params.get("slug")).map_err(|_| partner_not_found())?;
+    let (partner, _) = ctx.db()?.find_one_as::<Partner>(coll::PARTNERS, json!({ "slug": slug })).await?.ok_or_else(partner_not_found)?;
+    authorize_partner_admin(&caller, &partner)?;
+
+    let cfg = UpstreamConfig::authentik(ctx.vars())?;
+    let group = Authentik::new(&ctx.http, &cfg).ensure_group(&ctx.groups().partner_staff, json!({ "role": "partner-staff" })).await?;
+    let update = |u: &AkUser, attached: bool| {
+        let (email, name) = if attached {
+            (u.email.clone(), if u.name.is_empty() { body.name.to_string() } else { u.name.clone() })
+        } else {
+            (body.email.to_string(), body.name.to_string())
+        };
+        // On attach the local name is kept (only seeded on insert).
+        let mut set = json!({ "email": email, "partnerId": partner.id, "authentikUserPk": u.pk });
+        let mut on_insert = json!({ "role": "member", "active": true, "tenantIds": [], "platformAdmin": false });
+        if attached {
+            on_insert["name"] = json!(name);
+        } else {
+            set["name"] = json!(name);
+        }
+        stamp(ctx, json!({ "$set": set, "$setOnInsert": on_insert }))
+    };
+    let audit = |u: &AkUser, attached: bool, handoff: Option<&str>| {
+        if attached {
+            let name = if u.name.is_empty() { body.name.as_str() } else { u.name.as_str() };
+            AuditEvent::user("partner.user_attached", u.uid.as_str(), u.email.as_str())
+                .partner(&partner.slug)
+                .metadata(json!({ "name": name, "role": "partner-staff" }))
+        } else {
+            AuditEvent::user("partner.user_invited", u.uid.as_str(), body.email.as_str())
+                .partner(&partner.slug)
+                .metadata(json!({ "role": "partner-staff", "name": body.name, "handoff": handoff }))
+        }
+    };
+    // Moving someone silently from another partner would erase that relation.
+    let check = |_: &AkUser, local: Option<&Value>| {
+        let other = local.and_then(|d| d.get("partnerId")).and_then(|p| serde_json::from_value::<crate::ejson::ObjectId>(p.clone()).ok());
+        match other {
+            Some(p) if p != partner.id => Err(Error::conflict(format!(
+                "User {} already belongs to partner {p} — detach them from that partner first.",
+                body.email
+            ))),
+            _ => Ok(()),
+        }
+    };
+    let mut attributes = Map::new();
+    attributes.insert("partnerSlug".into(), json!(partner.slug));
+    invite::run(ctx, &caller, Invite { email: &body.email, name: &body.name, group: group.pk, attributes, user_update: &update, audit: &audit, check_attach: &check }).await
+}

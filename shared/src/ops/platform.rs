@@ -1,0 +1,45 @@
+//! Row 7, `POST /platform/operators/invite`: a new platform admin.
+
+use serde_json::{json, Map};
+
+use crate::audit::AuditEvent;
+use crate::authentik::Authentik;
+use crate::config::UpstreamConfig;
+use crate::ctx::Ctx;
+use crate::ports::Http;
+use crate::problem::Error;
+use crate::request::{ApiRequest, ApiResponse, Route};
+
+use super::begin;
+use super::invite::{self, stamp, Invite, InviteBody};
+
+pub const INVITE: Route = Route::post("/platform/operators/invite");
+
+pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (caller, _) = begin(ctx, req, &INVITE).await?;
+    let body: InviteBody = req.json()?;
+    caller.require_platform_admin()?;
+    let cfg = UpstreamConfig::authentik(ctx.vars())?;
+    let group = Authentik::new(&ctx.http, &cfg).ensure_group(&ctx.groups().platform_admin, json!({ "role": "platform-admin" })).await?;
+    let update = |u: &crate::authentik::AkUser, _attached: bool| {
+        stamp(ctx, json!({
+            "$set": { "email": body.email, "name": body.name, "platformAdmin": true, "authentikUserPk": u.pk },
+            "$setOnInsert": { "role": "admin", "active": true, "tenantIds": [] },
+        }))
+    };
+    let audit = |u: &crate::authentik::AkUser, _attached: bool, handoff: Option<&str>| {
+        AuditEvent::user("platform.user_invited", u.uid.as_str(), body.email.as_str())
+            .metadata(json!({ "role": "platform-admin", "name": body.name, "handoff": handoff }))
+    };
+    // Operators are always new identities: a clean conflict instead of
+    // Authentik's unfriendly duplicate error.
+    let never_attach = |u: &crate::authentik::AkUser, _: Option<&serde_json::Value>| {
+        Err(Error::conflict(format!("User with email {} already exists in Authentik (uid={})", body.email, u.uid)))
+    };
+    invite::run(
+        ctx,
+        &caller,
+        Invite { email: &body.email, name: &body.name, group: group.pk, attributes: Map::new(), user_update: &update, audit: &audit, check_attach: &never_attach },
+    )
+    .await
+}

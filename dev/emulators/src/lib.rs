@@ -2,5 +2,6 @@
 //! contracts (`../shared/contracts/*.md`), plus a dev OIDC token issuer.
 //! Each emulator is an axum router wrapped by [`faults::Controls`].
 
+pub mod authentik;
 pub mod demo;
 pub mod faults;

@@ -1,0 +1,3 @@
+//! Token verification.
+
+pub mod jwt;

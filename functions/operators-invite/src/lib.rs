@@ -1,0 +1,8 @@
+//! POST /platform/operators/invite — invite a platform admin (API.md row 7).
+
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+#[spin_sdk::http_component]
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    shared::spin::serve(req, out, |ctx, req| async move { shared::ops::platform::invite(&ctx, &req).await }).await
+}

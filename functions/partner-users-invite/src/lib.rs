@@ -1,0 +1,8 @@
+//! POST /partners/:slug/users/invite — invite or attach partner staff (API.md row 10).
+
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+#[spin_sdk::http_component]
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    shared::spin::serve(req, out, |ctx, req| async move { shared::ops::partners::invite(&ctx, &req).await }).await
+}

@@ -5,3 +5,4 @@
 pub mod authentik;
 pub mod demo;
 pub mod faults;
+pub mod stalwart;

@@ -86,7 +86,10 @@ impl App {
         }
 
         let compiled = compile_all(&engine, &cache, &sources)?;
-        let stats_compiled = compiled.values().filter(|(_, o)| *o == CacheOutcome::Compiled).count();
+        let stats_compiled = compiled
+            .values()
+            .filter(|(_, o)| *o == CacheOutcome::Compiled)
+            .count();
         let stats_cached = compiled.len() - stats_compiled;
 
         let linker = runtime::base_linker(&engine)?;
@@ -100,7 +103,13 @@ impl App {
                     "dev-host: warning: component {id:?} imports interfaces the dev host does not provide; calling them traps ({missing})"
                 );
             }
-            components.insert(id.to_string(), LoadedComponent { wasm: source.clone(), pre });
+            components.insert(
+                id.to_string(),
+                LoadedComponent {
+                    wasm: source.clone(),
+                    pre,
+                },
+            );
         }
 
         Ok(App {
@@ -118,12 +127,17 @@ impl App {
 
     /// `(component id, .wasm path)` for every loaded component.
     pub fn components(&self) -> impl Iterator<Item = (&str, &Path)> {
-        self.components.iter().map(|(id, c)| (id.as_str(), c.wasm.as_path()))
+        self.components
+            .iter()
+            .map(|(id, c)| (id.as_str(), c.wasm.as_path()))
     }
 
     /// `(route as written, component id)` in the order routes are tried.
     pub fn routes(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.router.entries().iter().map(|e| (e.raw_route.as_str(), e.component.as_str()))
+        self.router
+            .entries()
+            .iter()
+            .map(|e| (e.raw_route.as_str(), e.component.as_str()))
     }
 
     /// The parsed manifest.
@@ -170,7 +184,10 @@ fn compile_all(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("compiler thread panicked"))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("compiler thread panicked")))
+            })
             .collect()
     });
     results.into_iter().collect()

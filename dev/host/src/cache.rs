@@ -72,7 +72,10 @@ impl ComponentCache {
             .with_context(|| format!("creating component cache directory {}", dir.display()))?;
         let mut hasher = Sha256Hasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        Ok(ComponentCache { dir: dir.to_path_buf(), engine_fingerprint: hasher.0.finalize().into() })
+        Ok(ComponentCache {
+            dir: dir.to_path_buf(),
+            engine_fingerprint: hasher.0.finalize().into(),
+        })
     }
 
     /// The cache file for these `.wasm` bytes.
@@ -105,15 +108,20 @@ impl ComponentCache {
                 ),
             }
         }
-        let component = Component::from_binary(engine, wasm).map_err(anyhow::Error::from).with_context(|| {
-            format!(
+        let component = Component::from_binary(engine, wasm)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
                 "compiling {} (it must be a WASI 0.2 component: build with --target wasm32-wasip2)",
                 source.display()
             )
-        })?;
+            })?;
         // A failed cache write only costs a recompile next time.
         if let Err(e) = self.store(&component, &entry) {
-            eprintln!("dev-host: could not write cache entry {}: {e:#}", entry.display());
+            eprintln!(
+                "dev-host: could not write cache entry {}: {e:#}",
+                entry.display()
+            );
         }
         Ok((component, CacheOutcome::Compiled))
     }
@@ -156,13 +164,19 @@ mod tests {
         let cache = ComponentCache::new(&engine, dir.path()).unwrap();
         // The smallest valid component: no imports, no exports.
         let wasm = b"\0asm\x0d\0\x01\0";
-        let (_, first) = cache.load_or_compile(&engine, wasm, Path::new("empty.wasm")).unwrap();
-        let (_, second) = cache.load_or_compile(&engine, wasm, Path::new("empty.wasm")).unwrap();
+        let (_, first) = cache
+            .load_or_compile(&engine, wasm, Path::new("empty.wasm"))
+            .unwrap();
+        let (_, second) = cache
+            .load_or_compile(&engine, wasm, Path::new("empty.wasm"))
+            .unwrap();
         assert_eq!(first, CacheOutcome::Compiled);
         assert_eq!(second, CacheOutcome::Hit);
         // A core module is not a component.
         let core = b"\0asm\x01\0\0\0";
-        let err = cache.load_or_compile(&engine, core, Path::new("core.wasm")).unwrap_err();
+        let err = cache
+            .load_or_compile(&engine, core, Path::new("core.wasm"))
+            .unwrap_err();
         assert!(format!("{err:#}").contains("wasm32-wasip2"), "{err:#}");
     }
 }

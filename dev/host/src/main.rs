@@ -50,7 +50,9 @@ fn parse_args() -> Result<Args> {
             "--manifest" | "-f" => args.manifest = value("--manifest")?.into(),
             "--listen" => {
                 let v = value("--listen")?;
-                args.listen = v.parse().with_context(|| format!("--listen {v:?} is not an address like 127.0.0.1:3000"))?;
+                args.listen = v.parse().with_context(|| {
+                    format!("--listen {v:?} is not an address like 127.0.0.1:3000")
+                })?;
             }
             "--cache-dir" => args.cache_dir = Some(value("--cache-dir")?.into()),
             "--variable" => {
@@ -81,7 +83,10 @@ async fn main() {
 async fn run() -> Result<()> {
     let started = Instant::now();
     let args = parse_args()?;
-    let cache_dir = args.cache_dir.clone().unwrap_or_else(|| default_cache_dir(&args.manifest));
+    let cache_dir = args
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| default_cache_dir(&args.manifest));
 
     // Compiling is CPU-bound and blocking; keep it off the async workers.
     let manifest = args.manifest.clone();
@@ -94,7 +99,11 @@ async fn run() -> Result<()> {
 
     let server = serve(
         app.clone(),
-        ServeOptions { addr: args.listen, variables: args.variables, use_process_env: true },
+        ServeOptions {
+            addr: args.listen,
+            variables: args.variables,
+            use_process_env: true,
+        },
     )
     .await?;
 
@@ -113,7 +122,9 @@ async fn run() -> Result<()> {
         println!("  {route} -> {component}");
     }
 
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     println!("dev-host: shutting down");
     server.shutdown().await;
     Ok(())

@@ -183,8 +183,7 @@ impl Manifest {
                 ),
             };
             for (key, template) in &raw_component.variables {
-                validate_name(key)
-                    .map_err(|e| anyhow::anyhow!("component {id:?} variable {e}"))?;
+                validate_name(key).map_err(|e| anyhow::anyhow!("component {id:?} variable {e}"))?;
                 let parsed = Template::parse(template)
                     .with_context(|| format!("component {id:?} variable {key:?}"))?;
                 check_template_vars(&parsed, &variables)
@@ -205,7 +204,9 @@ impl Manifest {
             if raw_component.allowed_outbound_hosts.len() == 1
                 && raw_component.allowed_outbound_hosts[0] == "insecure:allow-all"
             {
-                bail!("component {id:?}: 'insecure:allow-all' is not allowed - use '*://*:*' instead");
+                bail!(
+                    "component {id:?}: 'insecure:allow-all' is not allowed - use '*://*:*' instead"
+                );
             }
             components.insert(
                 id,
@@ -225,7 +226,9 @@ impl Manifest {
             }
             let component = match trigger.component {
                 Some(toml::Value::String(id)) => id,
-                Some(_) => bail!("{what}: inline components are not supported; name a [component.<id>]"),
+                Some(_) => {
+                    bail!("{what}: inline components are not supported; name a [component.<id>]")
+                }
                 None => bail!("{what}: missing `component`"),
             };
             if !components.contains_key(&component) {
@@ -319,31 +322,51 @@ source = "hidden.wasm"
         assert_eq!(
             m.http_triggers,
             vec![
-                HttpTrigger { route: TriggerRoute::Path("/users/me".into()), component: "me".into() },
-                HttpTrigger { route: TriggerRoute::Private, component: "hidden".into() },
+                HttpTrigger {
+                    route: TriggerRoute::Path("/users/me".into()),
+                    component: "me".into()
+                },
+                HttpTrigger {
+                    route: TriggerRoute::Private,
+                    component: "hidden".into()
+                },
             ]
         );
         let me = &m.components["me"];
-        assert_eq!(me.source, Path::new("/app/../target/wasm32-wasip2/release/me.wasm"));
+        assert_eq!(
+            me.source,
+            Path::new("/app/../target/wasm32-wasip2/release/me.wasm")
+        );
         assert_eq!(me.allowed_outbound_hosts.len(), 2);
         assert_eq!(me.variables["label"], "key={{data_api_key}}!");
     }
 
     fn parse_err(text: &str) -> String {
-        format!("{:#}", Manifest::parse(text, Path::new("/app/spin.toml")).unwrap_err())
+        format!(
+            "{:#}",
+            Manifest::parse(text, Path::new("/app/spin.toml")).unwrap_err()
+        )
     }
 
     #[test]
     fn rejects_what_spin_rejects() {
         let head = "spin_manifest_version = 2\n[application]\nname = \"a\"\n";
-        assert!(parse_err("spin_manifest_version = 1\n[application]\nname = \"a\"\n")
-            .contains("must be 2"));
-        assert!(parse_err(&format!("{head}[variables]\nx = {{ required = true, default = \"1\" }}\n"))
-            .contains("required` OR"));
-        assert!(parse_err(&format!("{head}[variables]\nx = {{ secret = true }}\n"))
-            .contains("required` OR"));
-        assert!(parse_err(&format!("{head}[variables]\nBad = {{ default = \"1\" }}\n"))
-            .contains("invalid variable name"));
+        assert!(
+            parse_err("spin_manifest_version = 1\n[application]\nname = \"a\"\n")
+                .contains("must be 2")
+        );
+        assert!(parse_err(&format!(
+            "{head}[variables]\nx = {{ required = true, default = \"1\" }}\n"
+        ))
+        .contains("required` OR"));
+        assert!(
+            parse_err(&format!("{head}[variables]\nx = {{ secret = true }}\n"))
+                .contains("required` OR")
+        );
+        assert!(
+            parse_err(&format!("{head}[variables]\nBad = {{ default = \"1\" }}\n"))
+                .contains("invalid variable name")
+        );
         assert!(parse_err(&format!(
             "{head}[[trigger.http]]\nroute = \"/\"\ncomponent = \"nope\"\n"
         ))

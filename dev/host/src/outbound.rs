@@ -140,8 +140,14 @@ impl AllowedHost {
             .with_context(|| format!("Invalid allowed host port {port:?}"))?;
         let scheme = SchemeRule::parse(scheme)
             .with_context(|| format!("Invalid allowed host scheme {scheme:?}"))?;
-        let host = HostRule::parse(host).with_context(|| format!("Invalid allowed host {host:?}"))?;
-        Ok(AllowedHost { original: entry.to_string(), scheme, host, port })
+        let host =
+            HostRule::parse(host).with_context(|| format!("Invalid allowed host {host:?}"))?;
+        Ok(AllowedHost {
+            original: entry.to_string(),
+            scheme,
+            host,
+            port,
+        })
     }
 
     fn allows(&self, url: &OutboundUrl) -> bool {
@@ -226,10 +232,16 @@ impl HostRule {
         };
         match (self, host) {
             (HostRule::Any, _) => true,
-            (HostRule::AnySubdomain(suffix), Host::Domain(domain)) => domain.ends_with(suffix.as_str()),
+            (HostRule::AnySubdomain(suffix), Host::Domain(domain)) => {
+                domain.ends_with(suffix.as_str())
+            }
             (HostRule::Literal(literal), host) => host == *literal,
-            (HostRule::Cidr(net, prefix), Host::Ipv4(ip)) => cidr_contains(*net, *prefix, IpAddr::V4(ip)),
-            (HostRule::Cidr(net, prefix), Host::Ipv6(ip)) => cidr_contains(*net, *prefix, IpAddr::V6(ip)),
+            (HostRule::Cidr(net, prefix), Host::Ipv4(ip)) => {
+                cidr_contains(*net, *prefix, IpAddr::V4(ip))
+            }
+            (HostRule::Cidr(net, prefix), Host::Ipv6(ip)) => {
+                cidr_contains(*net, *prefix, IpAddr::V6(ip))
+            }
             (HostRule::AnySubdomain(_), _) | (HostRule::Cidr(..), Host::Domain(_)) => false,
             // Self requests are checked by `allows_relative`.
             (HostRule::ToSelf, _) => false,
@@ -241,7 +253,10 @@ impl HostRule {
 /// `ip_network`'s `from_str_truncate`.
 fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
     let (addr, prefix) = match text.split_once('/') {
-        Some((addr, prefix)) => (addr.parse::<IpAddr>().ok()?, Some(prefix.parse::<u8>().ok()?)),
+        Some((addr, prefix)) => (
+            addr.parse::<IpAddr>().ok()?,
+            Some(prefix.parse::<u8>().ok()?),
+        ),
         None => (text.parse::<IpAddr>().ok()?, None),
     };
     let max = if addr.is_ipv4() { 32 } else { 128 };
@@ -256,12 +271,20 @@ fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
     match addr {
         IpAddr::V4(a) => {
             let bits = u32::from(a);
-            let m = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+            let m = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - prefix)
+            };
             IpAddr::V4((bits & m).into())
         }
         IpAddr::V6(a) => {
             let bits = u128::from(a);
-            let m = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+            let m = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - prefix)
+            };
             IpAddr::V6((bits & m).into())
         }
     }
@@ -285,11 +308,17 @@ impl PortRule {
             bail!("port lists are not yet supported");
         }
         if let Some((start, end)) = port.split_once("..") {
-            let start = start.parse().with_context(|| format!("port range {port:?} contains non-number"))?;
-            let end = end.parse().with_context(|| format!("port range {port:?} contains non-number"))?;
+            let start = start
+                .parse()
+                .with_context(|| format!("port range {port:?} contains non-number"))?;
+            let end = end
+                .parse()
+                .with_context(|| format!("port range {port:?} contains non-number"))?;
             return Ok(PortRule::Range(start, end));
         }
-        Ok(PortRule::Port(port.parse().with_context(|| format!("port {port:?} is not a number"))?))
+        Ok(PortRule::Port(port.parse().with_context(|| {
+            format!("port {port:?} is not a number")
+        })?))
     }
 
     fn allows(&self, port: Option<u16>, scheme: &str) -> bool {
@@ -325,7 +354,9 @@ impl OutboundUrl {
             Ok(u) if u.has_host() => u,
             first => match url::Url::parse(&format!("{default_scheme}://{url}")) {
                 Ok(u) => u,
-                Err(second) => return Err(first.err().map(Into::into).unwrap_or_else(|| second.into())),
+                Err(second) => {
+                    return Err(first.err().map(Into::into).unwrap_or_else(|| second.into()))
+                }
             },
         };
         Ok(OutboundUrl {
@@ -380,11 +411,9 @@ impl AllowedHosts {
                                 ));
                                 hosts.push(host);
                             }
-                            None => {
-                                return Err(strict.context(format!(
-                                    "allowed_outbound_hosts entry {entry:?} resolved to {resolved:?}"
-                                )))
-                            }
+                            None => return Err(strict.context(format!(
+                                "allowed_outbound_hosts entry {entry:?} resolved to {resolved:?}"
+                            ))),
                         },
                     }
                 }
@@ -395,7 +424,10 @@ impl AllowedHosts {
 
     /// Builds a list from literal entries only (for tests and tools).
     pub fn from_literals(entries: &[&str]) -> Result<AllowedHosts> {
-        let hosts = entries.iter().map(|e| AllowedHost::parse(e)).collect::<Result<_>>()?;
+        let hosts = entries
+            .iter()
+            .map(|e| AllowedHost::parse(e))
+            .collect::<Result<_>>()?;
         Ok(AllowedHosts { hosts })
     }
 
@@ -539,18 +571,38 @@ mod tests {
     fn allowed_host_table() {
         let cases: &[(&str, &str, bool)] = &[
             // exact host + port
-            ("http://127.0.0.1:4010", "http://127.0.0.1:4010/action/find", true),
+            (
+                "http://127.0.0.1:4010",
+                "http://127.0.0.1:4010/action/find",
+                true,
+            ),
             ("http://127.0.0.1:4010", "http://127.0.0.1:4011/", false),
             ("http://127.0.0.1:4010", "https://127.0.0.1:4010/", false),
             ("http://127.0.0.1:4010", "http://127.0.0.2:4010/", false),
             ("http://127.0.0.1:4010/", "http://127.0.0.1:4010/x", true),
             // default port by scheme
-            ("https://api.example.com", "https://api.example.com/v1", true),
-            ("https://api.example.com", "https://api.example.com:443/v1", true),
-            ("https://api.example.com", "https://api.example.com:8443/v1", false),
+            (
+                "https://api.example.com",
+                "https://api.example.com/v1",
+                true,
+            ),
+            (
+                "https://api.example.com",
+                "https://api.example.com:443/v1",
+                true,
+            ),
+            (
+                "https://api.example.com",
+                "https://api.example.com:8443/v1",
+                false,
+            ),
             ("http://api.example.com", "http://api.example.com:80/", true),
             ("http://api.example.com", "https://api.example.com/", false),
-            ("https://api.example.com:443", "https://api.example.com/", true),
+            (
+                "https://api.example.com:443",
+                "https://api.example.com/",
+                true,
+            ),
             // host case-insensitive
             ("https://API.Example.com", "https://api.example.COM/", true),
             // subdomain wildcard: any depth, not the bare domain
@@ -572,8 +624,16 @@ mod tests {
             ("*://db.internal:5432", "http://db.internal:5432/", true),
             ("*://db.internal:5432", "http://db.internal/", false),
             // port ranges: end excluded
-            ("http://127.0.0.1:4000..4010", "http://127.0.0.1:4009/", true),
-            ("http://127.0.0.1:4000..4010", "http://127.0.0.1:4010/", false),
+            (
+                "http://127.0.0.1:4000..4010",
+                "http://127.0.0.1:4009/",
+                true,
+            ),
+            (
+                "http://127.0.0.1:4000..4010",
+                "http://127.0.0.1:4010/",
+                false,
+            ),
             // CIDR
             ("http://10.0.0.0/8:80", "http://10.20.30.40/", true),
             ("http://10.0.0.0/8:80", "http://11.0.0.1/", false),
@@ -608,10 +668,22 @@ mod tests {
             "h1tp://example.com",
             "http://example.com//",
         ] {
-            assert!(AllowedHost::parse(bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                AllowedHost::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
-        for good in ["http://example.com/", "http://self", "*://*:*", "mqtt://broker", "http://[::1]"] {
-            assert!(AllowedHost::parse(good).is_ok(), "{good:?} should be accepted");
+        for good in [
+            "http://example.com/",
+            "http://self",
+            "*://*:*",
+            "mqtt://broker",
+            "http://[::1]",
+        ] {
+            assert!(
+                AllowedHost::parse(good).is_ok(),
+                "{good:?} should be accepted"
+            );
         }
     }
 
@@ -619,7 +691,10 @@ mod tests {
     fn templated_entries_resolve_at_serve_time() {
         let vars: HashMap<String, String> = [
             ("data_api_url", "http://127.0.0.1:4010"),
-            ("data_api_base", "https://data.example.com/app/x/endpoint/data/v1"),
+            (
+                "data_api_base",
+                "https://data.example.com/app/x/endpoint/data/v1",
+            ),
             ("mail_url", ""),
             ("auth_host", "auth.example.com"),
         ]
@@ -643,10 +718,17 @@ mod tests {
         assert!(hosts.allows(&url("https://auth.example.com/api/v3/")));
         assert!(!hosts.allows(&url("https://mail.example.com/")));
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("Spin itself rejects"), "{}", warnings[0]);
+        assert!(
+            warnings[0].contains("Spin itself rejects"),
+            "{}",
+            warnings[0]
+        );
 
         let bad = vec!["{{ auth_host }}".to_string()];
-        assert!(AllowedHosts::resolve(&bad, &vars).is_err(), "no scheme after resolving");
+        assert!(
+            AllowedHosts::resolve(&bad, &vars).is_err(),
+            "no scheme after resolving"
+        );
     }
 
     #[test]
@@ -663,14 +745,19 @@ mod tests {
     fn policy_admits_and_rewrites() {
         let policy = OutboundPolicy {
             component_id: "c".into(),
-            allowed: AllowedHosts::from_literals(&["http://127.0.0.1:4010", "http://self"]).unwrap(),
+            allowed: AllowedHosts::from_literals(&["http://127.0.0.1:4010", "http://self"])
+                .unwrap(),
             self_addr: "127.0.0.1:3000".parse().unwrap(),
         };
-        let mut ok = http::Request::get("http://127.0.0.1:4010/x").body(()).unwrap();
+        let mut ok = http::Request::get("http://127.0.0.1:4010/x")
+            .body(())
+            .unwrap();
         assert!(policy.admit(&mut ok).is_ok());
         let mut denied = http::Request::get("http://127.0.0.1:9/x").body(()).unwrap();
         assert_eq!(policy.admit(&mut denied).unwrap_err(), "http://127.0.0.1:9");
-        let mut own = http::Request::get("http://self.alt/users/me?x=1").body(()).unwrap();
+        let mut own = http::Request::get("http://self.alt/users/me?x=1")
+            .body(())
+            .unwrap();
         assert!(policy.admit(&mut own).is_ok());
         assert_eq!(own.uri().to_string(), "http://127.0.0.1:3000/users/me?x=1");
         assert_eq!(own.headers()[http::header::HOST], "127.0.0.1:3000");

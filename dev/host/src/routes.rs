@@ -103,7 +103,12 @@ impl Router {
                     "Error parsing route {based_route} associated with component {component}: {e}"
                 )
             })?;
-            entries.push(RouteEntry { component, raw_route, based_route, tokens });
+            entries.push(RouteEntry {
+                component,
+                raw_route,
+                based_route,
+                tokens,
+            });
         }
         // Stable sort: equal-ranked routes stay in manifest order.
         entries.sort_by(|a, b| specificity(&b.tokens, &a.tokens));
@@ -128,7 +133,11 @@ impl Router {
                     (false, true) => format!("/{rest}/"),
                 },
             };
-            Some(RouteMatch { entry, params, path_info })
+            Some(RouteMatch {
+                entry,
+                params,
+                path_info,
+            })
         })
     }
 }
@@ -152,11 +161,23 @@ impl RouteMatch<'_> {
     ) -> Vec<(String, String)> {
         let mut headers = vec![
             ("spin-path-info".to_string(), self.path_info.clone()),
-            ("spin-full-url".to_string(), format!("http://{host}{path_and_query}")),
-            ("spin-matched-route".to_string(), self.entry.based_route.clone()),
+            (
+                "spin-full-url".to_string(),
+                format!("http://{host}{path_and_query}"),
+            ),
+            (
+                "spin-matched-route".to_string(),
+                self.entry.based_route.clone(),
+            ),
             ("spin-base-path".to_string(), "/".to_string()),
-            ("spin-raw-component-route".to_string(), self.entry.raw_route.clone()),
-            ("spin-component-route".to_string(), self.component_route().to_string()),
+            (
+                "spin-raw-component-route".to_string(),
+                self.entry.raw_route.clone(),
+            ),
+            (
+                "spin-component-route".to_string(),
+                self.component_route().to_string(),
+            ),
             ("spin-client-addr".to_string(), client_addr.to_string()),
         ];
         for (name, value) in &self.params {
@@ -169,13 +190,19 @@ impl RouteMatch<'_> {
 /// Spin names the header `SPIN_PATH_MATCH_<NAME>` and then turns `_` into
 /// `-` and lower-cases it: `:user_id` → `spin-path-match-user-id`.
 pub fn path_match_header(param: &str) -> String {
-    format!("spin_path_match_{param}").replace('_', "-").to_ascii_lowercase()
+    format!("spin_path_match_{param}")
+        .replace('_', "-")
+        .to_ascii_lowercase()
 }
 
 /// `base` is always `/` for the dev host; Spin joins it to the route and
 /// drops a single trailing slash.
 fn based_route(raw: &str) -> String {
-    let absolute = if raw.starts_with('/') { raw.to_string() } else { format!("/{raw}") };
+    let absolute = if raw.starts_with('/') {
+        raw.to_string()
+    } else {
+        format!("/{raw}")
+    };
     match absolute.strip_suffix('/') {
         Some(s) => s.to_string(),
         None => absolute,
@@ -239,12 +266,12 @@ fn parse_pattern(pattern: &str) -> Result<Vec<Token>> {
     Ok(tokens)
 }
 
-/// Returns the `:param` captures and the wildcard capture (if the route
-/// has one) when `tokens` match the whole path.
-fn match_tokens<'r>(
-    tokens: &'r [Token],
-    path: &str,
-) -> Option<(Vec<(&'r str, String)>, Option<String>)> {
+/// `:param` captures in route order, and the wildcard capture if the route
+/// has a wildcard.
+type Captures<'r> = (Vec<(&'r str, String)>, Option<String>);
+
+/// Returns the captures when `tokens` match the whole path.
+fn match_tokens<'r>(tokens: &'r [Token], path: &str) -> Option<Captures<'r>> {
     let mut rest = path.trim_start_matches('/').trim_end_matches('/');
     let mut params = Vec::new();
     let mut wildcard = None;
@@ -322,7 +349,9 @@ mod tests {
     use super::*;
 
     fn router(routes: &[(&str, &str)]) -> Router {
-        Router::build(routes.iter().map(|(r, c)| (*r, *c))).unwrap().0
+        Router::build(routes.iter().map(|(r, c)| (*r, *c)))
+            .unwrap()
+            .0
     }
 
     /// The project's own route shapes plus the cases Spin's tests pin down.
@@ -347,7 +376,8 @@ mod tests {
             ("/files/:name", "file"),
         ]);
         // (path, component, params, path_info)
-        let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             ("/users/me", "me", &[], ""),
             ("/users/me/", "me", &[], ""),
             ("//users/me//", "me", &[], ""),
@@ -364,7 +394,12 @@ mod tests {
                 "",
             ),
             ("/tenants/acme/members", "members", &[("slug", "acme")], ""),
-            ("/tenants/acme/other", "tenant-any", &[("slug", "acme")], "/other"),
+            (
+                "/tenants/acme/other",
+                "tenant-any",
+                &[("slug", "acme")],
+                "/other",
+            ),
             ("/tenants/acme", "tenant-any", &[("slug", "acme")], ""),
             ("/static", "static", &[], ""),
             ("/static/", "static", &[], "/"),
@@ -384,7 +419,9 @@ mod tests {
             ("/nothing/here", "catch-all", &[], "/nothing/here"),
         ];
         for (path, component, params, path_info) in cases {
-            let m = r.route(path).unwrap_or_else(|| panic!("{path} did not match"));
+            let m = r
+                .route(path)
+                .unwrap_or_else(|| panic!("{path} did not match"));
             assert_eq!(m.entry.component, *component, "path {path}");
             let got: Vec<(&str, &str)> = m.params.iter().map(|(k, v)| (*k, v.as_str())).collect();
             assert_eq!(got, *params, "params for {path}");
@@ -394,7 +431,11 @@ mod tests {
 
     #[test]
     fn no_match_without_catch_all() {
-        let r = router(&[("/users/me", "me"), ("/users/:subject", "user"), ("/static/...", "s")]);
+        let r = router(&[
+            ("/users/me", "me"),
+            ("/users/:subject", "user"),
+            ("/static/...", "s"),
+        ]);
         for path in ["/", "/users", "/users/a/b", "/usersx", "/other", "/stat"] {
             assert!(r.route(path).is_none(), "{path} should not match");
         }
@@ -402,8 +443,18 @@ mod tests {
 
     #[test]
     fn precedence_does_not_depend_on_manifest_order() {
-        let forward = router(&[("/one/...", "one"), ("/one/two/...", "two"), ("/x/:p", "p"), ("/x/y", "y")]);
-        let backward = router(&[("/x/y", "y"), ("/x/:p", "p"), ("/one/two/...", "two"), ("/one/...", "one")]);
+        let forward = router(&[
+            ("/one/...", "one"),
+            ("/one/two/...", "two"),
+            ("/x/:p", "p"),
+            ("/x/y", "y"),
+        ]);
+        let backward = router(&[
+            ("/x/y", "y"),
+            ("/x/:p", "p"),
+            ("/one/two/...", "two"),
+            ("/one/...", "one"),
+        ]);
         for r in [forward, backward] {
             assert_eq!(r.route("/one/two/three").unwrap().entry.component, "two");
             assert_eq!(r.route("/x/y").unwrap().entry.component, "y");
@@ -420,7 +471,11 @@ mod tests {
         assert_eq!(r.route("/foo").unwrap().entry.component, "b");
         assert_eq!(
             dups,
-            vec![DuplicateRoute { route: "/foo".into(), replaced: "a".into(), effective: "b".into() }]
+            vec![DuplicateRoute {
+                route: "/foo".into(),
+                replaced: "a".into(),
+                effective: "b".into()
+            }]
         );
     }
 
@@ -441,9 +496,16 @@ mod tests {
         let m = r.route("/foo/42/bar").unwrap();
         let headers = m.spin_headers("example.test:3000", "/foo/42/bar?k=v", client);
         let get = |name: &str| {
-            headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).unwrap()
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+                .unwrap()
         };
-        assert_eq!(get("spin-full-url"), "http://example.test:3000/foo/42/bar?k=v");
+        assert_eq!(
+            get("spin-full-url"),
+            "http://example.test:3000/foo/42/bar?k=v"
+        );
         assert_eq!(get("spin-path-info"), "/bar");
         assert_eq!(get("spin-matched-route"), "/foo/:userid/...");
         assert_eq!(get("spin-raw-component-route"), "/foo/:userid/...");

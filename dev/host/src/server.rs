@@ -104,7 +104,10 @@ struct ServeState {
 pub async fn serve(app: Arc<App>, opts: ServeOptions) -> Result<Server> {
     let app_values = resolve_app_variables(
         &app.manifest().variables,
-        &VariableSources { overrides: &opts.variables, use_process_env: opts.use_process_env },
+        &VariableSources {
+            overrides: &opts.variables,
+            use_process_env: opts.use_process_env,
+        },
     )?;
 
     let listener = TcpListener::bind(opts.addr)
@@ -125,7 +128,11 @@ pub async fn serve(app: Arc<App>, opts: ServeOptions) -> Result<Server> {
         components.insert(
             id.to_string(),
             ComponentRuntime {
-                policy: Arc::new(OutboundPolicy { component_id: id.to_string(), allowed, self_addr: addr }),
+                policy: Arc::new(OutboundPolicy {
+                    component_id: id.to_string(),
+                    allowed,
+                    self_addr: addr,
+                }),
                 variables: Arc::new(variables),
             },
         );
@@ -134,10 +141,18 @@ pub async fn serve(app: Arc<App>, opts: ServeOptions) -> Result<Server> {
     let state = Arc::new(ServeState { app, components });
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, state, stop_rx));
-    Ok(Server { addr, stop, task: Some(task) })
+    Ok(Server {
+        addr,
+        stop,
+        task: Some(task),
+    })
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<ServeState>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<ServeState>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -184,7 +199,9 @@ async fn serve_connection(
         let state = state.clone();
         async move { Ok::<_, Infallible>(handle(&state, req, client).await) }
     });
-    let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,
@@ -202,7 +219,11 @@ async fn serve_connection(
 }
 
 /// Serves one request and logs one line for it.
-async fn handle(state: &ServeState, req: Request<Incoming>, client: SocketAddr) -> Response<HyperOutgoingBody> {
+async fn handle(
+    state: &ServeState,
+    req: Request<Incoming>,
+    client: SocketAddr,
+) -> Response<HyperOutgoingBody> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -246,7 +267,7 @@ async fn dispatch(
     let response = match run_component(state, &id, req).await {
         Ok(resp) => resp,
         Err(e) => {
-            eprintln!("dev-host: component '{id}' failed: {e:?}");
+            eprintln!("dev-host: component '{id}' failed: {e:#}");
             status_only(StatusCode::INTERNAL_SERVER_ERROR)
         }
     };
@@ -262,7 +283,10 @@ fn prepare_request(
 ) -> Result<Request<Incoming>> {
     let (mut parts, body) = req.into_parts();
     let host = match parts.headers.get(http::header::HOST) {
-        Some(h) => h.to_str().context("'Host' header is not valid UTF-8")?.to_string(),
+        Some(h) => h
+            .to_str()
+            .context("'Host' header is not valid UTF-8")?
+            .to_string(),
         None => match parts.uri.authority() {
             Some(a) => a.to_string(),
             None => bail!("no 'Host' header present in request"),
@@ -273,14 +297,20 @@ fn prepare_request(
             bail!("header {name} is not valid UTF-8 (Spin rejects such requests)");
         }
     }
-    let path_and_query = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/").to_string();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/")
+        .to_string();
     parts.uri = format!("http://{host}{path_and_query}")
         .parse()
         .with_context(|| format!("'Host' header {host:?} is not a valid authority"))?;
 
     let spin_headers = route.spin_headers(&host, &path_and_query, client);
     for (name, value) in spin_headers {
-        let (Ok(name), Ok(value)) = (name.parse::<HeaderName>(), HeaderValue::from_str(&value)) else {
+        let (Ok(name), Ok(value)) = (name.parse::<HeaderName>(), HeaderValue::from_str(&value))
+        else {
             continue;
         };
         parts.headers.append(name, value);
@@ -297,17 +327,26 @@ async fn run_component(
     req: Request<Incoming>,
 ) -> Result<Response<HyperOutgoingBody>> {
     let loaded = state.app.component(id).context("component is not loaded")?;
-    let rt = state.components.get(id).context("component has no runtime settings")?;
+    let rt = state
+        .components
+        .get(id)
+        .context("component has no runtime settings")?;
     let mut store = runtime::new_store(state.app.engine(), rt.policy.clone(), rt.variables.clone());
 
-    let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+    let incoming = store
+        .data_mut()
+        .http()
+        .new_incoming_request(Scheme::Http, req)?;
     let (tx, rx) = oneshot::channel();
     let outparam = store.data_mut().http().new_response_outparam(tx)?;
     let pre = loaded.pre.clone();
 
     let guest = tokio::spawn(async move {
         let proxy = pre.instantiate_async(&mut store).await?;
-        proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut store, incoming, outparam)
+            .await
     });
 
     match rx.await {
@@ -317,7 +356,9 @@ async fn run_component(
             tokio::spawn(async move {
                 match guest.await {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => eprintln!("dev-host: component '{id}' failed after sending its response head: {e:?}"),
+                    Ok(Err(e)) => eprintln!(
+                        "dev-host: component '{id}' failed after sending its response head: {e:#}"
+                    ),
                     Err(e) => eprintln!("dev-host: component '{id}' task failed: {e}"),
                 }
             });
@@ -350,14 +391,29 @@ fn well_known(state: &ServeState, name: &str) -> Response<HyperOutgoingBody> {
 }
 
 fn status_only(status: StatusCode) -> Response<HyperOutgoingBody> {
-    let mut resp = Response::new(Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync());
+    let mut resp = Response::new(
+        Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
     *resp.status_mut() = status;
     resp
 }
 
-fn body_response(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<HyperOutgoingBody> {
-    let mut resp = Response::new(Full::new(body).map_err(|never: Infallible| match never {}).boxed_unsync());
+fn body_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Bytes,
+) -> Response<HyperOutgoingBody> {
+    let mut resp = Response::new(
+        Full::new(body)
+            .map_err(|never: Infallible| match never {})
+            .boxed_unsync(),
+    );
     *resp.status_mut() = status;
-    resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
     resp
 }

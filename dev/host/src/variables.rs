@@ -248,7 +248,10 @@ impl ComponentVariables {
             let value = template.resolve(|var| app_values.get(var).map(String::as_str))?;
             values.insert(name.clone(), value);
         }
-        Ok(ComponentVariables { component_id: component_id.to_string(), values })
+        Ok(ComponentVariables {
+            component_id: component_id.to_string(),
+            values,
+        })
     }
 
     /// What `fermyon:spin/variables.get` answers, with Spin's error texts.
@@ -300,7 +303,10 @@ mod tests {
             ("{{data_api_url}}", "http://127.0.0.1:4010"),
             ("{{   token\t}}", "abc"),
             ("Bearer {{ token }}", "Bearer abc"),
-            ("{{ data_api_url }}/v1?k={{ token }}", "http://127.0.0.1:4010/v1?k=abc"),
+            (
+                "{{ data_api_url }}/v1?k={{ token }}",
+                "http://127.0.0.1:4010/v1?k=abc",
+            ),
             ("{{ token }}{{ token }}", "abcabc"),
             ("a{{ empty }}b", "ab"),
             ("single { brace } stays", "single { brace } stays"),
@@ -314,7 +320,11 @@ mod tests {
         let t = Template::parse("x{{ nope }}").unwrap();
         assert!(!t.is_literal());
         assert_eq!(t.variable_names().collect::<Vec<_>>(), ["nope"]);
-        assert!(t.resolve(lookup).unwrap_err().to_string().contains("\"nope\""));
+        assert!(t
+            .resolve(lookup)
+            .unwrap_err()
+            .to_string()
+            .contains("\"nope\""));
         assert!(Template::parse("just text").unwrap().is_literal());
         assert_eq!(Template::parse("a{{b}}c").unwrap().to_string(), "a{{ b }}c");
     }
@@ -357,11 +367,14 @@ mod tests {
 
     #[test]
     fn missing_required_variables_are_named() {
-        let decls: BTreeMap<String, VariableDecl> =
-            [("alpha", decl(None)), ("beta", decl(None)), ("gamma", decl(Some("g")))]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
+        let decls: BTreeMap<String, VariableDecl> = [
+            ("alpha", decl(None)),
+            ("beta", decl(None)),
+            ("gamma", decl(Some("g"))),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
         let err = resolve_app_variables_with(&decls, &HashMap::new(), |_| Ok(None))
             .unwrap_err()
             .to_string();
@@ -387,7 +400,9 @@ mod tests {
         assert_eq!(vars.get("mode").unwrap(), "literal");
         // An application variable the component did not map is not visible.
         match vars.get("secret_key") {
-            Err(GuestError::Undefined(msg)) => assert_eq!(msg, "no variable for \"me\".\"secret_key\""),
+            Err(GuestError::Undefined(msg)) => {
+                assert_eq!(msg, "no variable for \"me\".\"secret_key\"")
+            }
             other => panic!("expected undefined, got {other:?}"),
         }
         match vars.get("Bad-Name") {

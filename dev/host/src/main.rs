@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Application variables come from `--variable`, then `SPIN_VARIABLE_<NAME>`,
-//! then the manifest defaults. Stops on Ctrl-C.
+//! then the manifest defaults. Stops on Ctrl-C or SIGTERM, letting in-flight
+//! requests finish.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -80,6 +81,24 @@ async fn main() {
     }
 }
 
+/// Ctrl-C, or SIGTERM from a launcher stopping us.
+async fn wait_for_stop_signal() -> Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    Ok(())
+}
+
 async fn run() -> Result<()> {
     let started = Instant::now();
     let args = parse_args()?;
@@ -122,9 +141,7 @@ async fn run() -> Result<()> {
         println!("  {route} -> {component}");
     }
 
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    wait_for_stop_signal().await?;
     println!("dev-host: shutting down");
     server.shutdown().await;
     Ok(())

@@ -411,9 +411,11 @@ impl AllowedHosts {
                                 ));
                                 hosts.push(host);
                             }
-                            None => return Err(strict.context(format!(
+                            None => {
+                                return Err(strict.context(format!(
                                 "allowed_outbound_hosts entry {entry:?} resolved to {resolved:?}"
-                            ))),
+                            )))
+                            }
                         },
                     }
                 }

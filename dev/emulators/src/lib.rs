@@ -5,4 +5,5 @@
 pub mod authentik;
 pub mod demo;
 pub mod faults;
+pub mod ocis;
 pub mod stalwart;

@@ -1,1 +1,151 @@
+//! The end-to-end harness: each test gets its own emulators (seeded with the
+//! demo world, in memory) and its own dev host serving the real built
+//! components from `spin.toml`, wired together by Spin variables. The
+//! compiled app is shared by every test of a binary.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use dev_host::{serve, App, ServeOptions, Server};
+use emulators::demo;
+use emulators::issuer::Signing;
+use emulators::{Emulators, Options};
+use serde_json::{json, Value};
+
+pub use emulators::demo::*;
+pub use emulators::faults::{Fault, FaultRule};
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn app() -> Arc<App> {
+    static APP: OnceLock<Arc<App>> = OnceLock::new();
+    APP.get_or_init(|| {
+        let root = workspace();
+        Arc::new(App::load(&root.join("spin.toml"), &root.join("target/.dev-cache")).expect("spin.toml loads: run `make build` first"))
+    })
+    .clone()
+}
+
+/// One test's world: emulators + host.
+pub struct Env {
+    pub emu: Emulators,
+    pub host: Server,
+    pub base: String,
+    client: reqwest::Client,
+}
+
+/// An answer from the app.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON: {:?}", self.text))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// The problem's `detail`.
+    pub fn detail(&self) -> String {
+        self.json()["detail"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        Env::start_with(|_, _| {}).await
+    }
+
+    /// Starts with extra or changed application variables.
+    pub async fn start_with(tweak: impl FnOnce(&mut HashMap<String, String>, &Emulators)) -> Env {
+        let emu = emulators::start(Options::default()).await.expect("emulators start");
+        let mut vars = HashMap::new();
+        let data = emu.data_api();
+        vars.insert("data_api_url".to_owned(), data.url.clone());
+        vars.insert("data_api_key".to_owned(), data.key.clone());
+        let ak = emu.authentik();
+        vars.insert("authentik_url".to_owned(), ak.url.clone());
+        vars.insert("authentik_token".to_owned(), demo::AUTHENTIK_TOKEN.to_owned());
+        vars.insert("oidc_issuer".to_owned(), emu.issuer.issuer().to_owned());
+        vars.insert("oidc_audience".to_owned(), emu.issuer.audience().to_owned());
+        vars.insert("oidc_jwks".to_owned(), emu.issuer.jwks_json());
+        // Short, so timeout tests stay quick.
+        vars.insert("upstream_timeout_ms".to_owned(), "1500".to_owned());
+        tweak(&mut vars, &emu);
+        let host = serve(app(), ServeOptions { addr: "127.0.0.1:0".parse().unwrap(), variables: vars, use_process_env: false })
+            .await
+            .expect("host serves");
+        let base = format!("http://{}", host.addr);
+        Env { emu, host, base, client: reqwest::Client::new() }
+    }
+
+    pub fn token(&self, user: &demo::User) -> String {
+        self.emu.issuer.token_for(user)
+    }
+
+    /// A token with the given claims changed (`null` removes a claim).
+    pub fn token_with(&self, user: &demo::User, changes: Value, how: Signing) -> String {
+        let mut claims = self.emu.issuer.claims_for(user);
+        for (k, v) in changes.as_object().unwrap() {
+            if v.is_null() {
+                claims.as_object_mut().unwrap().remove(k);
+            } else {
+                claims[k] = v.clone();
+            }
+        }
+        self.emu.issuer.sign(claims, how)
+    }
+
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Resp {
+        let mut req = self.client.request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_owned());
+        }
+        let resp = req.send().await.expect("the host answers");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        Resp { status, headers, text }
+    }
+
+    pub async fn get(&self, path: &str, as_user: &demo::User) -> Resp {
+        self.call("GET", path, Some(&self.token(as_user)), None).await
+    }
+
+    pub async fn post(&self, path: &str, as_user: &demo::User, body: Value) -> Resp {
+        self.call("POST", path, Some(&self.token(as_user)), Some(&body.to_string())).await
+    }
+
+    pub fn db(&self) -> &emulators::data_api::DataApi {
+        &self.emu.data_api().api
+    }
+
+    /// The whole database, to prove "nothing changed".
+    pub fn snapshot(&self) -> Value {
+        let db = self.db();
+        let names = db.collections("dezky");
+        json!(names.iter().map(|c| (c.clone(), json!(db.collection("dezky", c)))).collect::<serde_json::Map<_, _>>())
+    }
+
+    pub fn find(&self, coll: &str, filter: Value) -> Vec<Value> {
+        self.db().find("dezky", coll, filter)
+    }
+
+    pub fn fail_data_api(&self, rule: FaultRule) {
+        self.emu.data_api().controls.faults.add(rule);
+    }
+}
+
+pub fn oid(hex: &str) -> Value {
+    json!({ "$oid": hex })
+}

@@ -1,0 +1,68 @@
+//! What `make dev` and `make bench` share: starting the emulators and the
+//! host serving `spin.toml`, wired together by Spin variables.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use dev_host::{serve, App, ServeOptions, Server};
+use emulators::{demo, Emulators};
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+pub fn load_app() -> anyhow::Result<Arc<App>> {
+    let root = workspace();
+    let manifest = root.join("spin.toml");
+    Ok(Arc::new(App::load(&manifest, &dev_host::default_cache_dir(&manifest))?))
+}
+
+/// The application variables that point the app at the emulators.
+pub fn variables(emu: &Emulators) -> HashMap<String, String> {
+    let mut v = HashMap::new();
+    let mut set = |k: &str, val: String| {
+        v.insert(k.to_owned(), val);
+    };
+    let data = emu.data_api();
+    set("data_api_url", data.url.clone());
+    set("data_api_key", data.key.clone());
+    let ak = emu.authentik();
+    set("authentik_url", ak.url.clone());
+    set("authentik_token", demo::AUTHENTIK_TOKEN.to_owned());
+    set("oidc_issuer", emu.issuer.issuer().to_owned());
+    set("oidc_audience", emu.issuer.audience().to_owned());
+    set("oidc_jwks", emu.issuer.jwks_json());
+    if let Some(s) = &emu.stalwart {
+        set("stalwart_url", s.url.clone());
+        set("stalwart_token", demo::STALWART_TOKEN.to_owned());
+    }
+    if let Some(o) = &emu.ocis {
+        set("ocis_url", o.url.clone());
+        set("ocis_token", demo::OCIS_TOKEN.to_owned());
+    }
+    v
+}
+
+/// Serves the app against `emu`. Variables already in the environment
+/// (`SPIN_VARIABLE_*`) win over the emulator defaults.
+pub async fn serve_app(app: Arc<App>, emu: &Emulators, addr: std::net::SocketAddr, env_wins: bool) -> anyhow::Result<Server> {
+    let mut vars = variables(emu);
+    if env_wins {
+        vars.retain(|k, _| std::env::var(format!("SPIN_VARIABLE_{}", k.to_uppercase())).is_err());
+    }
+    serve(app, ServeOptions { addr, variables: vars, use_process_env: env_wins }).await
+}
+
+/// A human label for a demo user's role.
+pub fn role_label(u: &demo::User) -> String {
+    if u.platform_admin {
+        return "platform admin (P)".into();
+    }
+    if let Some(p) = u.partner {
+        let scoped = if u.partner_tenant_access.is_empty() { "" } else { ", scoped" };
+        return format!("{} staff of {}{scoped}", if matches!(u.role, "owner" | "admin") { "admin" } else { "plain" }, p.slug);
+    }
+    let t: Vec<String> = u.tenants.iter().map(|(t, r)| format!("{r} of {}", t.slug)).collect();
+    format!("{}{}", t.join(", "), if u.active { "" } else { " (inactive)" })
+}

@@ -1,0 +1,161 @@
+//! `make bench`: the figures the issues ask for, measured (not asserted):
+//! component sizes, host start-up, per-request latency through the host,
+//! upstream round trips per operation, and members-create with every
+//! upstream call slowed by 20 ms. `--clean-build` also times a clean
+//! release build of every component.
+
+use std::time::{Duration, Instant};
+
+use devtool::{load_app, serve_app, workspace};
+use emulators::demo::{self, ACME, ACME_OWNER, OPERATOR};
+use emulators::faults::{Controls, Fault, FaultRule};
+use emulators::{Emulators, Options};
+use serde_json::json;
+
+fn controls(emu: &Emulators) -> Vec<(&'static str, Controls)> {
+    let mut c = vec![("data api", emu.data_api().controls.clone()), ("authentik", emu.authentik().controls.clone())];
+    if let Some(s) = &emu.stalwart {
+        c.push(("stalwart", s.controls.clone()));
+    }
+    if let Some(o) = &emu.ocis {
+        c.push(("ocis", o.controls.clone()));
+    }
+    c
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn timed(client: &reqwest::Client, method: &str, url: &str, token: Option<&str>, body: Option<String>) -> (u16, Duration) {
+    let mut req = client.request(method.parse().unwrap(), url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.header("content-type", "application/json").body(b);
+    }
+    let start = Instant::now();
+    let resp = req.send().await.expect("host answers");
+    let status = resp.status().as_u16();
+    let _ = resp.bytes().await;
+    (status, start.elapsed())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let root = workspace();
+    println!("== Component sizes (release, wasm32-wasip2)");
+    let mut sizes = Vec::new();
+    for entry in std::fs::read_dir(root.join("functions"))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        let path = root.join("target/wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_")));
+        sizes.push((name, std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)));
+    }
+    sizes.sort();
+    for (name, size) in &sizes {
+        println!("{name:<24} {:>8.1} KiB", *size as f64 / 1024.0);
+    }
+    let max = sizes.iter().map(|s| s.1).max().unwrap_or(0);
+    println!("largest: {:.1} KiB (goal ≤ 1024 KiB)", max as f64 / 1024.0);
+
+    if std::env::args().any(|a| a == "--clean-build") {
+        let dir = root.join("target/bench-clean");
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut cmd = std::process::Command::new("cargo");
+        cmd.current_dir(&root).env("CARGO_TARGET_DIR", &dir).args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"]);
+        for (name, _) in &sizes {
+            cmd.args(["-p", name]);
+        }
+        let start = Instant::now();
+        let ok = cmd.status()?.success();
+        println!("\n== Clean release build of all components: {:.1} s ({})", start.elapsed().as_secs_f64(), if ok { "ok" } else { "FAILED" });
+    }
+
+    println!("\n== Host start-up");
+    let start = Instant::now();
+    let app = load_app()?;
+    let stats = app.load_stats();
+    println!("load {} components: {} ({} compiled, {} from cache)", app.components().count(), ms(start.elapsed()), stats.compiled, stats.from_cache);
+    let start = Instant::now();
+    let app = load_app()?;
+    println!("again, warm cache: {}", ms(start.elapsed()));
+
+    let emu = emulators::start(Options { stalwart_port: Some(0), ocis_port: Some(0), ..Options::default() }).await?;
+    let server = serve_app(app.clone(), &emu, ([127, 0, 0, 1], 0).into(), false).await?;
+    let base = format!("http://{}", server.addr);
+    let client = reqwest::Client::new();
+    let op_token = emu.issuer.token_for(&OPERATOR);
+
+    println!("\n== Latency through the dev host, 1,000 sequential requests each");
+    for (label, path, token) in [
+        ("GET /openapi.json (no upstream: host + instance cost)", "/openapi.json", None),
+        ("GET /users/me (3 Data API calls)", "/users/me", Some(op_token.as_str())),
+    ] {
+        for _ in 0..50 {
+            timed(&client, "GET", &format!("{base}{path}"), token, None).await;
+        }
+        let mut times = Vec::with_capacity(1000);
+        for _ in 0..1000 {
+            let (status, t) = timed(&client, "GET", &format!("{base}{path}"), token, None).await;
+            assert_eq!(status, 200, "{path}");
+            times.push(t);
+        }
+        times.sort();
+        println!("{label}: p50 {}  p99 {}  max {}", ms(percentile(&times, 0.5)), ms(percentile(&times, 0.99)), ms(*times.last().unwrap()));
+    }
+
+    println!("\n== Upstream round trips per operation (requests the emulators received)");
+    let owner = emu.issuer.token_for(&ACME_OWNER);
+    let ops: Vec<(&str, &str, &str, &str, Option<serde_json::Value>)> = vec![
+        ("me", "GET", "/users/me", &op_token, None),
+        ("users-list", "GET", "/users", &op_token, None),
+        ("users-get", "GET", "/users/demo-sub-mia-member", &op_token, None),
+        ("users-create", "POST", "/users/create", &op_token, Some(json!({"authentikSubjectId": "bench-sub", "email": "bench@acme.test", "name": "Bench"}))),
+        ("users-update", "POST", "/users/bench-sub/update", &op_token, Some(json!({"name": "Bench 2"}))),
+        ("users-deactivate", "POST", "/users/bench-sub/deactivate", &op_token, None),
+        ("members-list", "GET", "/tenants/acme/members", &owner, None),
+        ("members-create", "POST", "/tenants/acme/members/create", &owner, Some(json!({"name": "Rt Count", "localPart": "rt.count", "role": "member"}))),
+        ("operators-invite", "POST", "/platform/operators/invite", &op_token, Some(json!({"name": "New Op", "email": "newop@dezky.test"}))),
+        ("partner-users-invite", "POST", "/partners/northwind/users/invite", &op_token, Some(json!({"name": "New Staff", "email": "staff2@northwind.test"}))),
+        ("tenant-admins-invite", "POST", "/tenants/acme/admins/invite", &op_token, Some(json!({"name": "Ad Min", "email": "ad.min@acme.test"}))),
+    ];
+    for (name, method, path, token, body) in &ops {
+        for (_, c) in controls(&emu) {
+            c.log.clear();
+        }
+        let (status, t) = timed(&client, method, &format!("{base}{path}"), Some(token), body.as_ref().map(|b| b.to_string())).await;
+        let counts: Vec<String> = controls(&emu).iter().map(|(n, c)| (n, c.log.all().len())).filter(|(_, k)| *k > 0).map(|(n, k)| format!("{n} {k}")).collect();
+        let total: usize = controls(&emu).iter().map(|(_, c)| c.log.all().len()).sum();
+        println!("{name:<22} {status}  {total:>2} calls ({})  {}", counts.join(", "), ms(t));
+    }
+
+    println!("\n== members-create with every upstream call delayed 20 ms");
+    let plain = timed(&client, "POST", &format!("{base}/tenants/acme/members/create"), Some(&owner), Some(json!({"name": "No Delay", "localPart": "no.delay", "role": "member"}).to_string())).await;
+    for (_, c) in controls(&emu) {
+        c.faults.add(FaultRule::new("/", Fault::DelayMs(20)));
+    }
+    let mut times = Vec::new();
+    for i in 0..10 {
+        let body = json!({"name": "Slow Path", "localPart": format!("slow.{i}"), "role": "member"}).to_string();
+        let (status, t) = timed(&client, "POST", &format!("{base}/tenants/acme/members/create"), Some(&owner), Some(body)).await;
+        assert_eq!(status, 201);
+        times.push(t);
+    }
+    times.sort();
+    let p50 = percentile(&times, 0.5);
+    println!(
+        "without delay {}; with 20 ms per call p50 {} → about {:.1} sequential round trips on the critical path (goal ≤ 5)",
+        ms(plain.1),
+        ms(p50),
+        (p50.as_secs_f64() - plain.1.as_secs_f64()) / 0.020
+    );
+    let _ = (demo::ACME_ADMIN, ACME);
+    server.shutdown().await;
+    emu.shutdown().await;
+    Ok(())
+}

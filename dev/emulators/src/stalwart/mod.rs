@@ -24,6 +24,9 @@
 //! no aliases, default roles and `Inherit` permissions. New domain ids continue
 //! at `"g"`, new account ids at `"h"` (Stalwart's base32 alphabet).
 
+// Handlers answer an error `Response` as the `Err` of a `Result`: large by design.
+#![allow(clippy::result_large_err)]
+
 pub mod model;
 
 use std::collections::BTreeSet;

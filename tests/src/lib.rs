@@ -76,6 +76,10 @@ impl Env {
         vars.insert("oidc_issuer".to_owned(), emu.issuer.issuer().to_owned());
         vars.insert("oidc_audience".to_owned(), emu.issuer.audience().to_owned());
         vars.insert("oidc_jwks".to_owned(), emu.issuer.jwks_json());
+        vars.insert("stalwart_url".to_owned(), emu.stalwart().url.clone());
+        vars.insert("stalwart_token".to_owned(), demo::STALWART_TOKEN.to_owned());
+        vars.insert("ocis_url".to_owned(), emu.ocis().url.clone());
+        vars.insert("ocis_token".to_owned(), demo::OCIS_TOKEN.to_owned());
         // Short, so timeout tests stay quick.
         vars.insert("upstream_timeout_ms".to_owned(), "1500".to_owned());
         tweak(&mut vars, &emu);

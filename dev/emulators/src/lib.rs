@@ -38,6 +38,8 @@ pub struct Options {
     pub data_api_port: Option<u16>,
     /// The Authentik emulator's port; it also serves the OIDC issuer.
     pub authentik_port: Option<u16>,
+    pub stalwart_port: Option<u16>,
+    pub ocis_port: Option<u16>,
 }
 
 impl Default for Options {
@@ -50,6 +52,8 @@ impl Default for Options {
             data_api_key: demo::DATA_API_KEY.to_owned(),
             data_api_port: Some(0),
             authentik_port: Some(0),
+            stalwart_port: Some(0),
+            ocis_port: Some(0),
         }
     }
 }
@@ -87,11 +91,23 @@ pub struct AuthentikHandle {
     pub state: authentik::AuthentikState,
 }
 
+/// A running Stalwart or OCIS emulator, with its state for inspection.
+#[derive(Clone)]
+pub struct Handle<S> {
+    /// Base URL (`http://127.0.0.1:<port>`).
+    pub url: String,
+    pub addr: SocketAddr,
+    pub controls: Controls,
+    pub state: S,
+}
+
 /// The emulators [`start`] runs. Dropping it stops the servers; call
 /// [`Emulators::shutdown`] to wait for them.
 pub struct Emulators {
     pub data_api: Option<DataApiHandle>,
     pub authentik: Option<AuthentikHandle>,
+    pub stalwart: Option<Handle<stalwart::StalwartState>>,
+    pub ocis: Option<Handle<ocis::OcisState>>,
     /// Signs tokens for `<authentik url>/application/o/dezky/` (or for
     /// `http://authentik.invalid/...` when Authentik is not running).
     pub issuer: Arc<Issuer>,
@@ -107,6 +123,16 @@ impl Emulators {
     /// The Authentik emulator; panics when it was not started.
     pub fn authentik(&self) -> &AuthentikHandle {
         self.authentik.as_ref().expect("the Authentik emulator was not started")
+    }
+
+    /// The Stalwart emulator; panics when it was not started.
+    pub fn stalwart(&self) -> &Handle<stalwart::StalwartState> {
+        self.stalwart.as_ref().expect("the Stalwart emulator was not started")
+    }
+
+    /// The OCIS emulator; panics when it was not started.
+    pub fn ocis(&self) -> &Handle<ocis::OcisState> {
+        self.ocis.as_ref().expect("the OCIS emulator was not started")
     }
 
     /// Stops every server: stops accepting, lets requests in flight finish
@@ -202,5 +228,24 @@ pub async fn start(opts: Options) -> anyhow::Result<Emulators> {
         None => (Arc::new(Issuer::for_authentik("http://authentik.invalid")), None),
     };
 
-    Ok(Emulators { data_api, authentik, issuer, servers })
+    let stalwart = match opts.stalwart_port {
+        Some(port) => {
+            let (listener, addr, url) = Servers::bind(port).await?;
+            let (controls, state) = (Controls::default(), stalwart::StalwartState::demo());
+            servers.spawn(listener, controls.wrap(stalwart::router(state.clone())));
+            Some(Handle { url, addr, controls, state })
+        }
+        None => None,
+    };
+    let ocis = match opts.ocis_port {
+        Some(port) => {
+            let (listener, addr, url) = Servers::bind(port).await?;
+            let (controls, state) = (Controls::default(), ocis::OcisState::demo());
+            servers.spawn(listener, controls.wrap(ocis::router(state.clone())));
+            Some(Handle { url, addr, controls, state })
+        }
+        None => None,
+    };
+
+    Ok(Emulators { data_api, authentik, stalwart, ocis, issuer, servers })
 }

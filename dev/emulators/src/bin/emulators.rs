@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use emulators::{demo, start, Options};
 
 const USAGE: &str = "usage: emulators [--data-dir DIR | --memory] [--no-seed] [--data-api-port N] \
-[--authentik-port N] [--api-key KEY] [--quiet-tokens]";
+[--authentik-port N] [--stalwart-port N] [--ocis-port N] [--api-key KEY] [--quiet-tokens]";
 
 struct Args {
     opts: Options,
@@ -28,6 +28,8 @@ fn parse_args() -> Result<Args, String> {
         data_dir: Some(PathBuf::from(".dev-data")),
         data_api_port: Some(4010),
         authentik_port: Some(4020),
+        stalwart_port: Some(4030),
+        ocis_port: Some(4040),
         ..Options::default()
     };
     let mut quiet_tokens = false;
@@ -45,6 +47,8 @@ fn parse_args() -> Result<Args, String> {
             "--no-seed" => opts.seed = false,
             "--data-api-port" => opts.data_api_port = Some(port(value("--data-api-port")?)?),
             "--authentik-port" => opts.authentik_port = Some(port(value("--authentik-port")?)?),
+            "--stalwart-port" => opts.stalwart_port = Some(port(value("--stalwart-port")?)?),
+            "--ocis-port" => opts.ocis_port = Some(port(value("--ocis-port")?)?),
             "--api-key" => opts.data_api_key = value("--api-key")?,
             "--quiet-tokens" => quiet_tokens = true,
             "-h" | "--help" => return Err(String::new()),
@@ -117,6 +121,13 @@ async fn main() -> ExitCode {
         println!("           token:    {}/dev/token?email=<demo email>&raw=1", a.url);
     }
 
+    if let Some(st) = &emus.stalwart {
+        println!("Stalwart   {}   (token: {})", st.url, demo::STALWART_TOKEN);
+    }
+    if let Some(o) = &emus.ocis {
+        println!("OCIS       {}   (token: {})", o.url, demo::OCIS_TOKEN);
+    }
+
     println!("\nSpin variables for the app:");
     if let Some(d) = &emus.data_api {
         println!("  export SPIN_VARIABLE_DATA_API_URL={}", d.url);
@@ -130,6 +141,14 @@ async fn main() -> ExitCode {
         println!("  export SPIN_VARIABLE_OIDC_AUDIENCE={}", a.issuer.audience());
         println!("  export SPIN_VARIABLE_OIDC_JWKS_URL={}", a.issuer.jwks_uri());
         println!("  export SPIN_VARIABLE_OIDC_JWKS='{}'", a.issuer.jwks_json());
+    }
+    if let Some(st) = &emus.stalwart {
+        println!("  export SPIN_VARIABLE_STALWART_URL={}", st.url);
+        println!("  export SPIN_VARIABLE_STALWART_TOKEN={}", demo::STALWART_TOKEN);
+    }
+    if let Some(o) = &emus.ocis {
+        println!("  export SPIN_VARIABLE_OCIS_URL={}", o.url);
+        println!("  export SPIN_VARIABLE_OCIS_TOKEN={}", demo::OCIS_TOKEN);
     }
 
     if emus.authentik.is_some() && !args.quiet_tokens {

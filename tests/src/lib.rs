@@ -153,3 +153,43 @@ impl Env {
 pub fn oid(hex: &str) -> Value {
     json!({ "$oid": hex })
 }
+
+impl Env {
+    pub fn authentik(&self) -> &emulators::authentik::AuthentikState {
+        &self.emu.authentik().state
+    }
+    pub fn stalwart(&self) -> &emulators::stalwart::StalwartState {
+        &self.emu.stalwart().state
+    }
+    pub fn ocis(&self) -> &emulators::ocis::OcisState {
+        &self.emu.ocis().state
+    }
+
+    /// Everything every system holds, to prove "nothing written anywhere".
+    pub fn world(&self) -> Value {
+        let mut ak: Vec<Value> = self.authentik().users().iter().map(|u| json!([u.pk, u.email, u.groups, u.attributes, u.is_active])).collect();
+        ak.sort_by_key(|v| v[0].as_i64());
+        let mut groups: Vec<Value> = self.authentik().groups().iter().map(|g| json!([g.pk, g.name])).collect();
+        groups.sort_by_key(|v| v.to_string());
+        let members: Vec<Value> = self.authentik().groups().iter().map(|g| json!([g.pk, self.authentik().members_of(&g.pk)])).collect();
+        let mail: Vec<Value> = self.stalwart().accounts().iter().map(|a| json!([a.id, a.name, a.domain_id])).collect();
+        let files: Vec<Value> = self.ocis().users().iter().map(|u| json!([u.id, u.username])).collect();
+        json!({"db": self.snapshot(), "authentik": ak, "groups": groups, "members": members, "stalwart": mail, "ocis": files})
+    }
+
+    pub fn fail(&self, controls: &emulators::faults::Controls, rule: FaultRule) {
+        controls.faults.add(rule);
+    }
+
+    /// Every request body any emulator received, and every stored document.
+    pub fn everything_written(&self) -> String {
+        let mut out = self.snapshot().to_string();
+        for c in [&self.emu.data_api().controls, &self.emu.authentik().controls, &self.emu.stalwart().controls, &self.emu.ocis().controls] {
+            for r in c.log.all() {
+                out.push_str(&r.uri);
+                out.push_str(&r.body);
+            }
+        }
+        out
+    }
+}

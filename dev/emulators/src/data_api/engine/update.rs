@@ -92,6 +92,15 @@ impl Update {
                     show(arg)
                 )));
             };
+            const KNOWN: [&str; 14] = [
+                "$set", "$setOnInsert", "$unset", "$inc", "$mul", "$min", "$max", "$currentDate", "$push",
+                "$addToSet", "$pull", "$pullAll", "$pop", "$rename",
+            ];
+            if !KNOWN.contains(&op.as_str()) {
+                return Err(EngineError::bad(format!(
+                    "Unknown modifier: {op}. Expected a valid update modifier or pipeline-style update specified as an array"
+                )));
+            }
             for (field, v) in fields {
                 let path = update_path(field)?;
                 let kind = match op.as_str() {

@@ -243,7 +243,8 @@ async fn malformed_requests_are_400_with_the_envelope() {
     let emu = start_data_api(None).await;
     let url = emu.data_api().action_url("find");
     let json_h = [("api-key", demo::DATA_API_KEY), ("content-type", "application/json")];
-    let cases: Vec<(&str, Vec<(&str, &str)>, String, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, String, &'a str);
+    let cases: Vec<Case> = vec![
         ("missing content type", vec![("api-key", demo::DATA_API_KEY)], body("users", json!({})).to_string(), "InvalidParameter"),
         ("form content type", vec![("api-key", demo::DATA_API_KEY), ("content-type", "application/x-www-form-urlencoded")], body("users", json!({})).to_string(), "InvalidParameter"),
         ("not JSON", json_h.to_vec(), "{not json".to_owned(), "InvalidParameter"),

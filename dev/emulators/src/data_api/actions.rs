@@ -283,22 +283,22 @@ pub(crate) fn run(store: &mut Store, action: Action, body: &Document) -> Result<
             let (mut matched, mut modified) = (0usize, 0usize);
             let mut failure = None;
             let docs = store.docs_mut(db, coll);
-            for i in 0..docs.len() {
-                if !filter.matches(&docs[i]) {
+            for current in docs.iter_mut() {
+                if !filter.matches(current) {
                     continue;
                 }
                 let new = match &change {
                     Change::Update(u) => {
-                        let mut d = docs[i].clone();
+                        let mut d = current.clone();
                         u.apply(&mut d, false).map(|_| d)
                     }
-                    Change::Replace(r) => replace(&docs[i], r),
+                    Change::Replace(r) => replace(current, r),
                 };
                 match new {
                     Ok(new) => {
                         matched += 1;
-                        if !identical_docs(&new, &docs[i]) {
-                            docs[i] = new;
+                        if !identical_docs(&new, current) {
+                            *current = new;
                             modified += 1;
                         }
                     }

@@ -100,7 +100,7 @@ fn parse_stage(name: &str, arg: &Bson) -> Result<Stage> {
         "$addFields" | "$set" => {
             let d = require_doc(name, arg)?;
             let mut fields = Vec::new();
-            flatten_fields(d, &mut Vec::new(), &mut fields)?;
+            flatten_fields(d, &[], &mut fields)?;
             Stage::AddFields(fields)
         }
         "$unset" => {
@@ -241,16 +241,16 @@ fn parse_stage(name: &str, arg: &Bson) -> Result<Stage> {
 
 /// `{a: {b: expr}, "c.d": expr}` → `[(a.b, expr), (c.d, expr)]`: nested
 /// non-expression objects name embedded fields.
-fn flatten_fields(d: &Document, prefix: &mut Vec<String>, out: &mut Vec<(Vec<String>, Expr)>) -> Result<()> {
+fn flatten_fields(d: &Document, prefix: &[String], out: &mut Vec<(Vec<String>, Expr)>) -> Result<()> {
     for (k, v) in d {
         if k.starts_with('$') {
             return Err(EngineError::bad(format!("FieldPath field names may not start with '$': '{k}'")));
         }
-        let mut path = prefix.clone();
+        let mut path = prefix.to_vec();
         path.extend(split_path(k)?);
         match v {
             Bson::Document(sub) if !sub.is_empty() && !sub.keys().next().is_some_and(|f| f.starts_with('$')) => {
-                flatten_fields(sub, &mut path, out)?
+                flatten_fields(sub, &path, out)?
             }
             _ => out.push((path, parse_expr(v)?)),
         }

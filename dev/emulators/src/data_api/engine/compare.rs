@@ -65,7 +65,7 @@ pub fn as_i64_exact(v: &Bson) -> Option<i64> {
     match v {
         Bson::Int32(i) => Some(*i as i64),
         Bson::Int64(i) => Some(*i),
-        Bson::Double(f) if f.fract() == 0.0 && *f >= -9.223372036854775808e18 && *f < 9.223372036854775808e18 => {
+        Bson::Double(f) if f.fract() == 0.0 && *f >= -9.223_372_036_854_776e18 && *f < 9.223_372_036_854_776e18 => {
             Some(*f as i64)
         }
         Bson::Decimal128(d) => {
@@ -90,10 +90,10 @@ fn cmp_i64_f64(i: i64, f: f64) -> Ordering {
     if f.is_nan() {
         return Ordering::Greater;
     }
-    if f >= 9.223372036854775808e18 {
+    if f >= 9.223_372_036_854_776e18 {
         return Ordering::Less;
     }
-    if f < -9.223372036854775808e18 {
+    if f < -9.223_372_036_854_776e18 {
         return Ordering::Greater;
     }
     let t = f.trunc();

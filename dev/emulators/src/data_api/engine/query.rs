@@ -744,9 +744,9 @@ fn sort_key(doc: &Document, path: &[String], asc: bool) -> Bson {
         }
     }
     let picked = if asc {
-        cands.into_iter().min_by(|a, b| cmp_bson(a, b))
+        cands.into_iter().min_by(cmp_bson)
     } else {
-        cands.into_iter().max_by(|a, b| cmp_bson(a, b))
+        cands.into_iter().max_by(cmp_bson)
     };
     picked.unwrap_or(Bson::Null)
 }

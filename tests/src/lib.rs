@@ -180,16 +180,4 @@ impl Env {
     pub fn fail(&self, controls: &emulators::faults::Controls, rule: FaultRule) {
         controls.faults.add(rule);
     }
-
-    /// Every request body any emulator received, and every stored document.
-    pub fn everything_written(&self) -> String {
-        let mut out = self.snapshot().to_string();
-        for c in [&self.emu.data_api().controls, &self.emu.authentik().controls, &self.emu.stalwart().controls, &self.emu.ocis().controls] {
-            for r in c.log.all() {
-                out.push_str(&r.uri);
-                out.push_str(&r.body);
-            }
-        }
-        out
-    }
 }

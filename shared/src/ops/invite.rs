@@ -37,6 +37,43 @@ pub struct InviteBody {
     pub email: Email,
 }
 
+impl InviteBody {
+    /// The person's name: the identity's own, else the one invited with.
+    pub fn name_for<'a>(&'a self, identity: &'a AkUser) -> &'a str {
+        if identity.name.is_empty() {
+            self.name.as_str()
+        } else {
+            identity.name.as_str()
+        }
+    }
+}
+
+/// The audit events of one invite route: `<invited>` for a created
+/// identity (with the handoff kind), `<attached>` for an existing one.
+pub struct InviteAudit {
+    pub invited: &'static str,
+    pub attached: &'static str,
+    /// The role named in the event's metadata.
+    pub role: &'static str,
+    pub tenant_slug: Option<String>,
+    pub partner_slug: Option<String>,
+}
+
+impl InviteAudit {
+    fn event(&self, inv: &Invite<'_>, identity: &AkUser, attached: bool, handoff: Option<&str>) -> AuditEvent {
+        let mut e = if attached {
+            let name = if identity.name.is_empty() { inv.name.as_str() } else { identity.name.as_str() };
+            AuditEvent::user(self.attached, identity.uid.as_str(), identity.email.as_str()).metadata(json!({ "name": name, "role": self.role }))
+        } else {
+            AuditEvent::user(self.invited, identity.uid.as_str(), inv.email.as_str())
+                .metadata(json!({ "role": self.role, "name": inv.name, "handoff": handoff }))
+        };
+        e.tenant_slug = self.tenant_slug.clone();
+        e.partner_slug = self.partner_slug.clone();
+        e
+    }
+}
+
 /// What differs between the three invite routes.
 pub struct Invite<'a> {
     pub email: &'a Email,
@@ -47,8 +84,8 @@ pub struct Invite<'a> {
     pub attributes: Map<String, Value>,
     /// The `User` upsert (`$set`/`$setOnInsert`/`$addToSet`) for an identity.
     pub user_update: &'a dyn Fn(&AkUser, bool) -> Value,
-    /// The audit event: `(identity, attached, handoff)`.
-    pub audit: &'a dyn Fn(&AkUser, bool, Option<&str>) -> AuditEvent,
+    /// How the invite is audited.
+    pub audit: InviteAudit,
     /// Refuses an attach (an operator invite never attaches; a partner
     /// invite refuses staff of another partner); gets the local doc.
     pub check_attach: &'a dyn Fn(&AkUser, Option<&Value>) -> Result<(), Error>,
@@ -97,7 +134,7 @@ async fn attach<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
     }
     let written = async {
         upsert_doc(ctx, &existing, (inv.user_update)(&existing, true)).await?;
-        audit::record(ctx, caller, (inv.audit)(&existing, true, None)).await
+        audit::record(ctx, caller, inv.audit.event(inv, &existing, true, None)).await
     }
     .await;
     if let Err(e) = written {
@@ -144,7 +181,7 @@ async fn create<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
             }
         };
         let handoff = if link.is_some() { "recovery-link" } else { "temp-password" };
-        audit::record(ctx, caller, (inv.audit)(&created, false, Some(handoff))).await?;
+        audit::record(ctx, caller, inv.audit.event(inv, &created, false, Some(handoff))).await?;
         Ok::<_, Error>((link, password))
     }
     .await;

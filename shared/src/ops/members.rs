@@ -20,7 +20,7 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::stalwart::{NewMailbox, Stalwart};
 use crate::types::{DomainName, Email, LocalPart, MemberRole, PersonName, Role};
 
-use super::invite::{self, create_identity, stamp, Invite, InviteBody};
+use super::invite::{self, create_identity, stamp, Invite, InviteAudit, InviteBody};
 use super::tenant::{begin, TenantScope};
 
 pub const LIST: Route = Route::get("/tenants/:slug/members");
@@ -238,27 +238,22 @@ pub async fn invite_admin<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<Api
         let mut on_insert = json!({ "role": "admin", "active": true, "platformAdmin": false });
         if attached {
             set["email"] = json!(u.email);
-            on_insert["name"] = json!(if u.name.is_empty() { body.name.as_str() } else { u.name.as_str() });
+            on_insert["name"] = json!(body.name_for(u));
         } else {
             set["email"] = json!(body.email);
             set["name"] = json!(body.name);
         }
         stamp(ctx, json!({ "$set": set, "$setOnInsert": on_insert, "$addToSet": { "tenantIds": tenant.id } }))
     };
-    let audit = |u: &AkUser, attached: bool, handoff: Option<&str>| {
-        if attached {
-            let name = if u.name.is_empty() { body.name.as_str() } else { u.name.as_str() };
-            AuditEvent::user("tenant.admin_attached", u.uid.as_str(), u.email.as_str())
-                .tenant(&tenant.slug)
-                .metadata(json!({ "name": name, "role": "admin" }))
-        } else {
-            AuditEvent::user("tenant.admin_invited", u.uid.as_str(), body.email.as_str())
-                .tenant(&tenant.slug)
-                .metadata(json!({ "name": body.name, "role": "admin", "handoff": handoff }))
-        }
+    let audit = InviteAudit {
+        invited: "tenant.admin_invited",
+        attached: "tenant.admin_attached",
+        role: "admin",
+        tenant_slug: Some(tenant.slug.clone()),
+        partner_slug: None,
     };
     let mut attributes = Map::new();
     attributes.insert("tenantSlug".into(), json!(tenant.slug));
-    invite::run(ctx, &caller, Invite { email: &body.email, name: &body.name, group, attributes, user_update: &update, audit: &audit, check_attach: &|_, _| Ok(()) }).await
+    invite::run(ctx, &caller, Invite { email: &body.email, name: &body.name, group, attributes, user_update: &update, audit, check_attach: &|_, _| Ok(()) }).await
 }
 

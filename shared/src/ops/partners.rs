@@ -2,7 +2,6 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::audit::AuditEvent;
 use crate::authentik::{AkUser, Authentik};
 use crate::caller::Caller;
 use crate::config::UpstreamConfig;
@@ -15,7 +14,7 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::types::Slug;
 
 use super::begin;
-use super::invite::{self, stamp, Invite, InviteBody};
+use super::invite::{self, stamp, Invite, InviteAudit, InviteBody};
 
 pub const INVITE: Route = Route::post("/partners/:slug/users/invite");
 
@@ -48,7 +47,7 @@ pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     let group = Authentik::new(&ctx.http, &cfg).ensure_group(&ctx.groups().partner_staff, json!({ "role": "partner-staff" })).await?;
     let update = |u: &AkUser, attached: bool| {
         let (email, name) = if attached {
-            (u.email.clone(), if u.name.is_empty() { body.name.to_string() } else { u.name.clone() })
+            (u.email.clone(), body.name_for(u).to_owned())
         } else {
             (body.email.to_string(), body.name.to_string())
         };
@@ -62,17 +61,12 @@ pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         }
         stamp(ctx, json!({ "$set": set, "$setOnInsert": on_insert }))
     };
-    let audit = |u: &AkUser, attached: bool, handoff: Option<&str>| {
-        if attached {
-            let name = if u.name.is_empty() { body.name.as_str() } else { u.name.as_str() };
-            AuditEvent::user("partner.user_attached", u.uid.as_str(), u.email.as_str())
-                .partner(&partner.slug)
-                .metadata(json!({ "name": name, "role": "partner-staff" }))
-        } else {
-            AuditEvent::user("partner.user_invited", u.uid.as_str(), body.email.as_str())
-                .partner(&partner.slug)
-                .metadata(json!({ "role": "partner-staff", "name": body.name, "handoff": handoff }))
-        }
+    let audit = InviteAudit {
+        invited: "partner.user_invited",
+        attached: "partner.user_attached",
+        role: "partner-staff",
+        tenant_slug: None,
+        partner_slug: Some(partner.slug.clone()),
     };
     // Moving someone silently from another partner would erase that relation.
     let check = |_: &AkUser, local: Option<&Value>| {
@@ -87,5 +81,5 @@ pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     };
     let mut attributes = Map::new();
     attributes.insert("partnerSlug".into(), json!(partner.slug));
-    invite::run(ctx, &caller, Invite { email: &body.email, name: &body.name, group: group.pk, attributes, user_update: &update, audit: &audit, check_attach: &check }).await
+    invite::run(ctx, &caller, Invite { email: &body.email, name: &body.name, group: group.pk, attributes, user_update: &update, audit, check_attach: &check }).await
 }

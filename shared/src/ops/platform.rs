@@ -2,7 +2,6 @@
 
 use serde_json::{json, Map};
 
-use crate::audit::AuditEvent;
 use crate::authentik::Authentik;
 use crate::config::UpstreamConfig;
 use crate::ctx::Ctx;
@@ -11,7 +10,7 @@ use crate::problem::Error;
 use crate::request::{ApiRequest, ApiResponse, Route};
 
 use super::begin;
-use super::invite::{self, stamp, Invite, InviteBody};
+use super::invite::{self, stamp, Invite, InviteAudit, InviteBody};
 
 pub const INVITE: Route = Route::post("/platform/operators/invite");
 
@@ -27,9 +26,12 @@ pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
             "$setOnInsert": { "role": "admin", "active": true, "tenantIds": [] },
         }))
     };
-    let audit = |u: &crate::authentik::AkUser, _attached: bool, handoff: Option<&str>| {
-        AuditEvent::user("platform.user_invited", u.uid.as_str(), body.email.as_str())
-            .metadata(json!({ "role": "platform-admin", "name": body.name, "handoff": handoff }))
+    let audit = InviteAudit {
+        invited: "platform.user_invited",
+        attached: "platform.user_attached",
+        role: "platform-admin",
+        tenant_slug: None,
+        partner_slug: None,
     };
     // Operators are always new identities: a clean conflict instead of
     // Authentik's unfriendly duplicate error.
@@ -39,7 +41,7 @@ pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     invite::run(
         ctx,
         &caller,
-        Invite { email: &body.email, name: &body.name, group: group.pk, attributes: Map::new(), user_update: &update, audit: &audit, check_attach: &never_attach },
+        Invite { email: &body.email, name: &body.name, group: group.pk, attributes: Map::new(), user_update: &update, audit, check_attach: &never_attach },
     )
     .await
 }

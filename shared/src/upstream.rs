@@ -20,7 +20,9 @@ pub struct Call<'a> {
 impl Call<'_> {
     pub async fn send<H: Http>(self, http: &H) -> Result<InboundResponse, UpstreamError> {
         let mut headers = self.headers;
-        headers.push(("accept".into(), "application/json".into()));
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("accept")) {
+            headers.push(("accept".into(), "application/json".into()));
+        }
         let body = match self.body {
             Some(v) => {
                 headers.push(("content-type".into(), "application/json".into()));

@@ -215,6 +215,20 @@ impl<'a, H: Http> Authentik<'a, H> {
         self.call("POST", &format!("/core/groups/{group}/remove_user/"), Some(&json!({ "pk": pk }))).await.map(|_| ())
     }
 
+    /// The uuids of a user's sessions (Authentik filters by username only).
+    pub async fn list_sessions(&self, user: &AkUser) -> Result<Vec<String>, UpstreamError> {
+        let (_, v) = self.call("GET", &format!("/core/authenticated_sessions/?user__username={}&page_size=100", query_escape(&user.username)), None).await?;
+        Ok(v.get("results")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter(|s| s.get("user").and_then(Value::as_i64) == Some(user.pk))
+                    .filter_map(|s| s.get("uuid").and_then(Value::as_str).map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// Ends every session of a user; returns how many.
     pub async fn terminate_sessions(&self, pk: i64) -> Result<u64, UpstreamError> {
         let (_, v) = self.call("DELETE", &format!("/core/authenticated_sessions/bulk_delete/?user_pks={pk}"), None).await?;

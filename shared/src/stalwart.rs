@@ -42,10 +42,11 @@ impl<'a, H: Http> Stalwart<'a, H> {
         Self { http, cfg }
     }
 
-    /// One JMAP request of one method call; returns that call's arguments,
-    /// after checking the HTTP status and the method-level `error`.
-    async fn call(&self, method: &str, args: Value) -> Result<Value, UpstreamError> {
-        let body = json!({ "using": USING, "methodCalls": [[method, args, "c0"]] });
+    /// One JMAP request; returns each method call's arguments, after
+    /// checking the HTTP status and every method-level `error`.
+    async fn request(&self, using: &[&str], calls: Vec<(&str, Value)>) -> Result<Vec<Value>, UpstreamError> {
+        let method_calls: Vec<Value> = calls.iter().enumerate().map(|(i, (m, a))| json!([m, a, format!("c{i}")])).collect();
+        let body = json!({ "using": using, "methodCalls": method_calls });
         let resp = Call {
             system: System::Stalwart,
             method: "POST",
@@ -61,14 +62,41 @@ impl<'a, H: Http> Stalwart<'a, H> {
             let reason = parsed.get("detail").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| excerpt(&resp.body));
             return Err(status_error(System::Stalwart, &resp, reason));
         }
-        let response = parsed
+        let responses = parsed
             .get("methodResponses")
-            .and_then(|r| r.get(0))
-            .ok_or_else(|| UpstreamError::new(System::Stalwart, UpstreamFailure::BadResponse("no methodResponses".into())))?;
-        if response.get(0).and_then(Value::as_str) == Some("error") {
-            return Err(failed(set_error(&response[1])));
+            .and_then(Value::as_array)
+            .filter(|r| r.len() == calls.len())
+            .ok_or_else(|| UpstreamError::new(System::Stalwart, UpstreamFailure::BadResponse("methodResponses do not match the calls".into())))?;
+        responses
+            .iter()
+            .map(|r| match r.get(0).and_then(Value::as_str) {
+                Some("error") => Err(failed(set_error(&r[1]))),
+                _ => Ok(r[1].clone()),
+            })
+            .collect()
+    }
+
+    /// One method call with the management capability.
+    async fn call(&self, method: &str, args: Value) -> Result<Value, UpstreamError> {
+        Ok(self.request(&USING, vec![(method, args)]).await?.remove(0))
+    }
+
+    /// Applies one patch to one account; a SetError is the call's error.
+    async fn update(&self, id: &str, patch: Value) -> Result<(), UpstreamError> {
+        let out = self.call("x:Account/set", json!({ "update": { id: patch } })).await?;
+        match out.get("notUpdated").and_then(|n| n.get(id)) {
+            Some(e) => Err(failed(set_error(e))),
+            None => Ok(()),
         }
-        Ok(response[1].clone())
+    }
+
+    /// Reads some properties of one account (`notFound` is an error).
+    async fn get(&self, id: &str, properties: &[&str]) -> Result<Value, UpstreamError> {
+        let out = self.call("x:Account/get", json!({ "ids": [id], "properties": properties })).await?;
+        out.get("list")
+            .and_then(|l| l.get(0))
+            .cloned()
+            .ok_or_else(|| failed(format!("notFound: account {id}")))
     }
 
     /// Creates the mailbox account; returns its id (`User.stalwartAccountId`).
@@ -98,6 +126,157 @@ impl<'a, H: Http> Stalwart<'a, H> {
         match out.get("notDestroyed").and_then(|n| n.get(id)) {
             Some(e) if e.get("type").and_then(Value::as_str) != Some("notFound") => Err(failed(set_error(e))),
             _ => Ok(()),
+        }
+    }
+
+    /// Sets the mailbox password (the key of its Password credential is
+    /// read first; replacing `credentials` would drop app passwords).
+    pub async fn set_password(&self, id: &str, password: &str) -> Result<(), UpstreamError> {
+        let acc = self.get(id, &["credentials"]).await?;
+        let key = acc
+            .get("credentials")
+            .and_then(Value::as_object)
+            .and_then(|c| c.iter().find(|(_, v)| v.get("@type").and_then(Value::as_str) == Some("Password")).map(|(k, _)| k.clone()))
+            .unwrap_or_else(|| "0".into());
+        self.update(id, json!({ format!("credentials/{key}/secret"): password })).await
+    }
+
+    pub async fn set_display_name(&self, id: &str, name: &str) -> Result<(), UpstreamError> {
+        self.update(id, json!({ "description": name })).await
+    }
+
+    /// Suspends or resumes sign-in by the `authenticate` permission
+    /// (accounts have no status field; §10).
+    pub async fn set_suspended(&self, id: &str, suspended: bool) -> Result<(), UpstreamError> {
+        let acc = self.get(id, &["permissions"]).await?;
+        let perms = acc.get("permissions").cloned().unwrap_or(json!({ "@type": "Inherit" }));
+        let kind = perms.get("@type").and_then(Value::as_str).unwrap_or("Inherit");
+        let patch = match (kind, suspended) {
+            ("Inherit", true) => json!({ "permissions": { "@type": "Merge", "enabledPermissions": {}, "disabledPermissions": { "authenticate": true } } }),
+            ("Inherit", false) => return Ok(()),
+            (_, true) => json!({ "permissions/disabledPermissions/authenticate": true }),
+            (_, false) => {
+                // A Merge that existed only for the suspension goes back to Inherit.
+                let only_ours = kind == "Merge"
+                    && perms.get("enabledPermissions").and_then(Value::as_object).is_none_or(|m| m.is_empty())
+                    && perms.get("disabledPermissions").and_then(Value::as_object).is_some_and(|m| m.len() == 1 && m.contains_key("authenticate"));
+                if only_ours {
+                    json!({ "permissions": { "@type": "Inherit" } })
+                } else {
+                    json!({ "permissions/disabledPermissions/authenticate": null })
+                }
+            }
+        };
+        self.update(id, patch).await
+    }
+
+    /// Every user account with its addresses, paged by position.
+    pub async fn list_accounts_with_aliases(&self) -> Result<Vec<Account>, UpstreamError> {
+        let mut out = Vec::new();
+        loop {
+            let query = json!({ "filter": { "@type": "User" }, "sort": [{ "property": "id", "isAscending": true }],
+                "position": out.len(), "limit": 500, "calculateTotal": true });
+            let get = json!({ "#ids": { "resultOf": "c0", "name": "x:Account/query", "path": "/ids" },
+                "properties": ["name", "domainId", "emailAddress", "aliases", "description"] });
+            let r = self.request(&USING, vec![("x:Account/query", query), ("x:Account/get", get)]).await?;
+            let total = r[0].get("total").and_then(Value::as_u64).unwrap_or(0) as usize;
+            let page: Vec<Account> = r[1].get("list").and_then(Value::as_array).map(|l| l.iter().map(Account::from_json).collect()).unwrap_or_default();
+            let empty = page.is_empty();
+            out.extend(page);
+            if empty || out.len() >= total {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The account whose primary address or enabled alias is `email` (§8).
+    pub async fn find_account_by_email(&self, email: &str) -> Result<Option<Account>, UpstreamError> {
+        let session = Call {
+            system: System::Stalwart,
+            method: "GET",
+            url: format!("{}/jmap/session", self.cfg.url),
+            headers: vec![("authorization".into(), self.cfg.authorization.clone())],
+            body: None,
+            timeout: self.cfg.timeout,
+        }
+        .send(self.http)
+        .await?;
+        if session.status != 200 {
+            return Err(status_error(System::Stalwart, &session, excerpt(&session.body)));
+        }
+        let session: Value = serde_json::from_slice(&session.body).unwrap_or(Value::Null);
+        let account = session.pointer("/primaryAccounts/urn:ietf:params:jmap:principals").cloned().unwrap_or(Value::Null);
+        let using = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:principals", "urn:stalwart:jmap"];
+        let query = json!({ "accountId": account, "filter": { "email": email.to_lowercase() } });
+        let get = json!({ "#ids": { "resultOf": "c0", "name": "Principal/query", "path": "/ids" },
+            "properties": ["@type", "name", "domainId", "emailAddress", "aliases", "description"] });
+        let r = self.request(&using, vec![("Principal/query", query), ("x:Account/get", get)]).await?;
+        Ok(r[1]
+            .get("list")
+            .and_then(Value::as_array)
+            .and_then(|l| l.iter().find(|a| a.get("@type").and_then(Value::as_str) == Some("User")))
+            .map(Account::from_json))
+    }
+
+    /// Adds the alias `local@domain_id` under the next free list key.
+    pub async fn add_alias(&self, id: &str, local_part: &str, domain_id: &str) -> Result<(), UpstreamError> {
+        let acc = self.get(id, &["aliases"]).await?;
+        let next = acc
+            .get("aliases")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().filter_map(|k| k.parse::<u32>().ok()).max().map_or(0, |k| k + 1))
+            .unwrap_or(0);
+        self.update(id, json!({ format!("aliases/{next}"): { "name": local_part, "domainId": domain_id } })).await
+    }
+
+    /// Removes the alias `local@domain_id`; `false` when there was none.
+    pub async fn remove_alias(&self, id: &str, local_part: &str, domain_id: &str) -> Result<bool, UpstreamError> {
+        let acc = self.get(id, &["aliases"]).await?;
+        let key = acc.get("aliases").and_then(Value::as_object).and_then(|m| {
+            m.iter()
+                .find(|(_, a)| a.get("name").and_then(Value::as_str) == Some(local_part) && a.get("domainId").and_then(Value::as_str) == Some(domain_id))
+                .map(|(k, _)| k.clone())
+        });
+        match key {
+            Some(k) => self.update(id, json!({ format!("aliases/{k}"): null })).await.map(|()| true),
+            None => Ok(false),
+        }
+    }
+}
+
+/// A mailbox account and its addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub domain_id: String,
+    pub email_address: String,
+    /// `(local part, domain id)` of each alias.
+    pub aliases: Vec<(String, String)>,
+}
+
+impl Account {
+    fn from_json(v: &Value) -> Account {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let mut aliases: Vec<(u32, String, String)> = v
+            .get("aliases")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, a)| {
+                        let f = |n: &str| a.get(n).and_then(Value::as_str).unwrap_or_default().to_owned();
+                        (k.parse().unwrap_or(u32::MAX), f("name"), f("domainId"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        aliases.sort();
+        Account {
+            id: s("id"),
+            name: s("name"),
+            domain_id: s("domainId"),
+            email_address: s("emailAddress"),
+            aliases: aliases.into_iter().map(|(_, n, d)| (n, d)).collect(),
         }
     }
 }

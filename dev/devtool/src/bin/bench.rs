@@ -92,17 +92,18 @@ async fn main() -> anyhow::Result<()> {
     let op_token = emu.issuer.token_for(&OPERATOR);
 
     println!("\n== Latency through the dev host, 1,000 sequential requests each");
-    for (label, path, token) in [
-        ("GET /openapi.json (no upstream: host + instance cost)", "/openapi.json", None),
-        ("GET /users/me (2 Data API calls)", "/users/me", Some(op_token.as_str())),
+    for (label, method, path, token, want) in [
+        ("POST /users/me → 405 (host + fresh instance, nothing else)", "POST", "/users/me", None, 405),
+        ("GET /openapi.json (builds a 40 KB document, no upstream)", "GET", "/openapi.json", None, 200),
+        ("GET /users/me (token check + 2 Data API calls)", "GET", "/users/me", Some(op_token.as_str()), 200),
     ] {
         for _ in 0..50 {
-            timed(&client, "GET", &format!("{base}{path}"), token, None).await;
+            timed(&client, method, &format!("{base}{path}"), token, None).await;
         }
         let mut times = Vec::with_capacity(1000);
         for _ in 0..1000 {
-            let (status, t) = timed(&client, "GET", &format!("{base}{path}"), token, None).await;
-            assert_eq!(status, 200, "{path}");
+            let (status, t) = timed(&client, method, &format!("{base}{path}"), token, None).await;
+            assert_eq!(status, want, "{path}");
             times.push(t);
         }
         times.sort();

@@ -1,4 +1,4 @@
-//! Authorisation rules of API.md as plain functions over the caller and the
+//! Authorisation rules of docs/api.md as plain functions over the caller and the
 //! resource: visibility first (`404` without a relation, never leaking
 //! existence), then role (`403`).
 

@@ -1,4 +1,4 @@
-//! Typed client of the Authentik admin API v3 (`contracts/authentik.md`):
+//! Typed client of the Authentik admin API v3 (docs/upstreams.md, Authentik):
 //! the calls the seed makes, each with the timeout of its config and
 //! Authentik's error bodies turned into a readable reason.
 
@@ -10,7 +10,7 @@ use crate::ports::Http;
 use crate::problem::{System, UpstreamError, UpstreamFailure};
 use crate::upstream::{excerpt, json_body, status_error, Call};
 
-/// The attribute that marks a password as expired (API.md "Upstream decisions").
+/// The attribute that marks a password as expired (docs/upstreams.md, "Expired passwords").
 pub const PASSWORD_CHANGE_REQUIRED: &str = "dezky.password_change_required";
 
 /// The parts of an Authentik `User` we use.

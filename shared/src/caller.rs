@@ -1,5 +1,5 @@
 //! Who is calling: the verified token, and the caller's `User` document.
-//! Roles come from the database (API.md "Who is calling"); the token only
+//! Roles come from the database (docs/api.md "Who is calling"); the token only
 //! proves identity, plus platform admin by group.
 
 use serde_json::{json, Map, Value};

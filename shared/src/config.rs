@@ -1,4 +1,4 @@
-//! Configuration, read from Spin variables (API.md "Configuration"). Each
+//! Configuration, read from Spin variables (docs/api.md "Configuration"). Each
 //! part is read when an operation needs it, since a component declares only
 //! the variables of the upstreams it calls.
 
@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::ports::Variables;
 use crate::problem::Error;
 
-/// Default limit on every outbound call (API.md "Failure semantics").
+/// Default limit on every outbound call (docs/api.md "Failure semantics").
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn required(vars: &dyn Variables, name: &str) -> Result<String, Error> {

@@ -1,4 +1,4 @@
-//! Typed client of the Data API (`contracts/data-api.md`): every action,
+//! Typed client of the Data API (docs/upstreams.md, Data API): every action,
 //! canonical Extended JSON both ways, the error envelope mapped to an
 //! [`UpstreamError`].
 //!

@@ -1,4 +1,4 @@
-//! Typed client of OCIS's LibreGraph users API (`contracts/ocis.md`).
+//! Typed client of OCIS's LibreGraph users API (docs/upstreams.md, OCIS).
 //! Account creation is deferred (reported, not done) when OCIS is not
 //! configured or creates accounts itself at first sign-in.
 

@@ -1,5 +1,5 @@
 //! Typed client of Stalwart's 0.16 JMAP management API
-//! (`contracts/stalwart.md`). "Not configured" when its variables are
+//! (docs/upstreams.md, Stalwart). "Not configured" when its variables are
 //! empty: mail provisioning is then skipped, as in the seed.
 
 use serde_json::{json, Value};
@@ -146,7 +146,7 @@ impl<'a, H: Http> Stalwart<'a, H> {
     }
 
     /// Suspends or resumes sign-in by the `authenticate` permission
-    /// (accounts have no status field; §10).
+    /// (accounts have no status field).
     pub async fn set_suspended(&self, id: &str, suspended: bool) -> Result<(), UpstreamError> {
         let acc = self.get(id, &["permissions"]).await?;
         let perms = acc.get("permissions").cloned().unwrap_or(json!({ "@type": "Inherit" }));
@@ -189,7 +189,7 @@ impl<'a, H: Http> Stalwart<'a, H> {
         }
     }
 
-    /// The account whose primary address or enabled alias is `email` (§8).
+    /// The account whose primary address or enabled alias is `email`.
     pub async fn find_account_by_email(&self, email: &str) -> Result<Option<Account>, UpstreamError> {
         let session = Call {
             system: System::Stalwart,

@@ -1,5 +1,5 @@
 //! Dev OIDC token issuer: the signing side of Authentik's OAuth2 provider
-//! (`contracts/authentik.md` §7).
+//! (docs/upstreams.md, "Tokens").
 //!
 //! It owns an RSA-2048 key (RS256) and a P-256 key (ES256), publishes them as
 //! a JWKS, and signs access tokens for the demo users with Authentik's claim

@@ -1,5 +1,5 @@
 //! Local stand-ins for the four upstream systems, speaking their real wire
-//! contracts (`../shared/contracts/*.md`), plus a dev OIDC token issuer.
+//! contracts (what the service uses of each: docs/upstreams.md), plus a dev OIDC token issuer.
 //! Each emulator is an axum router wrapped by [`faults::Controls`].
 
 pub mod authentik;

@@ -1,4 +1,4 @@
-//! OCIS LibreGraph users API emulator (`contracts/ocis.md` §1–§5).
+//! OCIS LibreGraph users API emulator (docs/upstreams.md, OCIS).
 //!
 //! Routes: `GET`/`POST /graph/v1.0/users`, `GET`/`PATCH`/`DELETE
 //! /graph/v1.0/users/{id or username}`.

@@ -1,4 +1,4 @@
-//! The Authentik emulator over HTTP, against `contracts/authentik.md`.
+//! The Authentik emulator over HTTP, against Authentik's documented behaviour (docs/upstreams.md).
 
 use emulators::authentik::{router, AuthentikState, DeviceKind, DEFAULT_INSTALL_ID};
 use emulators::demo;

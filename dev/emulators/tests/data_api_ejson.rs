@@ -1,4 +1,4 @@
-//! Extended JSON round trips (contract §4): canonical ↔ relaxed ↔ JSON mode.
+//! Extended JSON round trips: canonical ↔ relaxed ↔ JSON mode.
 
 use bson::{Bson, Document};
 use emulators::data_api::ejson::{decode, decode_document, iso_millis, to_canonical, to_json_mode, to_relaxed};

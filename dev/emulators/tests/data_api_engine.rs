@@ -1,5 +1,5 @@
 //! Table tests of the Data API emulator's MongoDB semantics
-//! (`contracts/data-api.md` §7). Each test is named for the MongoDB
+//! (as the MongoDB manual states them). Each test is named for the MongoDB
 //! behaviour it checks; most use the MongoDB manual's own examples
 //! (`query-embedded-documents`, `query-arrays`, `query-array-of-documents`,
 //! `query-for-null-fields`, the operator pages, `bson-type-comparison-order`).

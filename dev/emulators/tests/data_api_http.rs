@@ -1,5 +1,5 @@
-//! The Data API emulator over HTTP: the wire contract (`contracts/data-api.md`
-//! §1–§5), fault injection through `Controls`, persistence across restarts,
+//! The Data API emulator over HTTP: the wire contract (docs/upstreams.md,
+//! Data API), fault injection through `Controls`, persistence across restarts,
 //! and the store helpers tests use.
 
 use std::path::Path;

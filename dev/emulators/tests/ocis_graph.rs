@@ -1,4 +1,4 @@
-//! The OCIS emulator over HTTP, against `contracts/ocis.md`.
+//! The OCIS emulator over HTTP, against OCIS's documented behaviour (docs/upstreams.md).
 
 use emulators::demo;
 use emulators::ocis::{router, OcisState, OCIS_ADMIN_ID, ROLE_ADMIN, ROLE_USER};

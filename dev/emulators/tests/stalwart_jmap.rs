@@ -1,4 +1,4 @@
-//! The Stalwart emulator over HTTP, against `contracts/stalwart.md`.
+//! The Stalwart emulator over HTTP, against Stalwart's documented behaviour (docs/upstreams.md).
 
 use base64::Engine as _;
 use emulators::demo;

@@ -1,4 +1,4 @@
-//! GET /users/me — the caller's own user (API.md row 1).
+//! GET /users/me — the caller's own user (docs/api.md row 1).
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

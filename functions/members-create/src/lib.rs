@@ -1,4 +1,4 @@
-//! POST /tenants/:slug/members/create — create a member with identity, mailbox and files (API.md row 18).
+//! POST /tenants/:slug/members/create — create a member with identity, mailbox and files (docs/api.md row 18).
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

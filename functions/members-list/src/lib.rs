@@ -1,4 +1,4 @@
-//! GET /tenants/:slug/members — a workspace's members (API.md row 17).
+//! GET /tenants/:slug/members — a workspace's members (docs/api.md row 17).
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

@@ -1,4 +1,4 @@
-//! GET /openapi.json — the OpenAPI document of every route (API.md row 32).
+//! GET /openapi.json — the OpenAPI document of every route (docs/api.md row 32).
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

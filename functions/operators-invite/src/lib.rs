@@ -1,4 +1,4 @@
-//! POST /platform/operators/invite — invite a platform admin (API.md row 7).
+//! POST /platform/operators/invite — invite a platform admin (docs/api.md row 7).
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

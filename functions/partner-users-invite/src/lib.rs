@@ -1,4 +1,4 @@
-//! POST /partners/:slug/users/invite — invite or attach partner staff (API.md row 10).
+//! POST /partners/:slug/users/invite — invite or attach partner staff (docs/api.md row 10).
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

@@ -1,4 +1,4 @@
-//! POST /tenants/:slug/admins/invite — invite or attach a workspace admin (API.md row 31).
+//! POST /tenants/:slug/admins/invite — invite or attach a workspace admin (docs/api.md row 31).
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

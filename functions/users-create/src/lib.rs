@@ -1,4 +1,4 @@
-//! POST /users/create — create a user document (API.md row 4).
+//! POST /users/create — create a user document (docs/api.md row 4).
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

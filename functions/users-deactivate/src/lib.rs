@@ -1,4 +1,4 @@
-//! POST /users/:subject/deactivate — deactivate a user (API.md row 6).
+//! POST /users/:subject/deactivate — deactivate a user (docs/api.md row 6).
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

@@ -1,4 +1,4 @@
-//! GET /users/:subject — one user (API.md row 3).
+//! GET /users/:subject — one user (docs/api.md row 3).
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

@@ -1,4 +1,4 @@
-//! GET /users — the user directory (API.md row 2).
+//! GET /users — the user directory (docs/api.md row 2).
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

@@ -1,4 +1,4 @@
-//! POST /users/:subject/update — change a user (API.md row 5).
+//! POST /users/:subject/update — change a user (docs/api.md row 5).
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

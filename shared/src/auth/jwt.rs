@@ -1,5 +1,5 @@
-//! Verification of the bearer tokens Authentik issues (contracts/authentik.md
-//! §7): compact JWS signed RS256 or ES256, checked against the provider's
+//! Verification of the bearer tokens Authentik issues (docs/upstreams.md,
+//! "Tokens"): compact JWS signed RS256 or ES256, checked against the provider's
 //! JWKS, then `iss`, `aud`, `exp`, `nbf` (with leeway) and `sub`.
 //!
 //! Invariants:

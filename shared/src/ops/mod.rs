@@ -2,7 +2,7 @@
 //! `run(ctx, request) -> response` plus its `ROUTE`; a component is a few
 //! lines that hand its request to one of them.
 //!
-//! Every operation checks in API.md's order: `405` → `401` → `413` →
+//! Every operation checks in docs/api.md's order: `405` → `401` → `413` →
 //! `400` → `404` → `403` → the operation itself.
 
 pub mod invite;

@@ -1,6 +1,6 @@
 //! Row 32, `GET /openapi.json`: an OpenAPI 3.1 document of every route of
-//! API.md, built from one table so the document and the contract cannot
-//! drift apart silently (a test compares this table with API.md).
+//! docs/api.md, built from one table so the document and the reference
+//! cannot drift apart silently (tests/tests/docs.rs compares them).
 
 use serde_json::{json, Map, Value};
 

@@ -1,4 +1,4 @@
-//! Authentik admin API v3 emulator (`contracts/authentik.md` §1–§6).
+//! Authentik admin API v3 emulator (docs/upstreams.md, Authentik).
 //!
 //! Speaks the subset of `/api/v3/` the functions use, with Authentik's wire
 //! behaviour: DRF error bodies, `403` (never `401`) for failed token auth,

@@ -1,4 +1,4 @@
-//! The ten Data API actions over the store (contract §3).
+//! The ten Data API actions over the store.
 
 use bson::oid::ObjectId;
 use bson::{Bson, Document};
@@ -9,9 +9,9 @@ use super::engine::{id_first, integer_arg, show, type_name, EngineError, Filter,
 use super::store::Store;
 use super::ApiError;
 
-/// Default `limit` of `find` (contract §3).
+/// Default `limit` of `find` (the hosted Data API's).
 pub const FIND_DEFAULT_LIMIT: usize = 1000;
-/// Most documents one `find` or `aggregate` response carries (contract §6).
+/// Most documents one `find` or `aggregate` response carries (the hosted Data API's limit).
 pub const MAX_RESULT_DOCUMENTS: usize = 50_000;
 
 /// A Data API action (`POST …/action/<name>`).

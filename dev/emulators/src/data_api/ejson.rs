@@ -1,4 +1,4 @@
-//! Extended JSON in and out (contract §4).
+//! Extended JSON in and out, as the Data API documents it.
 //!
 //! - Requests: canonical and relaxed EJSON, mixed freely, under both
 //!   `application/json` and `application/ejson` (the contract's decision).

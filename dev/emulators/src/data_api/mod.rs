@@ -1,5 +1,5 @@
 //! Data API emulator: the MongoDB Atlas Data API v1 wire contract
-//! (`contracts/data-api.md`) over an in-memory store, optionally persisted.
+//! (docs/upstreams.md, Data API) over an in-memory store, optionally persisted.
 //!
 //! - HTTP: [`DataApi::router`] serves `POST /action/<action>` and
 //!   `POST /app/<app-id>/endpoint/data/v1/action/<action>` for the ten
@@ -7,11 +7,11 @@
 //!   Extended JSON, answers canonical EJSON for `Accept: application/ejson`
 //!   and "JSON mode" otherwise, and reports errors in the contract's
 //!   envelope `{"error", "error_code", "link"}`.
-//! - Semantics: [`engine`] (MongoDB query/update/aggregation rules of §7).
+//! - Semantics: [`engine`] (MongoDB's query/update/aggregation rules).
 //! - Tests: the methods below read and write the store directly, in
 //!   canonical Extended JSON, without HTTP or authentication.
 //!
-//! Decisions where the contract is silent (§5 "UNCONFIRMED"):
+//! Decisions where the Data API's documentation is silent:
 //! - runtime errors (unknown operator, bad operator argument, `$inc` on a
 //!   string, changing `_id`, …) are `400` with `error_code`
 //!   `InvalidParameter`; a duplicate `_id` is `400` `DuplicateKey` with
@@ -92,7 +92,7 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError { status: 404, code: "NotFound".to_owned(), message: message.into() }
     }
-    /// `{"error", "error_code", "link"}` (contract §5).
+    /// `{"error", "error_code", "link"}`.
     pub fn envelope(&self) -> Value {
         json!({
             "error": self.message,

@@ -1,4 +1,4 @@
-//! The HTTP face of the Data API emulator (contract §1, §2, §5).
+//! The HTTP face of the Data API emulator: routes, headers, errors.
 
 use std::collections::HashMap;
 
@@ -36,7 +36,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
 }
 
-/// Authentication (contract §2, §5): `api-key` or `apiKey`. The emulator
+/// Authentication: `api-key` or `apiKey`. The emulator
 /// knows no users, so bearer tokens, e-mail/password and JWT credentials are
 /// unknown sessions.
 fn authenticate(api: &DataApi, headers: &HeaderMap) -> Result<(), ApiError> {

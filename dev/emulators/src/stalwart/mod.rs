@@ -1,4 +1,4 @@
-//! Stalwart 0.16 JMAP management API emulator (`contracts/stalwart.md` §1–§11).
+//! Stalwart 0.16 JMAP management API emulator (docs/upstreams.md, Stalwart).
 //!
 //! - `GET /.well-known/jmap` → `307` to `/jmap/session`; `GET /jmap/session`
 //!   (capabilities only without credentials); `POST /jmap/` (and `/jmap`).

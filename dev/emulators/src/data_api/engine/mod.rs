@@ -1,5 +1,5 @@
 //! MongoDB query, update and aggregation semantics over `bson` documents, as
-//! `contracts/data-api.md` §7 describes them (from the MongoDB manual).
+//! the MongoDB manual describes them.
 //!
 //! No maintained crate gives these semantics (array traversal, null matching
 //! missing, cross-type numeric equality, upserts from filters, the update

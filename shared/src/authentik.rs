@@ -102,7 +102,7 @@ impl<'a, H: Http> Authentik<'a, H> {
             method,
             url: format!("{}/api/v3{path}", self.cfg.url),
             headers: vec![("authorization".into(), self.cfg.authorization.clone())],
-            body,
+            body: body.map(|b| b as _),
             timeout: self.cfg.timeout,
         }
         .send(self.http)

@@ -6,7 +6,9 @@
 //! this client never sees a raw request string.
 
 use serde::de::DeserializeOwned;
-use serde_json::{json, Map, Value};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::{json, Value};
 
 use crate::config::DataApiConfig;
 use crate::ejson::ObjectId;
@@ -25,13 +27,97 @@ pub mod coll {
     pub const AUDIT_EVENTS: &str = "auditevents";
 }
 
-/// Options of `find`.
-#[derive(Clone, Debug, Default)]
+/// A sort direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    Asc,
+    Desc,
+}
+
+/// A sort specification (`sort` of `find`, a `$sort` stage): keys in the
+/// order given. MongoDB sorts by the first key, then the next, so the order
+/// is the meaning. A `serde_json::Map` keeps keys alphabetically unless
+/// every build remembers `preserve_order` (the components are built without
+/// it), so a sort never becomes a `Value`: it serialises its own list, in
+/// order, straight into the request body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sort(Vec<(&'static str, Dir)>);
+
+impl Sort {
+    pub fn asc(field: &'static str) -> Self {
+        Self(vec![(field, Dir::Asc)])
+    }
+    pub fn desc(field: &'static str) -> Self {
+        Self(vec![(field, Dir::Desc)])
+    }
+    pub fn then_asc(self, field: &'static str) -> Self {
+        self.then(field, Dir::Asc)
+    }
+    pub fn then_desc(self, field: &'static str) -> Self {
+        self.then(field, Dir::Desc)
+    }
+    fn then(mut self, field: &'static str, dir: Dir) -> Self {
+        // A repeated key would reach MongoDB as a JSON object with a
+        // duplicate name: a bug in the code that built it.
+        assert!(self.0.iter().all(|(f, _)| *f != field), "sort key `{field}` given twice");
+        self.0.push((field, dir));
+        self
+    }
+    /// The lists' order (docs/api.md): newest `createdAt` first; `_id`
+    /// descending breaks ties so equal times still have one order.
+    pub fn newest_first() -> Self {
+        Self::desc("createdAt").then_desc("_id")
+    }
+}
+
+impl Serialize for Sort {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (field, dir) in &self.0 {
+            m.serialize_entry(field, &if *dir == Dir::Asc { 1 } else { -1 })?;
+        }
+        m.end()
+    }
+}
+
+/// One aggregation stage. Stages whose key order matters hold typed values
+/// (a `$sort` holds a [`Sort`]), so a pipeline cannot lose that order.
+#[derive(Clone, Debug)]
+pub enum Stage {
+    Match(Value),
+    Limit(u32),
+    Sort(Sort),
+    /// `$lookup` by equality: `from`, `localField`, `foreignField`, `as`.
+    Lookup { from: &'static str, local_field: &'static str, foreign_field: &'static str, as_field: &'static str },
+}
+
+impl Serialize for Stage {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        match self {
+            Stage::Match(filter) => m.serialize_entry("$match", filter)?,
+            Stage::Limit(n) => m.serialize_entry("$limit", n)?,
+            Stage::Sort(sort) => m.serialize_entry("$sort", sort)?,
+            Stage::Lookup { from, local_field, foreign_field, as_field } => m.serialize_entry(
+                "$lookup",
+                &json!({ "from": from, "localField": local_field, "foreignField": foreign_field, "as": as_field }),
+            )?,
+        }
+        m.end()
+    }
+}
+
+/// Options of `find`, serialised as the action's fields.
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Find {
     pub filter: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub projection: Option<Value>,
-    pub sort: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort: Option<Sort>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub skip: Option<u32>,
 }
 
@@ -39,7 +125,7 @@ impl Find {
     pub fn filter(filter: Value) -> Self {
         Self { filter, ..Self::default() }
     }
-    pub fn sort(mut self, sort: Value) -> Self {
+    pub fn sort(mut self, sort: Sort) -> Self {
         self.sort = Some(sort);
         self
     }
@@ -51,6 +137,18 @@ impl Find {
         self.projection = Some(p);
         self
     }
+}
+
+/// A request body: the common fields, then the action's own, serialised
+/// directly (never through a `Value`) so typed fields keep their order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActionBody<'a, F> {
+    data_source: &'a str,
+    database: &'a str,
+    collection: &'a str,
+    #[serde(flatten)]
+    fields: &'a F,
 }
 
 /// The answer to `updateOne`/`updateMany`/`replaceOne`.
@@ -72,15 +170,8 @@ impl<'a, H: Http> DataApi<'a, H> {
     }
 
     /// One action: `POST <url>/action/<action>` with the common fields.
-    async fn action(&self, action: &str, collection: &str, fields: Value) -> Result<Value, UpstreamError> {
-        let mut body = Map::new();
-        body.insert("dataSource".into(), json!(self.cfg.data_source));
-        body.insert("database".into(), json!(self.cfg.database));
-        body.insert("collection".into(), json!(collection));
-        if let Value::Object(extra) = fields {
-            body.extend(extra);
-        }
-        let body = Value::Object(body);
+    async fn action<F: Serialize>(&self, action: &str, collection: &str, fields: &F) -> Result<Value, UpstreamError> {
+        let body = ActionBody { data_source: &self.cfg.data_source, database: &self.cfg.database, collection, fields };
         let resp = Call {
             system: System::DataApi,
             method: "POST",
@@ -113,7 +204,7 @@ impl<'a, H: Http> DataApi<'a, H> {
         if let Some(p) = projection {
             f["projection"] = p;
         }
-        let v = self.action("findOne", collection, f).await?;
+        let v = self.action("findOne", collection, &f).await?;
         match v.get("document") {
             Some(Value::Null) | None => Ok(None),
             Some(doc) => Ok(Some(doc.clone())),
@@ -129,30 +220,16 @@ impl<'a, H: Http> DataApi<'a, H> {
     }
 
     pub async fn find(&self, collection: &str, q: Find) -> Result<Vec<Value>, UpstreamError> {
-        let mut f = json!({ "filter": q.filter });
-        if let Some(p) = q.projection {
-            f["projection"] = p;
-        }
-        if let Some(s) = q.sort {
-            f["sort"] = s;
-        }
-        if let Some(l) = q.limit {
-            f["limit"] = json!(l);
-        }
-        if let Some(s) = q.skip {
-            f["skip"] = json!(s);
-        }
-        let v = self.action("find", collection, f).await?;
-        documents(v)
+        documents(self.action("find", collection, &q).await?)
     }
 
     pub async fn insert_one(&self, collection: &str, document: Value) -> Result<Value, UpstreamError> {
-        let v = self.action("insertOne", collection, json!({ "document": document })).await?;
+        let v = self.action("insertOne", collection, &json!({ "document": document })).await?;
         v.get("insertedId").cloned().ok_or_else(|| bad("insertOne: no insertedId".into()))
     }
 
     pub async fn insert_many(&self, collection: &str, documents: Vec<Value>) -> Result<Vec<Value>, UpstreamError> {
-        let v = self.action("insertMany", collection, json!({ "documents": documents })).await?;
+        let v = self.action("insertMany", collection, &json!({ "documents": documents })).await?;
         match v.get("insertedIds") {
             Some(Value::Array(ids)) => Ok(ids.clone()),
             _ => Err(bad("insertMany: no insertedIds".into())),
@@ -160,34 +237,37 @@ impl<'a, H: Http> DataApi<'a, H> {
     }
 
     pub async fn update_one(&self, collection: &str, filter: Value, update: Value, upsert: bool) -> Result<UpdateResult, UpstreamError> {
-        let v = self.action("updateOne", collection, json!({ "filter": filter, "update": update, "upsert": upsert })).await?;
+        let v = self.action("updateOne", collection, &json!({ "filter": filter, "update": update, "upsert": upsert })).await?;
         update_result(v)
     }
 
     pub async fn update_many(&self, collection: &str, filter: Value, update: Value) -> Result<UpdateResult, UpstreamError> {
-        let v = self.action("updateMany", collection, json!({ "filter": filter, "update": update })).await?;
+        let v = self.action("updateMany", collection, &json!({ "filter": filter, "update": update })).await?;
         update_result(v)
     }
 
     pub async fn replace_one(&self, collection: &str, filter: Value, replacement: Value, upsert: bool) -> Result<UpdateResult, UpstreamError> {
-        let v = self
-            .action("replaceOne", collection, json!({ "filter": filter, "replacement": replacement, "upsert": upsert }))
+        let v = self.action("replaceOne", collection, &json!({ "filter": filter, "replacement": replacement, "upsert": upsert }))
             .await?;
         update_result(v)
     }
 
     pub async fn delete_one(&self, collection: &str, filter: Value) -> Result<u64, UpstreamError> {
-        let v = self.action("deleteOne", collection, json!({ "filter": filter })).await?;
+        let v = self.action("deleteOne", collection, &json!({ "filter": filter })).await?;
         count(&v, "deletedCount")
     }
 
     pub async fn delete_many(&self, collection: &str, filter: Value) -> Result<u64, UpstreamError> {
-        let v = self.action("deleteMany", collection, json!({ "filter": filter })).await?;
+        let v = self.action("deleteMany", collection, &json!({ "filter": filter })).await?;
         count(&v, "deletedCount")
     }
 
-    pub async fn aggregate(&self, collection: &str, pipeline: Vec<Value>) -> Result<Vec<Value>, UpstreamError> {
-        let v = self.action("aggregate", collection, json!({ "pipeline": pipeline })).await?;
+    pub async fn aggregate(&self, collection: &str, pipeline: &[Stage]) -> Result<Vec<Value>, UpstreamError> {
+        #[derive(Serialize)]
+        struct Fields<'a> {
+            pipeline: &'a [Stage],
+        }
+        let v = self.action("aggregate", collection, &Fields { pipeline }).await?;
         documents(v)
     }
 }
@@ -230,4 +310,75 @@ fn update_result(v: Value) -> Result<UpdateResult, UpstreamError> {
 /// The ObjectId in an `insertedId`/`upsertedId` (EJSON or JSON mode).
 pub fn object_id(v: &Value) -> Option<ObjectId> {
     serde_json::from_value(v.clone()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::ports::{InboundResponse, OutboundRequest, TransportError};
+
+    /// Records each request body and answers with an empty result.
+    #[derive(Default)]
+    struct Recorder(RefCell<Vec<String>>);
+
+    impl Http for Recorder {
+        async fn send(&self, req: OutboundRequest) -> Result<InboundResponse, TransportError> {
+            self.0.borrow_mut().push(String::from_utf8(req.body).expect("UTF-8 body"));
+            Ok(InboundResponse { status: 200, body: br#"{"documents": []}"#.to_vec() })
+        }
+    }
+
+    fn sent(call: impl FnOnce(&DataApi<'_, Recorder>) -> Vec<Value>) -> String {
+        let http = Recorder::default();
+        let cfg = DataApiConfig {
+            url: "http://db".into(),
+            key: "k".into(),
+            data_source: "src".into(),
+            database: "db".into(),
+            timeout: Duration::from_secs(1),
+        };
+        call(&DataApi::new(&http, &cfg));
+        let bodies = http.0.into_inner();
+        assert_eq!(bodies.len(), 1);
+        bodies.into_iter().next().expect("one body")
+    }
+
+    // These run without serde_json's `preserve_order` (as the components
+    // are built): a sort that went through a `Map` would come out
+    // `{"_id":-1,"createdAt":-1}`.
+    #[test]
+    fn a_sort_serialises_in_the_order_given() {
+        assert_eq!(serde_json::to_string(&Sort::newest_first()).unwrap(), r#"{"createdAt":-1,"_id":-1}"#);
+        assert_eq!(serde_json::to_string(&Sort::asc("z").then_desc("a").then_asc("m")).unwrap(), r#"{"z":1,"a":-1,"m":1}"#);
+    }
+
+    #[test]
+    fn find_sends_its_sort_in_order() {
+        let body = sent(|db| {
+            futures::executor::block_on(db.find("users", Find::filter(json!({})).sort(Sort::newest_first()).limit(5))).unwrap()
+        });
+        assert!(body.contains(r#""sort":{"createdAt":-1,"_id":-1}"#), "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["collection"], json!("users"));
+        assert_eq!(v["limit"], json!(5));
+        assert!(v.get("projection").is_none() && v.get("skip").is_none(), "{body}");
+    }
+
+    #[test]
+    fn a_sort_stage_keeps_its_order_in_a_pipeline() {
+        let body = sent(|db| {
+            let pipeline = [Stage::Match(json!({ "a": 1 })), Stage::Sort(Sort::desc("seats").then_asc("_id")), Stage::Limit(3)];
+            futures::executor::block_on(db.aggregate("tenants", &pipeline)).unwrap()
+        });
+        assert!(body.contains(r#""pipeline":[{"$match":{"a":1}},{"$sort":{"seats":-1,"_id":1}},{"$limit":3}]"#), "{body}");
+    }
+
+    #[test]
+    #[should_panic(expected = "given twice")]
+    fn a_repeated_sort_key_is_a_bug() {
+        let _ = Sort::desc("createdAt").then_asc("createdAt");
+    }
 }

@@ -41,7 +41,7 @@ impl<'a, H: Http> Ocis<'a, H> {
             method,
             url: format!("{}/graph/v1.0{path}", self.cfg.url),
             headers: vec![("authorization".into(), self.cfg.authorization.clone())],
-            body,
+            body: body.map(|b| b as _),
             timeout: self.cfg.timeout,
         }
         .send(self.http)

@@ -2,10 +2,24 @@
 //! failures turned into typed [`UpstreamError`]s. Never logs bodies (they
 //! can hold passwords and tokens).
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::ports::{Http, InboundResponse, OutboundRequest, TransportError};
 use crate::problem::{System, UpstreamError, UpstreamFailure};
+
+/// A JSON request body. Anything `Serialize` is one; the Data API client
+/// sends typed bodies whose key order matters (a sort), which a `Value`
+/// would re-order alphabetically.
+pub trait JsonBody {
+    fn to_json(&self) -> Vec<u8>;
+}
+
+impl<T: Serialize + ?Sized> JsonBody for T {
+    fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("request bodies have string keys and finite numbers")
+    }
+}
 
 /// A JSON call to one upstream system.
 pub struct Call<'a> {
@@ -13,7 +27,7 @@ pub struct Call<'a> {
     pub method: &'static str,
     pub url: String,
     pub headers: Vec<(String, String)>,
-    pub body: Option<&'a Value>,
+    pub body: Option<&'a dyn JsonBody>,
     pub timeout: std::time::Duration,
 }
 
@@ -26,7 +40,7 @@ impl Call<'_> {
         let body = match self.body {
             Some(v) => {
                 headers.push(("content-type".into(), "application/json".into()));
-                serde_json::to_vec(v).expect("JSON values always serialise")
+                v.to_json()
             }
             None => Vec::new(),
         };

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::caller::verify_token;
 use crate::ctx::Ctx;
-use crate::data_api::{coll, Find};
+use crate::data_api::{coll, Find, Stage};
 use crate::ejson::to_api_json;
 use crate::ports::Http;
 use crate::problem::Error;
@@ -70,10 +70,10 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
     let mut docs = db
         .aggregate(
             coll::USERS,
-            vec![
-                json!({ "$match": filter }),
-                json!({ "$limit": 1 }),
-                json!({ "$lookup": { "from": coll::PARTNERS, "localField": "partnerId", "foreignField": "_id", "as": "__partner" } }),
+            &[
+                Stage::Match(filter),
+                Stage::Limit(1),
+                Stage::Lookup { from: coll::PARTNERS, local_field: "partnerId", foreign_field: "_id", as_field: "__partner" },
             ],
         )
         .await?;

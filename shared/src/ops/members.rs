@@ -9,7 +9,7 @@ use crate::audit::AuditEvent;
 use crate::authentik::{AkUser, Authentik, NewUser};
 use crate::config::{ocis_autoprovision, UpstreamConfig};
 use crate::ctx::Ctx;
-use crate::data_api::{coll, Find};
+use crate::data_api::{coll, Find, Sort};
 use crate::ejson::to_api_json;
 use crate::models::{Domain, Tenant};
 use crate::ocis::{Ensured, Ocis};
@@ -32,7 +32,7 @@ pub async fn list<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse
     let (scope, ()) = begin(ctx, req, &LIST, TenantRule::AdminsAndPartner, ApiRequest::no_body).await?;
     let users = ctx
         .db()?
-        .find(coll::USERS, Find::filter(json!({ "tenantIds": scope.tenant.id })).sort(json!({ "createdAt": -1, "_id": -1 })).limit(50_000))
+        .find(coll::USERS, Find::filter(json!({ "tenantIds": scope.tenant.id })).sort(Sort::newest_first()).limit(50_000))
         .await?;
     Ok(ApiResponse::ok(to_api_json(Value::Array(users))))
 }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::access::{authorize_tenant, tenant_not_found, TenantRelation, TenantRule};
 use crate::caller::{authenticate, Caller};
 use crate::ctx::Ctx;
-use crate::data_api::{coll, decode};
+use crate::data_api::{coll, decode, Stage};
 use crate::models::{Domain, Tenant};
 use crate::ports::Http;
 use crate::problem::Error;
@@ -27,10 +27,10 @@ async fn load<H: Http>(ctx: &Ctx<H>, slug: &Slug) -> Result<Option<(Tenant, Vec<
         .db()?
         .aggregate(
             coll::TENANTS,
-            vec![
-                json!({ "$match": { "slug": slug } }),
-                json!({ "$limit": 1 }),
-                json!({ "$lookup": { "from": coll::DOMAINS, "localField": "_id", "foreignField": "tenantId", "as": "__domains" } }),
+            &[
+                Stage::Match(json!({ "slug": slug })),
+                Stage::Limit(1),
+                Stage::Lookup { from: coll::DOMAINS, local_field: "_id", foreign_field: "tenantId", as_field: "__domains" },
             ],
         )
         .await?;

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use crate::access::administered_tenants;
 use crate::audit::{self, AuditEvent};
 use crate::ctx::Ctx;
-use crate::data_api::{coll, decode, DataApi, Find};
+use crate::data_api::{coll, decode, DataApi, Find, Sort};
 use crate::ejson::{to_api_json, ObjectId};
 use crate::models::User;
 use crate::ports::Http;
@@ -24,10 +24,6 @@ pub const GET: Route = Route::get("/users/:subject");
 pub const CREATE: Route = Route::post("/users/create");
 pub const UPDATE: Route = Route::post("/users/:subject/update");
 pub const DEACTIVATE: Route = Route::post("/users/:subject/deactivate");
-
-fn newest_first() -> Value {
-    json!({ "createdAt": -1, "_id": -1 })
-}
 
 /// Row 2: P sees everyone; a tenant admin the users of the tenants they
 /// administer (deleted tenants excluded); anyone else `403`.
@@ -53,7 +49,7 @@ pub async fn list<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse
         }
         json!({ "tenantIds": { "$in": live } })
     };
-    let users = db.find(coll::USERS, Find::filter(filter).sort(newest_first()).limit(50_000)).await?;
+    let users = db.find(coll::USERS, Find::filter(filter).sort(Sort::newest_first()).limit(50_000)).await?;
     Ok(ApiResponse::ok(to_api_json(Value::Array(users))))
 }
 

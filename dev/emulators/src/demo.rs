@@ -8,7 +8,8 @@
 //! - tenants `acme` (northwind; two domains, DKK), `globex` (northwind; EUR),
 //!   `initech` (southpole; USD), `hooli` (southpole; pending: no identity group,
 //!   no domain) and `umbrella` (northwind; deleted);
-//! - members of each role, one inactive admin and one member of two tenants.
+//! - members of each role, one inactive admin and one member of two tenants,
+//!   created in an order their `_id`s do not follow (see [`User::created_day`]).
 
 use serde_json::{json, Value};
 
@@ -100,23 +101,28 @@ pub struct User {
     pub active: bool,
     /// The Stalwart `x:Account` id of the member's mailbox, if provisioned.
     pub stalwart_account: Option<&'static str>,
+    /// `createdAt`, in days after [`CREATED_AT_MS`]. Deliberately not in
+    /// `_id` order, with ties (acme's owner and member; Nate and Max), as in
+    /// documents imported from the NestJS service or written by several
+    /// clocks: a list sorted by `_id` instead of `createdAt` shows it.
+    pub created_day: i64,
 }
 
 const NO_TENANTS: &[(Tenant, &str)] = &[];
 
-pub const OPERATOR: User = User { id: "65a000000000000000000001", sub: "demo-sub-olivia-operator", pk: 101, email: "olivia@dezky.test", name: "Olivia Operator", role: "admin", platform_admin: true, partner: None, partner_tenant_access: &[], tenants: NO_TENANTS, active: true, stalwart_account: None };
-pub const NORTHWIND_OWNER: User = User { id: "65a000000000000000000002", sub: "demo-sub-nina-owner", pk: 102, email: "nina@northwind.test", name: "Nina Northwind", role: "owner", platform_admin: false, partner: Some(NORTHWIND), partner_tenant_access: &[], tenants: NO_TENANTS, active: true, stalwart_account: None };
-pub const NORTHWIND_STAFF: User = User { id: "65a000000000000000000003", sub: "demo-sub-nate-staff", pk: 103, email: "nate@northwind.test", name: "Nate Staff", role: "member", platform_admin: false, partner: Some(NORTHWIND), partner_tenant_access: &[], tenants: NO_TENANTS, active: true, stalwart_account: None };
-pub const NORTHWIND_SCOPED: User = User { id: "65a000000000000000000004", sub: "demo-sub-nora-scoped", pk: 104, email: "nora@northwind.test", name: "Nora Scoped", role: "member", platform_admin: false, partner: Some(NORTHWIND), partner_tenant_access: &[ACME], tenants: NO_TENANTS, active: true, stalwart_account: None };
-pub const SOUTHPOLE_ADMIN: User = User { id: "65a000000000000000000005", sub: "demo-sub-sam-admin", pk: 105, email: "sam@southpole.test", name: "Sam Southpole", role: "admin", platform_admin: false, partner: Some(SOUTHPOLE), partner_tenant_access: &[], tenants: NO_TENANTS, active: true, stalwart_account: None };
-pub const ACME_OWNER: User = User { id: "65a000000000000000000006", sub: "demo-sub-alice-owner", pk: 106, email: "alice@acme.test", name: "Alice Acme", role: "owner", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(ACME, "owner")], active: true, stalwart_account: Some("m1") };
-pub const ACME_ADMIN: User = User { id: "65a000000000000000000007", sub: "demo-sub-adam-admin", pk: 107, email: "adam@acme.test", name: "Adam Admin", role: "admin", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(ACME, "admin")], active: true, stalwart_account: Some("m2") };
-pub const ACME_MEMBER: User = User { id: "65a000000000000000000008", sub: "demo-sub-mia-member", pk: 108, email: "mia@acme.test", name: "Mia Member", role: "member", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(ACME, "member")], active: true, stalwart_account: Some("m3") };
-pub const ACME_INACTIVE_ADMIN: User = User { id: "65a000000000000000000009", sub: "demo-sub-ivan-inactive", pk: 109, email: "ivan@acme.test", name: "Ivan Inactive", role: "admin", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(ACME, "admin")], active: false, stalwart_account: None };
-pub const GLOBEX_ADMIN: User = User { id: "65a00000000000000000000a", sub: "demo-sub-gina-admin", pk: 110, email: "gina@globex.test", name: "Gina Globex", role: "admin", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(GLOBEX, "admin")], active: true, stalwart_account: Some("m4") };
-pub const INITECH_ADMIN: User = User { id: "65a00000000000000000000b", sub: "demo-sub-ian-admin", pk: 111, email: "ian@initech.test", name: "Ian Initech", role: "admin", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(INITECH, "admin")], active: true, stalwart_account: Some("m5") };
+pub const OPERATOR: User = User { id: "65a000000000000000000001", sub: "demo-sub-olivia-operator", pk: 101, email: "olivia@dezky.test", name: "Olivia Operator", role: "admin", platform_admin: true, partner: None, partner_tenant_access: &[], tenants: NO_TENANTS, active: true, stalwart_account: None, created_day: 0 };
+pub const NORTHWIND_OWNER: User = User { id: "65a000000000000000000002", sub: "demo-sub-nina-owner", pk: 102, email: "nina@northwind.test", name: "Nina Northwind", role: "owner", platform_admin: false, partner: Some(NORTHWIND), partner_tenant_access: &[], tenants: NO_TENANTS, active: true, stalwart_account: None, created_day: 5 };
+pub const NORTHWIND_STAFF: User = User { id: "65a000000000000000000003", sub: "demo-sub-nate-staff", pk: 103, email: "nate@northwind.test", name: "Nate Staff", role: "member", platform_admin: false, partner: Some(NORTHWIND), partner_tenant_access: &[], tenants: NO_TENANTS, active: true, stalwart_account: None, created_day: 2 };
+pub const NORTHWIND_SCOPED: User = User { id: "65a000000000000000000004", sub: "demo-sub-nora-scoped", pk: 104, email: "nora@northwind.test", name: "Nora Scoped", role: "member", platform_admin: false, partner: Some(NORTHWIND), partner_tenant_access: &[ACME], tenants: NO_TENANTS, active: true, stalwart_account: None, created_day: 7 };
+pub const SOUTHPOLE_ADMIN: User = User { id: "65a000000000000000000005", sub: "demo-sub-sam-admin", pk: 105, email: "sam@southpole.test", name: "Sam Southpole", role: "admin", platform_admin: false, partner: Some(SOUTHPOLE), partner_tenant_access: &[], tenants: NO_TENANTS, active: true, stalwart_account: None, created_day: 1 };
+pub const ACME_OWNER: User = User { id: "65a000000000000000000006", sub: "demo-sub-alice-owner", pk: 106, email: "alice@acme.test", name: "Alice Acme", role: "owner", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(ACME, "owner")], active: true, stalwart_account: Some("m1"), created_day: 9 };
+pub const ACME_ADMIN: User = User { id: "65a000000000000000000007", sub: "demo-sub-adam-admin", pk: 107, email: "adam@acme.test", name: "Adam Admin", role: "admin", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(ACME, "admin")], active: true, stalwart_account: Some("m2"), created_day: 3 };
+pub const ACME_MEMBER: User = User { id: "65a000000000000000000008", sub: "demo-sub-mia-member", pk: 108, email: "mia@acme.test", name: "Mia Member", role: "member", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(ACME, "member")], active: true, stalwart_account: Some("m3"), created_day: 9 };
+pub const ACME_INACTIVE_ADMIN: User = User { id: "65a000000000000000000009", sub: "demo-sub-ivan-inactive", pk: 109, email: "ivan@acme.test", name: "Ivan Inactive", role: "admin", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(ACME, "admin")], active: false, stalwart_account: None, created_day: 4 };
+pub const GLOBEX_ADMIN: User = User { id: "65a00000000000000000000a", sub: "demo-sub-gina-admin", pk: 110, email: "gina@globex.test", name: "Gina Globex", role: "admin", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(GLOBEX, "admin")], active: true, stalwart_account: Some("m4"), created_day: 8 };
+pub const INITECH_ADMIN: User = User { id: "65a00000000000000000000b", sub: "demo-sub-ian-admin", pk: 111, email: "ian@initech.test", name: "Ian Initech", role: "admin", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(INITECH, "admin")], active: true, stalwart_account: Some("m5"), created_day: 6 };
 /// Member of acme (member) and globex (admin): `tenantRoles` differ per tenant.
-pub const MULTI_TENANT: User = User { id: "65a00000000000000000000c", sub: "demo-sub-max-multi", pk: 112, email: "max@acme.test", name: "Max Multi", role: "member", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(ACME, "member"), (GLOBEX, "admin")], active: true, stalwart_account: Some("m6") };
+pub const MULTI_TENANT: User = User { id: "65a00000000000000000000c", sub: "demo-sub-max-multi", pk: 112, email: "max@acme.test", name: "Max Multi", role: "member", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(ACME, "member"), (GLOBEX, "admin")], active: true, stalwart_account: Some("m6"), created_day: 2 };
 
 pub const USERS: [User; 12] = [
     OPERATOR, NORTHWIND_OWNER, NORTHWIND_STAFF, NORTHWIND_SCOPED, SOUTHPOLE_ADMIN, ACME_OWNER,
@@ -189,14 +195,13 @@ pub fn collections() -> Vec<(&'static str, Vec<Value>)> {
         .collect();
     let users = USERS
         .iter()
-        .enumerate()
-        .map(|(i, u)| {
+        .map(|u| {
             let mut doc = json!({
                 "_id": oid(u.id), "authentikSubjectId": u.sub, "authentikUserPk": int(u.pk),
                 "email": u.email, "name": u.name, "role": u.role, "platformAdmin": u.platform_admin,
                 "active": u.active,
                 "tenantIds": u.tenants.iter().map(|(t, _)| oid(t.id)).collect::<Vec<_>>(),
-                "createdAt": date(i as i64), "updatedAt": date(i as i64),
+                "createdAt": date(u.created_day), "updatedAt": date(u.created_day),
             });
             if !u.tenants.is_empty() {
                 doc["tenantRoles"] = u.tenants.iter().map(|(t, r)| (t.id.to_string(), json!(r))).collect();
@@ -236,11 +241,11 @@ pub fn collections() -> Vec<(&'static str, Vec<Value>)> {
         json!({"_id": oid("65aa00000000000000000001"), "action": "tenant.user_created", "resourceType": "user",
             "resourceId": ACME_MEMBER.sub, "resourceName": ACME_MEMBER.email, "tenantSlug": "acme",
             "metadata": {"name": ACME_MEMBER.name, "role": "member", "mailbox": "ok", "ocis": "skipped"},
-            "actor": {"userId": ACME_OWNER.sub, "email": ACME_OWNER.email}, "createdAt": date(3)}),
+            "actor": {"userId": ACME_OWNER.id, "email": ACME_OWNER.email}, "createdAt": date(ACME_MEMBER.created_day)}),
         json!({"_id": oid("65aa00000000000000000002"), "action": "partner.user_invited", "resourceType": "user",
             "resourceId": NORTHWIND_STAFF.sub, "resourceName": NORTHWIND_STAFF.email, "partnerSlug": "northwind",
             "metadata": {"role": "partner-staff", "name": NORTHWIND_STAFF.name, "handoff": "recovery-link"},
-            "actor": {"userId": OPERATOR.sub, "email": OPERATOR.email}, "createdAt": date(2)}),
+            "actor": {"userId": OPERATOR.id, "email": OPERATOR.email}, "createdAt": date(NORTHWIND_STAFF.created_day)}),
     ];
     vec![
         ("partners", partners),

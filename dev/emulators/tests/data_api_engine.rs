@@ -474,6 +474,41 @@ fn compound_sort_and_stable_ties() {
     assert!(SortSpec::parse(&doc(json!({"a": 2}))).is_err());
 }
 
+/// A spec parsed from JSON text, as a request body arrives: key order is
+/// the text's, whatever a `Value` built in code would do.
+fn sorted_ids_text(spec: &str, coll: Vec<Value>) -> Vec<Value> {
+    sorted_ids(serde_json::from_str(spec).expect("JSON"), coll)
+}
+
+#[test]
+fn sort_keys_apply_in_the_order_given_not_alphabetically() {
+    // MongoDB sorts by the first key, then the next: the same two keys in
+    // the other order are another sort.
+    let coll = vec![
+        json!({"_id": 1, "b": 2, "a": 1}),
+        json!({"_id": 2, "b": 1, "a": 2}),
+        json!({"_id": 3, "b": 1, "a": 1}),
+    ];
+    assert_eq!(sorted_ids_text(r#"{"b": 1, "a": 1}"#, coll.clone()), vec![json!(3), json!(2), json!(1)]);
+    assert_eq!(sorted_ids_text(r#"{"a": 1, "b": 1}"#, coll), vec![json!(3), json!(1), json!(2)]);
+}
+
+#[test]
+fn newest_first_with_id_tie_break_is_not_id_order() {
+    // `_id`s out of creation order (imported documents), with a tie.
+    let at = |ms: i64| json!({"$date": {"$numberLong": ms.to_string()}});
+    let coll = vec![
+        json!({"_id": {"$oid": "65a000000000000000000001"}, "createdAt": at(3000)}),
+        json!({"_id": {"$oid": "65a000000000000000000002"}, "createdAt": at(1000)}),
+        json!({"_id": {"$oid": "65a000000000000000000003"}, "createdAt": at(3000)}),
+        json!({"_id": {"$oid": "65a000000000000000000004"}, "createdAt": at(2000)}),
+    ];
+    let oid = |n: u8| json!({"$oid": format!("65a00000000000000000000{n}")});
+    assert_eq!(sorted_ids_text(r#"{"createdAt": -1, "_id": -1}"#, coll.clone()), vec![oid(3), oid(1), oid(4), oid(2)]);
+    // The same keys alphabetically (what a client that lost the order sends).
+    assert_eq!(sorted_ids_text(r#"{"_id": -1, "createdAt": -1}"#, coll), vec![oid(4), oid(3), oid(2), oid(1)]);
+}
+
 #[test]
 fn sort_by_embedded_field_through_array_of_documents() {
     let coll = vec![json!({"_id": 1, "a": [{"b": 5}, {"b": 1}]}), json!({"_id": 2, "a": [{"b": 3}]})];
@@ -771,6 +806,22 @@ fn group_by_compound_id_and_missing_key_goes_to_null_group() {
     assert_eq!(out[0], json!({"_id": {"c": "A", "s": "active"}, "n": 2}));
     assert!(out.contains(&json!({"_id": {"s": "active"}, "n": 1})));
     assert_eq!(agg(json!([{"$group": {"_id": "$nope", "n": {"$sum": 1}}}]), orders()), vec![json!({"_id": null, "n": 5})]);
+}
+
+#[test]
+fn sort_stage_and_compound_group_key_keep_the_order_given() {
+    let pipeline = |text: &str| serde_json::from_str::<Value>(text).expect("JSON");
+    // `$sort` by status, then cust — not cust, then status.
+    let ids = |v: Vec<Value>| v.iter().map(|d| d["_id"].clone()).collect::<Vec<_>>();
+    let sorted = |spec: &str| {
+        let text = format!(r#"[{{"$match": {{"cust": {{"$exists": true}}}}}}, {{"$sort": {spec}}}, {{"$project": {{"_id": 1}}}}]"#);
+        ids(agg(pipeline(&text), orders()))
+    };
+    assert_eq!(sorted(r#"{"status": 1, "cust": 1, "_id": 1}"#), vec![json!(1), json!(2), json!(3), json!(4)]);
+    assert_eq!(sorted(r#"{"cust": 1, "status": 1, "_id": 1}"#), vec![json!(1), json!(2), json!(4), json!(3)]);
+    // A compound `_id` is a document with the expression's field order.
+    let out = agg(pipeline(r#"[{"$match": {"_id": 3}}, {"$group": {"_id": {"s": "$status", "c": "$cust"}}}]"#), orders());
+    assert_eq!(serde_json::to_string(&out[0]).unwrap(), r#"{"_id":{"s":"active","c":"B"}}"#);
 }
 
 #[test]

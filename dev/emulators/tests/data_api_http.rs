@@ -75,6 +75,47 @@ async fn find_on_demo_data_answers_json_mode() {
     ]}));
 }
 
+/// The demo users' `_id`s, newest `createdAt` first, `_id` descending on ties.
+fn demo_users_newest_first() -> Vec<&'static str> {
+    let mut users = demo::USERS.to_vec();
+    users.sort_by(|a, b| b.created_day.cmp(&a.created_day).then(b.id.cmp(a.id)));
+    users.iter().map(|u| u.id).collect()
+}
+
+#[tokio::test]
+async fn sort_keys_apply_in_the_order_the_body_sends_them() {
+    // Raw bodies: the text's key order is what the emulator must honour,
+    // as MongoDB does (first key, then the next).
+    let emu = start_data_api(None).await;
+    let find = |sort: &str| {
+        let text = format!(
+            r#"{{"dataSource": "mongodb-atlas", "database": "{DB}", "collection": "users", "sort": {sort}, "projection": {{"_id": 1}}}}"#
+        );
+        let emu = &emu;
+        async move {
+            let (status, v) = raw(emu, &emu.data_api().action_url("find"), &[("api-key", demo::DATA_API_KEY), ("content-type", "application/json")], text).await;
+            assert_eq!(status, 200, "{v}");
+            v["documents"].as_array().unwrap().iter().map(|d| d["_id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+        }
+    };
+    let newest = find(r#"{"createdAt": -1, "_id": -1}"#).await;
+    assert_eq!(newest, demo_users_newest_first());
+    let by_id = find(r#"{"_id": -1, "createdAt": -1}"#).await;
+    let mut want: Vec<&str> = demo::USERS.iter().map(|u| u.id).collect();
+    want.reverse();
+    assert_eq!(by_id, want);
+    assert_ne!(newest, by_id, "the demo users' _ids are not in creation order");
+
+    // The same in a `$sort` stage.
+    let text = format!(
+        r#"{{"dataSource": "mongodb-atlas", "database": "{DB}", "collection": "users", "pipeline": [{{"$sort": {{"createdAt": -1, "_id": -1}}}}, {{"$project": {{"_id": 1}}}}]}}"#
+    );
+    let (status, v) = raw(&emu, &emu.data_api().action_url("aggregate"), &[("api-key", demo::DATA_API_KEY), ("content-type", "application/json")], text).await;
+    assert_eq!(status, 200, "{v}");
+    let ids: Vec<&str> = v["documents"].as_array().unwrap().iter().map(|d| d["_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, demo_users_newest_first());
+}
+
 #[tokio::test]
 async fn accept_ejson_answers_canonical_with_canonical_counts() {
     let emu = start_data_api(None).await;

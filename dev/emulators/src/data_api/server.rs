@@ -111,6 +111,10 @@ fn respond(
         .flat_map(|v| v.split(','))
         .any(|v| media_type(v) == "application/ejson");
 
+    // Key order survives into the engine, as MongoDB reads it (a sort's
+    // keys apply first to last): serde_json's `preserve_order` (set in this
+    // crate's Cargo.toml) keeps the text's order, and a bson `Document` is
+    // ordered too.
     let json: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request("InvalidParameter", format!("failed to parse request body as JSON: {e}")))?;
     if !json.is_object() {

@@ -1,7 +1,7 @@
 //! Audit events: `{action, resourceType, resourceId, resourceName,
-//! tenantSlug?, partnerSlug?, metadata?, actor?, createdAt}`. Written before
-//! the operation answers (never fire-and-forget: the instance may be gone
-//! as soon as the response is sent).
+//! tenantSlug?, partnerSlug?, metadata?, actor?, createdAt}` (the actor is
+//! [`Caller::actor`]). Written before the operation answers (never
+//! fire-and-forget: the instance may be gone as soon as the response is sent).
 
 use serde_json::{json, Value};
 

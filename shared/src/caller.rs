@@ -48,10 +48,23 @@ impl Caller {
         self.user.as_ref().filter(|u| u.active)
     }
 
-    /// The audit actor: `{userId, email}`.
+    /// The caller's e-mail: their `User`'s, else the token's.
+    pub fn email(&self) -> String {
+        self.user.as_ref().map(|u| u.email.clone()).or_else(|| self.token.email.clone()).unwrap_or_default()
+    }
+
+    /// The audit actor (docs/api.md): `{userId, email}`, `userId` the caller's
+    /// `User._id` as 24 hex (what the seed's role guard compares with
+    /// `User._id`), never the token's `sub`. A caller with no `User` yet (a
+    /// platform admin known only by the token's group) has no `_id` to name:
+    /// `userId` is left out rather than filled with an id of another kind,
+    /// and the e-mail still says who acted.
     pub fn actor(&self) -> Value {
-        let email = self.user.as_ref().map(|u| u.email.clone()).or_else(|| self.token.email.clone()).unwrap_or_default();
-        json!({ "userId": self.token.subject, "email": email })
+        let mut actor = json!({ "email": self.email() });
+        if let Some(u) = &self.user {
+            actor["userId"] = json!(u.id.to_hex());
+        }
+        actor
     }
 
     /// `403` unless the caller is P (the fixed check of P-only routes).
@@ -136,4 +149,29 @@ async fn load_user<H: Http>(ctx: &Ctx<H>, subject: &str) -> Result<Option<User>,
         Some(d) => Some(decode(coll::USERS, &d)?),
         None => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(user: Option<Value>) -> Caller {
+        let token = TokenIdentity { subject: "ak-sub-1".into(), email: Some("token@x.dk".into()), name: None, groups: vec![] };
+        Caller { token, token_platform_admin: true, user: user.map(|u| serde_json::from_value(u).expect("a User")) }
+    }
+
+    #[test]
+    fn the_actor_is_the_users_document_id_not_the_token_subject() {
+        let c = caller(Some(json!({
+            "_id": { "$oid": "65a000000000000000000abc" },
+            "authentikSubjectId": "ak-sub-1",
+            "email": "doc@x.dk",
+        })));
+        assert_eq!(c.actor(), json!({ "userId": "65a000000000000000000abc", "email": "doc@x.dk" }));
+    }
+
+    #[test]
+    fn a_caller_without_a_user_document_is_named_by_email_only() {
+        assert_eq!(caller(None).actor(), json!({ "email": "token@x.dk" }));
+    }
 }

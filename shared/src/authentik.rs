@@ -91,6 +91,23 @@ fn reason(body: &Value, raw: &[u8]) -> String {
     excerpt(raw)
 }
 
+/// Whether a `400` body is a uniqueness refusal: a field error saying the
+/// value is taken. DRF's generic `UniqueValidator` says "This field must be
+/// unique."; a model's own message (Django's "… with this … already exists.",
+/// `AbstractUser`'s "A user with that username already exists.") ends in
+/// "already exists.". Any other validation error is not one.
+fn is_unique_refusal(body: &Value) -> bool {
+    let Value::Object(fields) = body else { return false };
+    fields.iter().filter(|(k, _)| k.as_str() != "non_field_errors" && k.as_str() != "detail").any(|(_, v)| {
+        let msgs = match v {
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            Value::String(s) => vec![s.as_str()],
+            _ => vec![],
+        };
+        msgs.iter().any(|m| *m == "This field must be unique." || m.ends_with("already exists."))
+    })
+}
+
 impl<'a, H: Http> Authentik<'a, H> {
     pub fn new(http: &'a H, cfg: &'a UpstreamConfig) -> Self {
         Self { http, cfg }
@@ -108,6 +125,9 @@ impl<'a, H: Http> Authentik<'a, H> {
         .send(self.http)
         .await?;
         let parsed = serde_json::from_slice::<Value>(&resp.body).unwrap_or(Value::Null);
+        if resp.status == 400 && is_unique_refusal(&parsed) {
+            return Err(UpstreamError::taken(System::Authentik, reason(&parsed, &resp.body)));
+        }
         if resp.status >= 400 {
             return Err(status_error(System::Authentik, &resp, reason(&parsed, &resp.body)));
         }
@@ -194,15 +214,15 @@ impl<'a, H: Http> Authentik<'a, H> {
         Ok(groups.into_iter().find(|g| g.name == name))
     }
 
-    /// Finds the group by name or creates it; a concurrent creation (400,
-    /// name taken) is resolved by reading it again.
+    /// Finds the group by name or creates it; a concurrent creation (the
+    /// name is taken) is resolved by reading it again.
     pub async fn ensure_group(&self, name: &str, attributes: Value) -> Result<AkGroup, UpstreamError> {
         if let Some(g) = self.find_group(name).await? {
             return Ok(g);
         }
         match self.call("POST", "/core/groups/", Some(&json!({ "name": name, "attributes": attributes }))).await {
             Ok((_, v)) => Self::decode(v),
-            Err(e) if e.status() == Some(400) => self.find_group(name).await?.ok_or(e),
+            Err(e) if e.is_taken() => self.find_group(name).await?.ok_or(e),
             Err(e) => Err(e),
         }
     }
@@ -215,18 +235,40 @@ impl<'a, H: Http> Authentik<'a, H> {
         self.call("POST", &format!("/core/groups/{group}/remove_user/"), Some(&json!({ "pk": pk }))).await.map(|_| ())
     }
 
-    /// The uuids of a user's sessions (Authentik filters by username only).
+    /// The uuids of every session of a user, all pages (Authentik filters
+    /// by username only, so the owner's pk is checked too). The first page
+    /// says how many there are; the others are read concurrently.
     pub async fn list_sessions(&self, user: &AkUser) -> Result<Vec<String>, UpstreamError> {
-        let (_, v) = self.call("GET", &format!("/core/authenticated_sessions/?user__username={}&page_size=100", query_escape(&user.username)), None).await?;
-        Ok(v.get("results")
-            .and_then(Value::as_array)
-            .map(|r| {
-                r.iter()
+        let page = |n: u64| {
+            let path = format!("/core/authenticated_sessions/?user__username={}&page_size=100&page={n}", query_escape(&user.username));
+            async move { self.call("GET", &path, None).await.map(|(_, v)| v) }
+        };
+        let first = page(1).await?;
+        let pages = first.pointer("/pagination/total_pages").and_then(Value::as_u64).unwrap_or(1);
+        let rest = futures::future::try_join_all((2..=pages).map(page)).await?;
+        let mut uuids = Vec::new();
+        for v in std::iter::once(&first).chain(&rest) {
+            // A listing without results is not "no sessions".
+            let results = v
+                .get("results")
+                .and_then(Value::as_array)
+                .ok_or_else(|| UpstreamError::new(System::Authentik, UpstreamFailure::BadResponse("session listing without results".into())))?;
+            uuids.extend(
+                results
+                    .iter()
                     .filter(|s| s.get("user").and_then(Value::as_i64) == Some(user.pk))
-                    .filter_map(|s| s.get("uuid").and_then(Value::as_str).map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default())
+                    .filter_map(|s| s.get("uuid").and_then(Value::as_str).map(str::to_owned)),
+            );
+        }
+        Ok(uuids)
+    }
+
+    /// Ends one session; an unknown uuid (`404`) has already ended.
+    pub async fn delete_session(&self, uuid: &str) -> Result<(), UpstreamError> {
+        match self.call("DELETE", &format!("/core/authenticated_sessions/{}/", query_escape(uuid)), None).await {
+            Err(e) if e.status() == Some(404) => Ok(()),
+            r => r.map(|_| ()),
+        }
     }
 
     /// Ends every session of a user; returns how many.
@@ -258,5 +300,48 @@ mod tests {
         assert_eq!(reason(&json!({"non_field_errors": "No recovery flow set."}), b""), "No recovery flow set.");
         assert_eq!(reason(&json!({"username": ["This field must be unique."]}), b""), "username: This field must be unique.");
         assert_eq!(reason(&Value::Null, b"<html>oops</html>"), "<html>oops</html>");
+    }
+
+    fn create_answered(status: u16, body: Value) -> Result<AkUser, UpstreamError> {
+        let http = crate::canned::Canned::new(|_, _| (status, body.clone()));
+        let cfg = crate::canned::config();
+        let user = NewUser { username: "jane@acme.test", email: "jane@acme.test", name: "Jane", groups: vec![], attributes: json!({}) };
+        futures::executor::block_on(Authentik::new(&http, &cfg).create_user(user))
+    }
+
+    #[test]
+    fn a_taken_username_is_a_uniqueness_refusal() {
+        for body in [
+            json!({"username": ["This field must be unique."]}),
+            json!({"username": ["A user with that username already exists."]}),
+            json!({"name": ["Group with this name already exists."]}),
+        ] {
+            let e = create_answered(400, body.clone()).unwrap_err();
+            assert!(e.is_taken(), "{body} is a uniqueness refusal: {e:?}");
+            assert_eq!(crate::problem::Error::from(e).status(), 409);
+        }
+        let e = create_answered(400, json!({"username": ["This field must be unique."]})).unwrap_err();
+        assert_eq!(e.to_string(), "Authentik refused a duplicate: username: This field must be unique.");
+    }
+
+    #[test]
+    fn other_400s_are_not_uniqueness_refusals() {
+        for body in [
+            json!({"username": ["This field is required."], "name": ["This field is required."]}),
+            json!({"username": ["Ensure this field has no more than 150 characters."]}),
+            json!({"email": ["Enter a valid email address."]}),
+            json!({"non_field_errors": "No recovery flow set."}),
+            json!({"non_field_errors": ["User already exists."]}),
+            json!({"detail": "A user with that username already exists."}),
+            Value::Null,
+        ] {
+            let e = create_answered(400, body.clone()).unwrap_err();
+            assert!(!e.is_taken(), "{body} is not a uniqueness refusal");
+            assert_eq!(e.status(), Some(400));
+            assert_eq!(crate::problem::Error::from(e).status(), 502);
+        }
+        // The same text with another status is no refusal either.
+        let e = create_answered(500, json!({"username": ["This field must be unique."]})).unwrap_err();
+        assert!(!e.is_taken());
     }
 }

@@ -12,6 +12,8 @@ pub mod access;
 pub mod audit;
 pub mod authentik;
 pub mod auth;
+#[cfg(test)]
+mod canned;
 pub mod caller;
 pub mod config;
 pub mod ctx;

@@ -120,6 +120,9 @@ pub struct Domain {
     pub is_primary: bool,
     #[serde(default)]
     pub stalwart_id: Option<String>,
+    /// Mongoose's timestamp; `None` when missing or null (older documents).
+    #[serde(default)]
+    pub created_at: Option<DateTime>,
 }
 
 #[cfg(test)]

@@ -82,3 +82,39 @@ impl<'a, H: Http> Ocis<'a, H> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canned::{config, Canned};
+
+    fn ensure(create: (u16, Value)) -> Result<Ensured, UpstreamError> {
+        let http = Canned::new(move |method, _| match method {
+            "POST" => create.clone(),
+            _ => (200, json!({ "id": "u-existing", "onPremisesSamAccountName": "jane@acme.test" })),
+        });
+        let cfg = config();
+        futures::executor::block_on(Ocis::new(&http, &cfg).ensure_user("jane@acme.test", "Jane", "jane@acme.test"))
+    }
+
+    fn graph_error(code: &str, message: &str) -> Value {
+        json!({ "error": { "code": code, "message": message, "innererror": { "date": "2026-01-01T00:00:00Z", "request-id": "r" } } })
+    }
+
+    #[test]
+    fn a_taken_username_is_the_existing_account_never_ours() {
+        let found = ensure((409, graph_error("nameAlreadyExists", "a user with that name already exists"))).unwrap();
+        // Not `Created`: a saga never deletes an account it did not create.
+        assert_eq!(found, Ensured::Existing("u-existing".into()));
+        assert_eq!(ensure((201, json!({ "id": "u-new" }))).unwrap(), Ensured::Created("u-new".into()));
+    }
+
+    #[test]
+    fn other_refusals_are_errors() {
+        for (status, body) in [(400, graph_error("invalidRequest", "Invalid username")), (405, graph_error("notAllowed", "read-only backend"))] {
+            let e = ensure((status, body)).unwrap_err();
+            assert!(!e.is_taken());
+            assert_eq!(e.status(), Some(status));
+        }
+    }
+}

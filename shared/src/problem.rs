@@ -27,6 +27,10 @@ impl System {
 pub enum UpstreamFailure {
     /// The upstream answered with an error status; `reason` is its message.
     Status { status: u16, reason: String },
+    /// The upstream refused because the name or address is already taken
+    /// (Authentik's unique-field `400`, Stalwart's `primaryKeyViolation`,
+    /// OCIS's `409 nameAlreadyExists`): a conflict, not an outage.
+    Taken(String),
     /// No (complete) answer in time.
     Timeout,
     /// Could not connect, or the connection broke.
@@ -49,6 +53,7 @@ pub struct UpstreamError {
 fn describe(f: &UpstreamFailure) -> String {
     match f {
         UpstreamFailure::Status { status, reason } => format!("answered {status}: {reason}"),
+        UpstreamFailure::Taken(reason) => format!("refused a duplicate: {reason}"),
         UpstreamFailure::Timeout => "timed out".into(),
         UpstreamFailure::Unreachable(e) => format!("is unreachable: {e}"),
         UpstreamFailure::Denied(e) => format!("may not be called from this component: {e}"),
@@ -63,6 +68,13 @@ impl UpstreamError {
     }
     pub fn is_timeout(&self) -> bool {
         self.failure == UpstreamFailure::Timeout
+    }
+    pub fn taken(system: System, reason: impl Into<String>) -> Self {
+        Self::new(system, UpstreamFailure::Taken(reason.into()))
+    }
+    /// Whether the upstream refused a duplicate name or address.
+    pub fn is_taken(&self) -> bool {
+        matches!(self.failure, UpstreamFailure::Taken(_))
     }
     /// The upstream's status, when it answered with one.
     pub fn status(&self) -> Option<u16> {
@@ -121,6 +133,9 @@ impl Error {
             Error::Conflict(_) => 409,
             Error::PayloadTooLarge => 413,
             Error::Upstream(u) => match u.failure {
+                // Routes turn it into their own 409 message; unmapped, it is
+                // still a conflict, never "the upstream is broken".
+                UpstreamFailure::Taken(_) => 409,
                 UpstreamFailure::Timeout => 504,
                 UpstreamFailure::NotConfigured => 503,
                 _ => 502,
@@ -187,6 +202,7 @@ mod tests {
         assert_eq!(e(UpstreamFailure::NotConfigured).status(), 503);
         assert_eq!(e(UpstreamFailure::Status { status: 500, reason: "boom".into() }).status(), 502);
         assert_eq!(e(UpstreamFailure::Unreachable("refused".into())).status(), 502);
+        assert_eq!(e(UpstreamFailure::Taken("username: This field must be unique.".into())).status(), 409);
         assert_eq!(
             e(UpstreamFailure::Status { status: 500, reason: "boom".into() }).problem().detail,
             "Authentik answered 500: boom"

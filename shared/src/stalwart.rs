@@ -29,11 +29,26 @@ fn failed(reason: String) -> UpstreamError {
 }
 
 /// A SetError as one line: its type and description.
-fn set_error(e: &Value) -> String {
+fn describe(e: &Value) -> String {
     let kind = e.get("type").and_then(Value::as_str).unwrap_or("error");
     match e.get("description").and_then(Value::as_str) {
         Some(d) => format!("{kind}: {d}"),
         None => kind.to_owned(),
+    }
+}
+
+/// A SetError as the call's error. An address that is already some
+/// account's primary address or alias is Stalwart's uniqueness refusal:
+/// `primaryKeyViolation` on `email` (`x:*` objects never use JMAP's
+/// `alreadyExists`); the standard `alreadyExists`
+/// is taken as the same should a method use it.
+fn set_error(e: &Value) -> UpstreamError {
+    let kind = e.get("type").and_then(Value::as_str);
+    let on_email = e.get("properties").and_then(Value::as_array).is_some_and(|p| p.iter().any(|p| p == "email"));
+    match kind {
+        Some("primaryKeyViolation") if on_email => UpstreamError::taken(System::Stalwart, describe(e)),
+        Some("alreadyExists") => UpstreamError::taken(System::Stalwart, describe(e)),
+        _ => failed(describe(e)),
     }
 }
 
@@ -70,7 +85,7 @@ impl<'a, H: Http> Stalwart<'a, H> {
         responses
             .iter()
             .map(|r| match r.get(0).and_then(Value::as_str) {
-                Some("error") => Err(failed(set_error(&r[1]))),
+                Some("error") => Err(failed(describe(&r[1]))),
                 _ => Ok(r[1].clone()),
             })
             .collect()
@@ -85,7 +100,7 @@ impl<'a, H: Http> Stalwart<'a, H> {
     async fn update(&self, id: &str, patch: Value) -> Result<(), UpstreamError> {
         let out = self.call("x:Account/set", json!({ "update": { id: patch } })).await?;
         match out.get("notUpdated").and_then(|n| n.get(id)) {
-            Some(e) => Err(failed(set_error(e))),
+            Some(e) => Err(set_error(e)),
             None => Ok(()),
         }
     }
@@ -112,7 +127,7 @@ impl<'a, H: Http> Stalwart<'a, H> {
         } } });
         let out = self.call("x:Account/set", args).await?;
         if let Some(err) = out.get("notCreated").and_then(|n| n.get("n1")) {
-            return Err(failed(set_error(err)));
+            return Err(set_error(err));
         }
         out.pointer("/created/n1/id")
             .and_then(Value::as_str)
@@ -124,7 +139,7 @@ impl<'a, H: Http> Stalwart<'a, H> {
     pub async fn delete_mailbox(&self, id: &str) -> Result<(), UpstreamError> {
         let out = self.call("x:Account/set", json!({ "destroy": [id] })).await?;
         match out.get("notDestroyed").and_then(|n| n.get(id)) {
-            Some(e) if e.get("type").and_then(Value::as_str) != Some("notFound") => Err(failed(set_error(e))),
+            Some(e) if e.get("type").and_then(Value::as_str) != Some("notFound") => Err(set_error(e)),
             _ => Ok(()),
         }
     }
@@ -278,5 +293,66 @@ impl Account {
             email_address: s("emailAddress"),
             aliases: aliases.into_iter().map(|(_, n, d)| (n, d)).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canned::{config, Canned};
+
+    /// `x:Account/set` answers with `out`; `x:Account/get` with one account.
+    fn jmap(out: Value) -> impl Fn(&str, &str) -> (u16, Value) {
+        move |_, _| (200, json!({ "methodResponses": [["x:Account/set", out.clone(), "c0"]] }))
+    }
+
+    fn create(out: Value) -> Result<String, UpstreamError> {
+        let http = Canned::new(jmap(out));
+        let cfg = config();
+        let m = NewMailbox { domain_id: "b", local_part: "jane", full_name: "Jane", password: "p" };
+        futures::executor::block_on(Stalwart::new(&http, &cfg).create_mailbox(m))
+    }
+
+    fn pkv() -> Value {
+        json!({ "type": "primaryKeyViolation", "description": "Email address already in use", "properties": ["email"],
+            "objectId": { "object": "Account", "id": "d" } })
+    }
+
+    #[test]
+    fn a_taken_address_is_a_uniqueness_refusal() {
+        let e = create(json!({ "notCreated": { "n1": pkv() } })).unwrap_err();
+        assert!(e.is_taken(), "{e:?}");
+        assert_eq!(crate::problem::Error::from(e).status(), 409);
+        let e = create(json!({ "notCreated": { "n1": { "type": "alreadyExists", "existingId": "d" } } })).unwrap_err();
+        assert!(e.is_taken(), "{e:?}");
+        assert_eq!(create(json!({ "created": { "n1": { "id": "e" } } })).unwrap(), "e");
+    }
+
+    #[test]
+    fn other_set_errors_are_not_uniqueness_refusals() {
+        for err in [
+            json!({ "type": "invalidProperties", "description": "Password must be at least 8 characters long.", "properties": ["secret"] }),
+            json!({ "type": "invalidForeignKey", "objectId": { "object": "Domain", "id": "zz" } }),
+            json!({ "type": "invalidPatch", "description": "Invalid email local part", "properties": ["name"] }),
+            // A duplicate on another key (a domain's name) is not an address.
+            json!({ "type": "primaryKeyViolation", "properties": ["name"] }),
+        ] {
+            let e = create(json!({ "notCreated": { "n1": err.clone() } })).unwrap_err();
+            assert!(!e.is_taken(), "{err}");
+            assert_eq!(crate::problem::Error::from(e).status(), 502);
+        }
+    }
+
+    #[test]
+    fn an_alias_already_in_use_is_a_uniqueness_refusal() {
+        let add = |not_updated: Value| {
+            let http = Canned::new(move |_, _| {
+                (200, json!({ "methodResponses": [["x:Account/set", { "notUpdated": { "d": not_updated.clone() } }, "c0"]] }))
+            });
+            let cfg = config();
+            futures::executor::block_on(Stalwart::new(&http, &cfg).update("d", json!({ "aliases/1": { "name": "sales", "domainId": "b" } })))
+        };
+        assert!(add(pkv()).unwrap_err().is_taken());
+        assert!(!add(json!({ "type": "invalidForeignKey", "objectId": { "object": "Domain", "id": "zz" } })).unwrap_err().is_taken());
     }
 }

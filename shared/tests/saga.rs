@@ -25,11 +25,30 @@ struct Faults {
     set_password: Option<u16>,
     stalwart: Option<u16>,
     identity_timeout: bool,
+    /// Authentik refuses the username: a concurrent request created it.
+    identity_taken: bool,
+    /// Stalwart refuses the address: another account holds it.
+    mailbox_taken: bool,
+    /// After a timed-out create, the identity found by e-mail is one a
+    /// concurrent request created in the same millisecond.
+    found_concurrent: bool,
 }
 
 struct Fake {
     faults: Faults,
     log: RefCell<Vec<(String, String, Value)>>,
+}
+
+impl Fake {
+    /// The attributes of the identity this request tried to create.
+    fn sent_attributes(&self) -> Value {
+        let log = self.log.borrow();
+        let mut sent = log.iter().find(|(m, p, _)| m == "POST" && p == "/api/v3/core/users/").map(|(_, _, b)| b["attributes"].clone()).unwrap_or(Value::Null);
+        if self.faults.found_concurrent {
+            sent["dezky.invitation"] = json!("another request's");
+        }
+        sent
+    }
 }
 
 fn ok(status: u16, body: Value) -> Result<InboundResponse, TransportError> {
@@ -60,9 +79,11 @@ impl Http for Fake {
             ("POST", "/action/insertOne") => ok(200, json!({"insertedId": body["document"]["_id"]})),
             ("POST", "/action/deleteOne") => ok(200, json!({"deletedCount": 1})),
             ("POST", "/api/v3/core/users/") if f.identity_timeout => Err(TransportError::Timeout),
+            ("POST", "/api/v3/core/users/") if f.identity_taken => ok(400, json!({"username": ["This field must be unique."]})),
             ("POST", "/api/v3/core/users/") => ok(201, json!({"pk": 500, "uid": "new-uid", "username": body["username"], "email": body["email"], "name": body["name"], "attributes": body["attributes"]})),
+            // The timed-out create happened: the identity carries what was sent.
             ("GET", p) if p.starts_with("/api/v3/core/users/?email=") => ok(200, json!({"pagination": {}, "results": [
-                {"pk": 500, "uid": "new-uid", "email": "jane@acme.test", "attributes": {"invitedAt": DateTime(NOW * 1000).to_iso()}}]})),
+                {"pk": 500, "uid": "new-uid", "email": "jane@acme.test", "attributes": self.sent_attributes()}]})),
             ("POST", "/api/v3/core/users/500/set_password/") => match f.set_password {
                 Some(s) => ok(s, json!({"detail": "nope"})),
                 None => Ok(InboundResponse { status: 204, body: vec![] }),
@@ -71,6 +92,8 @@ impl Http for Fake {
             ("POST", "/jmap/") => match (f.stalwart, body["methodCalls"][0][1].get("destroy")) {
                 (_, Some(_)) => ok(200, json!({"methodResponses": [["x:Account/set", {"destroyed": ["m9"]}, "c0"]]})),
                 (Some(s), None) => ok(s, json!({"detail": "mail is down"})),
+                (None, None) if f.mailbox_taken => ok(200, json!({"methodResponses": [["x:Account/set", {"notCreated": {"n1": {
+                    "type": "primaryKeyViolation", "properties": ["email"], "objectId": {"object": "Account", "id": "m1"}}}}, "c0"]]})),
                 (None, None) => ok(200, json!({"methodResponses": [["x:Account/set", {"created": {"n1": {"id": "m9"}}}, "c0"]]})),
             },
             other => panic!("unexpected call {other:?}"),
@@ -188,4 +211,38 @@ fn an_identity_create_that_timed_out_is_found_and_deleted() {
     assert_eq!(status, 504);
     assert_eq!(calls(&log, "DELETE", "/api/v3/core/users/500/").len(), 1, "the identity carrying our invitedAt goes");
     assert!(calls(&log, "POST", "/action/updateOne").is_empty());
+}
+
+#[test]
+fn an_identity_create_that_timed_out_never_deletes_a_concurrent_requests_identity() {
+    let (status, _, log) = run(Faults { identity_timeout: true, found_concurrent: true, ..Faults::default() }, false);
+    assert_eq!(status, 504);
+    let found = calls(&log, "POST", "/api/v3/core/users/")[0];
+    assert_eq!(found["attributes"]["invitedAt"], DateTime(NOW * 1000).to_iso(), "same millisecond, same invitedAt");
+    assert!(calls(&log, "DELETE", "/api/v3/core/users/500/").is_empty(), "the other request's identity stays");
+}
+
+#[test]
+fn a_create_that_lost_the_race_is_a_conflict_and_undoes_nothing() {
+    let (status, body, log) = run(Faults { identity_taken: true, ..Faults::default() }, true);
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body, "jane@acme.test already exists in this workspace.");
+    assert!(log.iter().all(|(m, p, _)| m != "DELETE" && p != "/action/deleteOne" && p != "/jmap/"), "nothing written, nothing undone: {log:?}");
+}
+
+#[test]
+fn a_mailbox_address_held_by_another_account_is_reported_and_never_deleted() {
+    let (status, body, log) = run(Faults { mailbox_taken: true, ..Faults::default() }, true);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["provisioning"]["stalwart"], "error");
+    assert!(body["stalwartError"].as_str().unwrap().contains("primaryKeyViolation"));
+    assert_eq!(calls(&log, "POST", "/jmap/").len(), 1, "no destroy of the account that holds the address");
+}
+
+#[test]
+fn a_mailbox_taken_then_a_failed_user_write_deletes_only_this_requests_identity() {
+    let (status, _, log) = run(Faults { mailbox_taken: true, user_upsert: Some(500), ..Faults::default() }, true);
+    assert_eq!(status, 502);
+    assert_eq!(calls(&log, "DELETE", "/api/v3/core/users/500/").len(), 1);
+    assert_eq!(calls(&log, "POST", "/jmap/").len(), 1, "the other account's mailbox is not destroyed");
 }

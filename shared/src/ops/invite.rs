@@ -7,6 +7,16 @@
 //! created undoes everything this request wrote. Attach path (an identity
 //! with that e-mail exists): group add → `User` upsert → audit, undoing the
 //! group add (if it was new) and the document on failure.
+//!
+//! Concurrent identical invites: exactly one succeeds, the others get the
+//! route's `409`, and none undoes what the winner wrote. A create that
+//! loses to a concurrent one (Authentik refuses the taken username) goes
+//! the attach way with the identity that won. An attach has nothing to do,
+//! and is a `409`, when the identity is already in the group and either its
+//! document already records what the invite grants, or it has no document
+//! yet although one of our invites created it (that invite is still
+//! running). The attach's document write is a compare-and-set on the
+//! version read (`updatedAt`), so of concurrent attaches one wins.
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -89,6 +99,12 @@ pub struct Invite<'a> {
     /// Refuses an attach (an operator invite never attaches; a partner
     /// invite refuses staff of another partner); gets the local doc.
     pub check_attach: &'a dyn Fn(&AkUser, Option<&Value>) -> Result<(), Error>,
+    /// Whether the person's `User` document already records what this
+    /// invite grants (asked only when the identity is in the group).
+    pub granted: &'a dyn Fn(&Value) -> bool,
+    /// The `409` of an invite with nothing left to do: already granted, or
+    /// an identical invite got there first.
+    pub already: &'a dyn Fn(&AkUser) -> Error,
 }
 
 /// Undo steps run best-effort; the original failure is what the caller sees.
@@ -115,8 +131,23 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, caller: &Caller, inv: Invite<'_>) -> Res
     let ak = Authentik::new(&ctx.http, &cfg);
     match ak.find_user_by_email(inv.email.as_str()).await? {
         Some(existing) => attach(ctx, caller, &ak, &inv, existing).await,
-        None => create(ctx, caller, &ak, &inv).await,
+        None => match create(ctx, caller, &ak, &inv).await {
+            // The username was taken since the lookup (a concurrent invite,
+            // most likely): answer as if that identity had been found.
+            Err(Error::Upstream(e)) if e.is_taken() => match ak.find_user_by_email(inv.email.as_str()).await? {
+                Some(existing) => attach(ctx, caller, &ak, &inv, existing).await,
+                None => Err(Error::conflict(format!("{} is already in use.", inv.email))),
+            },
+            other => other,
+        },
     }
+}
+
+/// A filter matching the `User` document only while it is still the
+/// version `doc` (every write of it stamps `updatedAt`).
+fn unchanged_since(uid: &str, doc: &Value) -> Value {
+    let version = doc.get("updatedAt").cloned().unwrap_or(json!({ "$exists": false }));
+    json!({ "authentikSubjectId": uid, "updatedAt": version })
 }
 
 async fn upsert_doc<H: Http>(ctx: &Ctx<H>, user: &AkUser, update: Value) -> Result<(), Error> {
@@ -129,14 +160,34 @@ async fn attach<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
     let before = db.find_one(coll::USERS, json!({ "authentikSubjectId": existing.uid }), None).await?;
     (inv.check_attach)(&existing, before.as_ref())?;
     let newly_added = !existing.groups.contains(&inv.group);
+    if !newly_added {
+        let in_flight = before.is_none() && existing.attributes.contains_key("invitedAt");
+        if in_flight || before.as_ref().is_some_and(|d| (inv.granted)(d)) {
+            return Err((inv.already)(&existing));
+        }
+    }
     if newly_added {
         ak.add_to_group(&inv.group, existing.pk).await?;
     }
     let written = async {
-        upsert_doc(ctx, &existing, (inv.user_update)(&existing, true)).await?;
-        audit::record(ctx, caller, inv.audit.event(inv, &existing, true, None)).await
+        let update = (inv.user_update)(&existing, true);
+        match &before {
+            Some(doc) => {
+                if db.update_one(coll::USERS, unchanged_since(&existing.uid, doc), update, false).await?.matched == 0 {
+                    // Another request changed the document since we read
+                    // it (an identical invite won): nothing of ours to undo.
+                    return Ok(false);
+                }
+            }
+            None => upsert_doc(ctx, &existing, update).await?,
+        }
+        audit::record(ctx, caller, inv.audit.event(inv, &existing, true, None)).await?;
+        Ok::<_, Error>(true)
     }
     .await;
+    if let Ok(false) = written {
+        return Err((inv.already)(&existing));
+    }
     if let Err(e) = written {
         undo_user_doc(ctx, &existing.uid, before).await;
         if newly_added {
@@ -204,16 +255,29 @@ async fn create<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
     }
 }
 
+/// The attribute that tells this request's identity from one a concurrent
+/// identical request created in the same millisecond (same `invitedAt`).
+pub const INVITATION: &str = "dezky.invitation";
+
 /// Creates the identity. If the create timed out it may still have
-/// happened: the identity carrying this request's `invitedAt` is looked up
-/// by e-mail and deleted (never one that existed before).
-pub async fn create_identity<H: Http>(ak: &Authentik<'_, H>, user: NewUser<'_>, invited_at: &str) -> Result<AkUser, Error> {
+/// happened: the identity carrying this request's `invitedAt` and
+/// invitation nonce is looked up by e-mail and deleted (never one that
+/// existed before, nor one a concurrent request created). A taken username
+/// is the caller's to turn into its `409`.
+pub async fn create_identity<H: Http>(ak: &Authentik<'_, H>, mut user: NewUser<'_>, invited_at: &str) -> Result<AkUser, Error> {
     let email = user.email.to_owned();
+    let mut nonce = [0u8; 12];
+    crate::random::fill(&mut nonce);
+    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(attrs) = user.attributes.as_object_mut() {
+        attrs.insert(INVITATION.into(), json!(nonce));
+    }
     match ak.create_user(user).await {
         Ok(u) => Ok(u),
         Err(e) if e.is_timeout() => {
             if let Ok(Some(found)) = ak.find_user_by_email(&email).await {
-                if found.attributes.get("invitedAt").and_then(Value::as_str) == Some(invited_at) {
+                let ours = |k: &str, v: &str| found.attributes.get(k).and_then(Value::as_str) == Some(v);
+                if ours("invitedAt", invited_at) && ours(INVITATION, &nonce) {
                     undo_identity(ak, found.pk).await;
                 }
             }

@@ -11,7 +11,7 @@ use crate::config::{ocis_autoprovision, UpstreamConfig};
 use crate::ctx::Ctx;
 use crate::data_api::{coll, Find, Sort};
 use crate::ejson::to_api_json;
-use crate::models::{Domain, Tenant};
+use crate::models::{Domain, Tenant, User};
 use crate::ocis::{Ensured, Ocis};
 use crate::ports::Http;
 use crate::problem::{Error, UpstreamError};
@@ -55,8 +55,16 @@ struct CreateBody {
 fn pick_domain<'a>(domains: &'a [Domain], wanted: Option<&DomainName>) -> Option<&'a Domain> {
     match wanted {
         Some(d) => domains.iter().find(|x| x.domain.eq_ignore_ascii_case(d.as_str())),
-        None => domains.iter().find(|x| x.is_primary).or_else(|| domains.iter().min_by_key(|x| (x.id.to_hex(), x.domain.clone()))),
+        None => domains.iter().find(|x| x.is_primary).or_else(|| oldest(domains)),
     }
+}
+
+/// The seed's `.sort({ createdAt: 1 })`, as MongoDB orders it: a missing or
+/// null `createdAt` before any date, then by date; ties (and the undated)
+/// in `_id` order, which a real `findOne` leaves to the index but which must
+/// not depend on insertion order here.
+fn oldest(domains: &[Domain]) -> Option<&Domain> {
+    domains.iter().min_by_key(|x| (x.created_at, x.id))
 }
 
 /// The state of one best-effort side system after provisioning.
@@ -111,7 +119,13 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         },
         &invited_at,
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        // The username is taken: a concurrent identical request won the
+        // race (or the address exists outside this workspace's documents).
+        Error::Upstream(u) if u.is_taken() => Error::conflict(format!("{email} already exists in this workspace.")),
+        e => e,
+    })?;
 
     // 2) Password, mailbox and file account, concurrently.
     let stalwart_cfg = UpstreamConfig::stalwart(ctx.vars());
@@ -254,6 +268,13 @@ pub async fn invite_admin<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<Api
     };
     let mut attributes = Map::new();
     attributes.insert("tenantSlug".into(), json!(tenant.slug));
-    invite::run(ctx, &caller, Invite { email: &body.email, name: &body.name, group, attributes, user_update: &update, audit, check_attach: &|_, _| Ok(()) }).await
+    // Already an admin (or the owner) of this tenant: nothing to grant.
+    let granted = |doc: &Value| {
+        serde_json::from_value::<User>(doc.clone())
+            .is_ok_and(|u| u.belongs_to(&tenant.id) && matches!(u.role_for_tenant(&tenant.id), Some(Role::Admin | Role::Owner)))
+    };
+    let already = |_: &AkUser| Error::conflict(format!("{} is already an admin of this workspace.", body.email));
+    let inv = Invite { email: &body.email, name: &body.name, group, attributes, user_update: &update, audit, check_attach: &|_, _| Ok(()), granted: &granted, already: &already };
+    invite::run(ctx, &caller, inv).await
 }
 

@@ -70,7 +70,7 @@ pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     };
     // Moving someone silently from another partner would erase that relation.
     let check = |_: &AkUser, local: Option<&Value>| {
-        let other = local.and_then(|d| d.get("partnerId")).and_then(|p| serde_json::from_value::<crate::ejson::ObjectId>(p.clone()).ok());
+        let other = local.and_then(partner_of);
         match other {
             Some(p) if p != partner.id => Err(Error::conflict(format!(
                 "User {} already belongs to partner {p} — detach them from that partner first.",
@@ -81,5 +81,14 @@ pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     };
     let mut attributes = Map::new();
     attributes.insert("partnerSlug".into(), json!(partner.slug));
-    invite::run(ctx, &caller, Invite { email: &body.email, name: &body.name, group: group.pk, attributes, user_update: &update, audit, check_attach: &check }).await
+    // Already staff of this partner: nothing to grant.
+    let granted = |doc: &Value| partner_of(doc) == Some(partner.id);
+    let already = |_: &AkUser| Error::conflict(format!("User {} already belongs to partner {}.", body.email, partner.id));
+    let inv = Invite { email: &body.email, name: &body.name, group: group.pk, attributes, user_update: &update, audit, check_attach: &check, granted: &granted, already: &already };
+    invite::run(ctx, &caller, inv).await
+}
+
+/// The partner a `User` document names.
+fn partner_of(doc: &Value) -> Option<crate::ejson::ObjectId> {
+    doc.get("partnerId").and_then(|p| serde_json::from_value(p.clone()).ok())
 }

@@ -35,13 +35,22 @@ pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     };
     // Operators are always new identities: a clean conflict instead of
     // Authentik's unfriendly duplicate error.
-    let never_attach = |u: &crate::authentik::AkUser, _: Option<&serde_json::Value>| {
-        Err(Error::conflict(format!("User with email {} already exists in Authentik (uid={})", body.email, u.uid)))
-    };
+    let exists = |u: &crate::authentik::AkUser| Error::conflict(format!("User with email {} already exists in Authentik (uid={})", body.email, u.uid));
+    let never_attach = |u: &crate::authentik::AkUser, _: Option<&serde_json::Value>| Err(exists(u));
     invite::run(
         ctx,
         &caller,
-        Invite { email: &body.email, name: &body.name, group: group.pk, attributes: Map::new(), user_update: &update, audit, check_attach: &never_attach },
+        Invite {
+            email: &body.email,
+            name: &body.name,
+            group: group.pk,
+            attributes: Map::new(),
+            user_update: &update,
+            audit,
+            check_attach: &never_attach,
+            granted: &|_| true,
+            already: &exists,
+        },
     )
     .await
 }

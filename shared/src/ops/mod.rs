@@ -6,6 +6,7 @@
 //! `400` → `404` → `403` → the operation itself.
 
 pub mod invite;
+pub mod lifecycle;
 pub mod me;
 pub mod members;
 pub mod partners;

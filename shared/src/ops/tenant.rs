@@ -1,13 +1,16 @@
 //! Loading the tenant a `/tenants/:slug/...` route names, with its domains,
 //! and checking the caller's access to it.
 
+use std::future::Future;
+
 use serde_json::{json, Value};
 
-use crate::access::{authorize_tenant, tenant_not_found, TenantRelation, TenantRule};
+use crate::access::{authorize_tenant, tenant_not_found, tenant_relation, TenantRelation, TenantRule};
 use crate::caller::{authenticate, Caller};
 use crate::ctx::Ctx;
 use crate::data_api::{coll, decode, Stage};
-use crate::models::{Domain, Tenant};
+use crate::ejson::ObjectId;
+use crate::models::{Domain, Tenant, User};
 use crate::ports::Http;
 use crate::problem::Error;
 use crate::request::{ApiRequest, Params, Route};
@@ -52,21 +55,134 @@ pub async fn begin<H: Http, B>(
     rule: TenantRule,
     parse: impl FnOnce(&ApiRequest) -> Result<B, Error>,
 ) -> Result<(TenantScope, B), Error> {
+    let (scope, body, ()) = begin_with(ctx, req, route, rule, parse, |_| async {}, |(), _, _| Ok(())).await?;
+    Ok((scope, body))
+}
+
+/// [`begin`] for routes that name a resource inside the tenant: `lookup`
+/// (given the path parameters) runs concurrently with the caller and the
+/// tenant; `found` turns its result into the resource or a `404`, after the
+/// tenant's visibility check (a caller who cannot see the tenant learns
+/// nothing) and before the role check (`404` → `403`).
+pub async fn begin_with<H: Http, B, T, F: Future<Output = T>, R>(
+    ctx: &Ctx<H>,
+    req: &ApiRequest,
+    route: &Route,
+    rule: TenantRule,
+    parse: impl FnOnce(&ApiRequest) -> Result<B, Error>,
+    lookup: impl FnOnce(&Params) -> F,
+    found: impl FnOnce(T, &Tenant, &[Domain]) -> Result<R, Error>,
+) -> Result<(TenantScope, B, R), Error> {
     route.check_method(&req.method)?;
     let params = route.params(req.path()).ok_or_else(|| Error::not_found("Not found"))?;
     let slug = Slug::parse(params.get("slug")).ok();
-    let (caller, tenant) = futures::join!(authenticate(ctx, req), async {
-        match &slug {
-            Some(s) => load(ctx, s).await,
-            None => Ok(None),
-        }
-    });
+    let named = lookup(&params);
+    let (caller, tenant, named) = futures::join!(
+        authenticate(ctx, req),
+        async {
+            match &slug {
+                Some(s) => load(ctx, s).await,
+                None => Ok(None),
+            }
+        },
+        named
+    );
     let caller = caller?;
     if req.body.is_none() {
         return Err(Error::PayloadTooLarge);
     }
     let body = parse(req)?;
     let (tenant, domains) = tenant?.ok_or_else(tenant_not_found)?;
+    if tenant_relation(&caller, &tenant) == TenantRelation::None {
+        return Err(tenant_not_found());
+    }
+    let named = found(named, &tenant, &domains)?;
     let relation = authorize_tenant(&caller, &tenant, rule)?;
-    Ok((TenantScope { caller, params, tenant, domains, relation }, body))
+    Ok((TenantScope { caller, params, tenant, domains, relation }, body, named))
+}
+
+/// A member of the tenant, named by `:user_id`.
+pub struct Member {
+    pub user: User,
+    /// The stored document, every field (also those `User` does not name).
+    pub doc: Value,
+    /// The mailbox is on one of this tenant's domains: mailbox-side
+    /// changes touch only such a mailbox, never another tenant's.
+    pub mailbox_here: bool,
+}
+
+/// "The mailbox is here": the domain of `address` is one of `domains`.
+pub fn mailbox_is_here(address: Option<&str>, domains: &[Domain]) -> bool {
+    match address.and_then(|a| a.rsplit_once('@')) {
+        Some((local, domain)) if !local.is_empty() && !domain.is_empty() => domains.iter().any(|d| d.domain.eq_ignore_ascii_case(domain)),
+        _ => false,
+    }
+}
+
+pub fn member_not_found() -> Error {
+    Error::not_found("User not found in this workspace")
+}
+
+/// The prologue of the `/tenants/:slug/members/:user_id/...` routes:
+/// [`begin`] plus the member, looked up concurrently with the caller and
+/// the tenant. A `:user_id` that is not an ObjectId, or a user outside
+/// this tenant, is a `404`.
+pub async fn begin_member<H: Http, B>(
+    ctx: &Ctx<H>,
+    req: &ApiRequest,
+    route: &Route,
+    rule: TenantRule,
+    parse: impl FnOnce(&ApiRequest) -> Result<B, Error>,
+) -> Result<(TenantScope, Member, B), Error> {
+    let lookup = |params: &Params| {
+        let id = ObjectId::parse(params.get("user_id"));
+        async move {
+            match id {
+                Some(id) => Ok(ctx.db()?.find_one_as::<User>(coll::USERS, json!({ "_id": id })).await?),
+                None => Ok(None),
+            }
+        }
+    };
+    let found = |user: Result<Option<(User, Value)>, Error>, tenant: &Tenant, domains: &[Domain]| {
+        let (user, doc) = user?.filter(|(u, _)| u.belongs_to(&tenant.id)).ok_or_else(member_not_found)?;
+        let mailbox_here = mailbox_is_here(user.mailbox_address.as_deref(), domains);
+        Ok(Member { user, doc, mailbox_here })
+    };
+    let (scope, body, member) = begin_with(ctx, req, route, rule, parse, lookup, found).await?;
+    Ok((scope, member, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn domains(names: &[&str]) -> Vec<Domain> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| serde_json::from_value(json!({"_id": {"$oid": format!("65d00000000000000000000{i}")}, "tenantId": {"$oid": "65b000000000000000000001"}, "domain": n})).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_mailbox_is_here_when_its_domain_is_one_of_the_tenants() {
+        let acme = domains(&["acme.test", "mail.acme.test"]);
+        for (address, here) in [
+            (Some("mia@acme.test"), true),
+            (Some("mia@MAIL.Acme.Test"), true),
+            (Some("max@globex.test"), false),
+            // A suffix or a prefix of one of the domains is another domain.
+            (Some("x@evil-acme.test"), false),
+            (Some("x@acme.test.evil"), false),
+            (Some("x@test"), false),
+            (Some("acme.test"), false),
+            (Some("@acme.test"), false),
+            (Some("mia@"), false),
+            (Some(""), false),
+            (None, false),
+        ] {
+            assert_eq!(mailbox_is_here(address, &acme), here, "{address:?}");
+        }
+        assert!(!mailbox_is_here(Some("mia@acme.test"), &[]), "a tenant without domains holds no mailbox");
+    }
 }

@@ -1,0 +1,8 @@
+//! POST /tenants/:slug/members/:user_id/logout — end every session of a member (API.md row 22).
+
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+#[spin_sdk::http_component]
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    shared::spin::serve(req, out, |ctx, req| async move { shared::ops::lifecycle::logout(&ctx, &req).await }).await
+}

@@ -1,0 +1,8 @@
+//! POST /tenants/:slug/members/:user_id/remove — remove a member from a workspace (API.md row 19).
+
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+#[spin_sdk::http_component]
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    shared::spin::serve(req, out, |ctx, req| async move { shared::ops::lifecycle::remove(&ctx, &req).await }).await
+}

@@ -1,0 +1,8 @@
+//! POST /tenants/:slug/members/:user_id/reset-password — a fresh temporary password for a member (API.md row 23).
+
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+#[spin_sdk::http_component]
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    shared::spin::serve(req, out, |ctx, req| async move { shared::ops::lifecycle::reset_password(&ctx, &req).await }).await
+}

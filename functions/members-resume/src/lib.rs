@@ -1,0 +1,8 @@
+//! POST /tenants/:slug/members/:user_id/resume — resume a suspended member's sign-in (API.md row 21).
+
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+#[spin_sdk::http_component]
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    shared::spin::serve(req, out, |ctx, req| async move { shared::ops::lifecycle::resume(&ctx, &req).await }).await
+}

@@ -1,0 +1,377 @@
+//! Rows 19–23, a member's lifecycle in one tenant: remove, suspend, resume,
+//! force logout, reset password (the seed's `removeTenantMember`,
+//! `setMemberSuspended`, `forceLogoutMember`, `resetMemberPassword`).
+//!
+//! All five share one prologue ([`begin`]: P, TA, PT; no body; the member
+//! looked up concurrently with the caller and the tenant), one "mailbox is
+//! here" rule ([`Member::mailbox_here`]) and one way of writing a change
+//! with its audit event ([`audited`]).
+
+use std::future::Future;
+
+use serde_json::{json, Value};
+
+use crate::access::TenantRule;
+use crate::audit::AuditEvent;
+use crate::authentik::Authentik;
+use crate::caller::Caller;
+use crate::config::UpstreamConfig;
+use crate::ctx::Ctx;
+use crate::data_api::{coll, DataApi};
+use crate::ejson::ObjectId;
+use crate::models::User;
+use crate::ocis::Ocis;
+use crate::ports::Http;
+use crate::problem::{Error, UpstreamError};
+use crate::random::temp_password;
+use crate::request::{ApiRequest, ApiResponse, Route};
+use crate::stalwart::Stalwart;
+
+use super::invite::stamp;
+use super::tenant::{begin_member, Member, TenantScope};
+
+pub const REMOVE: Route = Route::post("/tenants/:slug/members/:user_id/remove");
+pub const SUSPEND: Route = Route::post("/tenants/:slug/members/:user_id/suspend");
+pub const RESUME: Route = Route::post("/tenants/:slug/members/:user_id/resume");
+pub const LOGOUT: Route = Route::post("/tenants/:slug/members/:user_id/logout");
+pub const RESET_PASSWORD: Route = Route::post("/tenants/:slug/members/:user_id/reset-password");
+
+/// The prologue of all five: P, TA(t), PT(t); an empty body or `{}`.
+async fn begin<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route) -> Result<(TenantScope, Member), Error> {
+    let (scope, member, ()) = begin_member(ctx, req, route, TenantRule::AdminsAndPartner, ApiRequest::no_body).await?;
+    Ok((scope, member))
+}
+
+/// The member's audit event in this tenant.
+fn event(action: &'static str, scope: &TenantScope, member: &Member) -> AuditEvent {
+    AuditEvent::user(action, member.user.authentik_subject_id.as_str(), member.user.email.as_str()).tenant(&scope.tenant.slug)
+}
+
+/// A best-effort step (mail, group membership): a failure is logged — the
+/// reason only, never a body — and the operation goes on.
+async fn best_effort(what: &str, who: &str, step: impl Future<Output = Result<(), UpstreamError>>) {
+    if let Err(e) = step.await {
+        eprintln!("{what} failed for {who}: {e}");
+    }
+}
+
+/// A delete answered `404` has already happened (e.g. by an earlier try of
+/// the same request that failed later on).
+fn gone_is_done(r: Result<(), UpstreamError>) -> Result<(), UpstreamError> {
+    match r {
+        Err(e) if e.status() == Some(404) => Ok(()),
+        r => r,
+    }
+}
+
+/// Runs `change` and writes `event` concurrently. Whichever half fails,
+/// the other is undone (`undo` reverses `change`; the event is deleted) and
+/// that failure is the answer: a change is never answered without its
+/// event, and no event stays for a change that did not happen.
+async fn audited<H: Http, T>(
+    ctx: &Ctx<H>,
+    caller: &Caller,
+    event: AuditEvent,
+    change: impl Future<Output = Result<T, Error>>,
+    undo: impl Future<Output = Result<(), UpstreamError>>,
+) -> Result<T, Error> {
+    let db = ctx.db()?;
+    let id = ctx.new_object_id();
+    let mut doc = event.document(caller, &ctx.now);
+    doc["_id"] = id.ejson();
+    match futures::join!(change, db.insert_one(coll::AUDIT_EVENTS, doc)) {
+        (Ok(out), Ok(_)) => Ok(out),
+        (Ok(_), Err(e)) => {
+            if let Err(u) = undo.await {
+                eprintln!("undo after a failed audit write failed: {u}");
+            }
+            Err(e.into())
+        }
+        (Err(e), logged) => {
+            if logged.is_ok() {
+                if let Err(u) = db.delete_one(coll::AUDIT_EVENTS, json!({ "_id": id })).await {
+                    eprintln!("deleting audit event {id} failed: {u}");
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Puts the member's document back exactly as it was read (the undo of a
+/// document write or delete).
+async fn restore<H: Http>(db: &DataApi<'_, H>, member: &Member) -> Result<(), UpstreamError> {
+    db.replace_one(coll::USERS, json!({ "_id": member.user.id }), member.doc.clone(), true).await.map(|_| ())
+}
+
+/// The clients a lifecycle operation may need: Authentik (required) and,
+/// when configured, Stalwart and OCIS.
+struct Systems {
+    authentik: UpstreamConfig,
+    stalwart: Option<UpstreamConfig>,
+    ocis: Option<UpstreamConfig>,
+}
+
+impl Systems {
+    fn load<H: Http>(ctx: &Ctx<H>) -> Result<Self, Error> {
+        Ok(Self {
+            authentik: UpstreamConfig::authentik(ctx.vars())?,
+            stalwart: UpstreamConfig::stalwart(ctx.vars()),
+            ocis: UpstreamConfig::ocis(ctx.vars()),
+        })
+    }
+
+    fn authentik<'a, H: Http>(&'a self, ctx: &'a Ctx<H>) -> Authentik<'a, H> {
+        Authentik::new(&ctx.http, &self.authentik)
+    }
+
+    /// The member's mailbox, only when it is here and mail is configured:
+    /// mailbox-side changes never touch another tenant's mailbox.
+    fn mailbox<'a, H: Http>(&'a self, ctx: &'a Ctx<H>, member: &'a Member) -> Option<(Stalwart<'a, H>, &'a str)> {
+        match (&self.stalwart, &member.user.stalwart_account_id) {
+            (Some(cfg), Some(id)) if member.mailbox_here => Some((Stalwart::new(&ctx.http, cfg), id.as_str())),
+            _ => None,
+        }
+    }
+}
+
+/// The member's identity pk.
+fn identity(user: &User) -> Option<i64> {
+    user.authentik_user_pk.map(|pk| pk.0)
+}
+
+/// Whether removing `user` from `tenant` removes the person altogether:
+/// no other tenant, and neither partner staff nor platform admin (those
+/// keep their identity and document whatever their tenants).
+pub fn fully_removes(user: &User, tenant: &ObjectId) -> bool {
+    user.tenant_ids.iter().all(|t| t == tenant) && user.partner_id.is_none() && !user.platform_admin
+}
+
+/// The document update that detaches `tenant` from a member who stays:
+/// the membership and its role, and the mailbox handle only when the
+/// mailbox was this tenant's.
+pub fn detach_update(tenant: &ObjectId, mailbox_here: bool) -> Value {
+    let mut unset = json!({ format!("tenantRoles.{tenant}"): "" });
+    if mailbox_here {
+        unset["mailboxAddress"] = json!("");
+        unset["stalwartAccountId"] = json!("");
+    }
+    json!({ "$pull": { "tenantIds": tenant }, "$unset": unset })
+}
+
+/// Row 19. (caller ∥ tenant+domains ∥ member) → (mailbox ∥ group, or —
+/// when fully removing — mailbox ∥ file account ∥ identity) → (document ∥
+/// audit): three sequential round trips. Retry-safe: a failed required
+/// step answers 502/504 with the member still findable, and deletes that
+/// already happened (`404`) count as done on the next try.
+pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (scope, member) = begin(ctx, req, &REMOVE).await?;
+    let systems = Systems::load(ctx)?;
+    let ak = systems.authentik(ctx);
+    let (user, tenant) = (&member.user, &scope.tenant);
+    let full = fully_removes(user, &tenant.id);
+    let who = user.email.as_str();
+
+    // 1) Upstream. Deleting the identity takes its group memberships along,
+    // so the group is left only when the person stays.
+    let mailbox = async {
+        if let Some((mail, id)) = systems.mailbox(ctx, &member) {
+            best_effort("mailbox delete", who, mail.delete_mailbox(id)).await;
+        }
+    };
+    let group = async {
+        if let (false, Some(group), Some(pk)) = (full, &tenant.authentik_group_id, identity(user)) {
+            best_effort("group removal", who, ak.remove_from_group(group, pk)).await;
+        }
+    };
+    let files = async {
+        match (full, &user.ocis_user_id, &systems.ocis) {
+            (true, Some(id), Some(cfg)) => Ocis::new(&ctx.http, cfg).delete_user(id).await,
+            _ => Ok(()),
+        }
+    };
+    let identity_gone = async {
+        match (full, identity(user)) {
+            (true, Some(pk)) => gone_is_done(ak.delete_user(pk).await),
+            _ => Ok(()),
+        }
+    };
+    let ((), (), files, identity_gone) = futures::join!(mailbox, group, files, identity_gone);
+    files?;
+    identity_gone?;
+
+    // 2) The document and the audit event.
+    let db = ctx.db()?;
+    let filter = json!({ "_id": user.id });
+    let write = async {
+        if full {
+            db.delete_one(coll::USERS, filter.clone()).await.map(|_| ())
+        } else {
+            db.update_one(coll::USERS, filter.clone(), stamp(ctx, detach_update(&tenant.id, member.mailbox_here)), false).await.map(|_| ())
+        }
+        .map_err(Error::from)
+    };
+    let event = event("tenant.user_removed", &scope, &member).metadata(json!({ "fullyRemoved": full }));
+    audited(ctx, &scope.caller, event, write, restore(&db, &member)).await?;
+    Ok(ApiResponse::no_content())
+}
+
+/// Rows 20 and 21. (caller ∥ tenant+domains ∥ member) → identity →
+/// (mailbox ∥ document ∥ audit): three sequential round trips (the
+/// mailbox takes two: read its permissions, write them).
+async fn set_suspended<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route, suspended: bool) -> Result<ApiResponse, Error> {
+    let (scope, member) = begin(ctx, req, route).await?;
+    let systems = Systems::load(ctx)?;
+    let ak = systems.authentik(ctx);
+    let who = member.user.email.as_str();
+    let mail = systems.mailbox(ctx, &member);
+    let pk = identity(&member.user);
+    let ak = &ak;
+    let sign_in = |active: bool| async move {
+        match pk {
+            Some(pk) => ak.set_active(pk, active).await.map(|_| ()),
+            None => Ok(()),
+        }
+    };
+    // Suspension is by permission, so the mailbox keeps its password and
+    // resuming gives back exactly the sign-in it had.
+    let mailbox = |suspend: bool| {
+        let mail = &mail;
+        async move {
+            if let Some((client, id)) = mail {
+                best_effort(if suspend { "mailbox suspend" } else { "mailbox resume" }, who, client.set_suspended(id, suspend)).await;
+            }
+        }
+    };
+
+    // 1) The identity first: if it fails, nothing else changes.
+    sign_in(!suspended).await?;
+
+    // 2) The mailbox, the document and the audit event.
+    let db = ctx.db()?;
+    let write = async {
+        let update = stamp(ctx, json!({ "$set": { "active": !suspended } }));
+        db.update_one(coll::USERS, json!({ "_id": member.user.id }), update, false).await.map(|_| ()).map_err(Error::from)
+    };
+    let action = if suspended { "tenant.user_suspended" } else { "tenant.user_resumed" };
+    let ((), done) = futures::join!(mailbox(suspended), audited(ctx, &scope.caller, event(action, &scope, &member), write, restore(&db, &member)));
+    if let Err(e) = done {
+        // Answered as not done, so the sign-in goes back to what it was.
+        let was_active = member.user.active;
+        if was_active == suspended {
+            let (back, ()) = futures::join!(sign_in(was_active), mailbox(!was_active));
+            if let Err(u) = back {
+                eprintln!("restoring the sign-in of {who} failed: {u}");
+            }
+        }
+        return Err(e);
+    }
+    Ok(ApiResponse::no_content())
+}
+
+/// Row 20.
+pub async fn suspend<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    set_suspended(ctx, req, &SUSPEND, true).await
+}
+
+/// Row 21.
+pub async fn resume<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    set_suspended(ctx, req, &RESUME, false).await
+}
+
+/// Row 22. (caller ∥ tenant+domains ∥ member) → identity (for its
+/// username) → session listing (first page, then the others concurrently)
+/// → (every session ended ∥ audit): four sequential round trips, five with
+/// more than one page. Any failure is a 502: a logout is never reported
+/// when it did not happen.
+pub async fn logout<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (scope, member) = begin(ctx, req, &LOGOUT).await?;
+    let systems = Systems::load(ctx)?;
+    let ak = systems.authentik(ctx);
+    let sessions = match identity(&member.user) {
+        None => vec![],
+        Some(pk) => match ak.get_user(pk).await {
+            Ok(identity) => ak.list_sessions(&identity).await?,
+            // No identity, no sessions (Authentik deletes them with it).
+            Err(e) if e.status() == Some(404) => vec![],
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let count = sessions.len();
+    let end_all = async {
+        // Every delete runs to its end, so one failure still ends the others.
+        let results = futures::future::join_all(sessions.iter().map(|s| ak.delete_session(s))).await;
+        results.into_iter().collect::<Result<Vec<()>, _>>().map(|_| ()).map_err(Error::from)
+    };
+    let event = event("tenant.user_logout_forced", &scope, &member).metadata(json!({ "sessions": count }));
+    audited(ctx, &scope.caller, event, end_all, async { Ok(()) }).await?;
+    Ok(ApiResponse::ok(json!({ "sessions": count })))
+}
+
+/// Row 23. (caller ∥ tenant+domains ∥ member) → (identity password ∥
+/// audit) → mailbox password (two round trips): four sequential. The
+/// password goes to Authentik and Stalwart and into this response only.
+pub async fn reset_password<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (scope, member) = begin(ctx, req, &RESET_PASSWORD).await?;
+    let pk = identity(&member.user).ok_or_else(|| Error::conflict("This member has no sign-in identity, so there is no password to reset."))?;
+    let systems = Systems::load(ctx)?;
+    let ak = systems.authentik(ctx);
+    let password = temp_password();
+    // 1) The identity (required) with the audit event.
+    let set = async { ak.set_password(pk, &password).await.map_err(Error::from) };
+    audited(ctx, &scope.caller, event("tenant.user_password_reset", &scope, &member), set, async { Ok(()) }).await?;
+    // 2) The mailbox, if here (best-effort).
+    if let Some((mail, id)) = systems.mailbox(ctx, &member) {
+        best_effort("mailbox password reset", &member.user.email, mail.set_password(id, &password)).await;
+    }
+    Ok(ApiResponse::ok(json!({ "email": member.user.email, "tempPassword": password })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACME: &str = "65b000000000000000000001";
+    const GLOBEX: &str = "65b000000000000000000002";
+
+    fn user(extra: Value) -> User {
+        let mut doc = json!({"_id": {"$oid": "65a000000000000000000042"}, "authentikSubjectId": "s"});
+        doc.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(doc).unwrap()
+    }
+
+    #[test]
+    fn who_is_fully_removed() {
+        let acme = ObjectId::parse(ACME).unwrap();
+        let cases = [
+            ("last tenant", json!({"tenantIds": [{"$oid": ACME}]}), true),
+            // A document that lost its membership already (a retry) still goes.
+            ("no tenant left", json!({"tenantIds": []}), true),
+            ("another tenant too", json!({"tenantIds": [{"$oid": GLOBEX}, {"$oid": ACME}]}), false),
+            ("partner staff", json!({"tenantIds": [{"$oid": ACME}], "partnerId": {"$oid": "65c000000000000000000001"}}), false),
+            ("platform admin", json!({"tenantIds": [{"$oid": ACME}], "platformAdmin": true}), false),
+        ];
+        for (what, doc, full) in cases {
+            assert_eq!(fully_removes(&user(doc), &acme), full, "{what}");
+        }
+    }
+
+    #[test]
+    fn detaching_drops_the_mailbox_handle_only_when_it_was_this_tenants() {
+        let acme = ObjectId::parse(ACME).unwrap();
+        assert_eq!(
+            detach_update(&acme, true),
+            json!({"$pull": {"tenantIds": {"$oid": ACME}}, "$unset": {format!("tenantRoles.{ACME}"): "", "mailboxAddress": "", "stalwartAccountId": ""}})
+        );
+        assert_eq!(detach_update(&acme, false), json!({"$pull": {"tenantIds": {"$oid": ACME}}, "$unset": {format!("tenantRoles.{ACME}"): ""}}));
+    }
+
+    #[test]
+    fn a_delete_that_finds_nothing_is_done() {
+        use crate::problem::{System, UpstreamFailure};
+        let status = |s| Err(UpstreamError::new(System::Authentik, UpstreamFailure::Status { status: s, reason: "x".into() }));
+        assert_eq!(gone_is_done(status(404)), Ok(()));
+        assert!(gone_is_done(status(500)).is_err());
+        assert!(gone_is_done(Err(UpstreamError::new(System::Authentik, UpstreamFailure::Timeout))).is_err());
+    }
+}

@@ -60,11 +60,21 @@
 //!   embedder's override map, `SPIN_VARIABLE_<NAME>`, the default. Missing
 //!   required variables make `serve` fail, naming them. Unknown name →
 //!   `undefined`, malformed name → `invalid-name`. See [`variables`].
-//! - **Outbound HTTP** only through `wasi:http`, checked against
-//!   `allowed_outbound_hosts` with Spin's syntax and default ports; a
-//!   denied request fails in the guest with `HTTP-request-denied` and is
-//!   logged with the component and destination. `self` requests go back
-//!   to this server. See [`outbound`].
+//! - **`allowed_outbound_hosts`** checked when Spin checks it: at load,
+//!   literal entries and templated ones resolved with the variables'
+//!   defaults must parse with Spin's rules (no path, no `""`, no
+//!   `insecure:allow-all`), or [`App::load`] fails with Spin's error chain
+//!   (`Failed to load component `x`: `allowed_outbound_hosts` is
+//!   malformed: ...`); when serving, a list whose entries do not resolve
+//!   with the values in force denies every outbound request of that
+//!   component. See [`allowed_hosts`].
+//! - **Outbound HTTP** only through `wasi:http`, checked against the
+//!   allow-list; a denied request fails in the guest with
+//!   `HTTP-request-denied` and is logged with the component and
+//!   destination. `self` requests go back to this server. Plain `http`
+//!   goes through one keep-alive connection pool per served app without
+//!   `TCP_NODELAY`, as on Spin, honouring the guest's connect, first-byte
+//!   and between-bytes timeouts. See [`outbound`].
 //! - **WASI**: guest stdout/stderr reach the host's, line by line, prefixed
 //!   `[component-id]`; no environment, arguments, files or sockets.
 //!
@@ -80,10 +90,10 @@
 //! - Service chaining (`http://<component>.spin.internal`), `.env` files,
 //!   `--variable` files, runtime-config files, TLS, HTTP/2, OpenTelemetry,
 //!   per-instance memory limits, the legacy `allowed_http_hosts` key.
-//! - One deliberate leniency (see [`outbound`]): a *templated*
-//!   `allowed_outbound_hosts` entry whose value has a path is reduced to
-//!   its origin with a warning, where Spin would refuse to start.
+//! - Connection pooling and TLS for `https` outbound requests (each gets a
+//!   fresh connection), blocked networks, outbound connection limits.
 
+pub mod allowed_hosts;
 mod app;
 pub mod cache;
 pub mod manifest;

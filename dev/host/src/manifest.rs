@@ -5,8 +5,10 @@
 //! Parsing is lenient where Spin's is irrelevant to serving (unknown keys,
 //! `[component.<id>.build]`, non-HTTP triggers are ignored) and strict where
 //! Spin would refuse to start (variable declarations, variable names,
-//! templates naming undeclared variables, literal `allowed_outbound_hosts`
-//! entries, triggers naming unknown components). Anything the dev host
+//! component-variable templates naming undeclared variables,
+//! `allowed_outbound_hosts` entries, literal or templated, checked as
+//! Spin's loader does (see [`crate::allowed_hosts`]), triggers naming
+//! unknown components). Anything the dev host
 //! cannot reproduce (remote sources, inline components, static responses)
 //! is an error rather than being silently skipped.
 
@@ -16,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use crate::outbound::AllowedHostEntry;
+use crate::allowed_hosts;
 use crate::variables::{validate_name, Template};
 
 /// A loaded, validated manifest.
@@ -142,7 +144,8 @@ impl Manifest {
             .with_context(|| format!("reading manifest {}", path.display()))?;
         let path = std::path::absolute(path)
             .with_context(|| format!("resolving manifest path {}", path.display()))?;
-        Self::parse(&text, &path).with_context(|| format!("in manifest {}", path.display()))
+        Self::parse(&text, &path)
+            .with_context(|| format!("Failed to load Spin app from {:?}", path.display().to_string()))
     }
 
     /// Parses manifest text; `path` is where it lives (component sources are
@@ -189,25 +192,11 @@ impl Manifest {
                 check_template_vars(&parsed, &variables)
                     .with_context(|| format!("component {id:?} variable {key:?}"))?;
             }
-            for entry in &raw_component.allowed_outbound_hosts {
-                // Literal entries are validated now (Spin refuses to start on
-                // a bad one); templated ones once variables are known.
-                let parsed = AllowedHostEntry::parse_raw(entry).with_context(|| {
-                    format!("component {id:?}: allowed_outbound_hosts entry {entry:?}")
-                })?;
-                if let AllowedHostEntry::Template(t) = &parsed {
-                    check_template_vars(t, &variables).with_context(|| {
-                        format!("component {id:?}: allowed_outbound_hosts entry {entry:?}")
-                    })?;
-                }
-            }
-            if raw_component.allowed_outbound_hosts.len() == 1
-                && raw_component.allowed_outbound_hosts[0] == "insecure:allow-all"
-            {
-                bail!(
-                    "component {id:?}: 'insecure:allow-all' is not allowed - use '*://*:*' instead"
-                );
-            }
+            // Spin's loader: literal entries must parse, and templated ones
+            // must parse once resolved with the variables' defaults.
+            allowed_hosts::validate_entries(&raw_component.allowed_outbound_hosts, &variables)
+                .context("`allowed_outbound_hosts` is malformed")
+                .with_context(|| format!("Failed to load component `{id}`"))?;
             components.insert(
                 id,
                 ComponentDecl {
@@ -383,5 +372,56 @@ source = "hidden.wasm"
             "{head}[component.c]\nsource = {{ url = \"https://x/c.wasm\", digest = \"sha256:0\" }}\n"
         ))
         .contains("not a local path"));
+    }
+
+    #[test]
+    fn allowed_hosts_are_checked_at_load_with_spins_error_chain() {
+        let head = "spin_manifest_version = 2\n[application]\nname = \"a\"\n";
+        let app = |variables: &str, hosts: &str| {
+            format!(
+                "{head}[variables]\n{variables}\n[component.members-create]\nsource = \"c.wasm\"\nallowed_outbound_hosts = {hosts}\n"
+            )
+        };
+        // The message Spin 4.0.2 printed for this repository's old manifest.
+        let err = parse_err(&app(
+            "stalwart_url = { default = \"\" }",
+            "[\"{{ stalwart_url }}\"]",
+        ));
+        assert!(
+            err.starts_with(
+                "Failed to load component `members-create`: `allowed_outbound_hosts` is malformed: using default variable value(s) with template \"{{ stalwart_url }}\" results in invalid config \"\""
+            ),
+            "{err}"
+        );
+        let err = parse_err(&app(
+            "data_api_url = { default = \"https://data.example.com/app/x/endpoint/data/v1\" }",
+            "[\"{{ data_api_url }}\"]",
+        ));
+        assert!(err.contains("must not include a path"), "{err}");
+        let err = parse_err(&app("", "[\"insecure:allow-all\"]"));
+        assert!(err.contains("'insecure:allow-all' is not allowed"), "{err}");
+        let err = parse_err(&app("", "[\"http://[::1]\"]"));
+        assert!(err.contains("`allowed_outbound_hosts` is malformed"), "{err}");
+
+        // What Spin loads: a required variable (no default to check), a
+        // placeholder origin, a variable Spin only resolves per instance.
+        for (variables, hosts) in [
+            ("url = { required = true }", "[\"{{ url }}\"]"),
+            ("url = { default = \"http://stalwart.invalid\" }", "[\"{{ url }}\"]"),
+            ("", "[\"{{ undeclared }}\"]"),
+            ("host = { default = \"x.example\" }", "[\"https://{{ host }}:8443/\"]"),
+        ] {
+            Manifest::parse(&app(variables, hosts), Path::new("/app/spin.toml"))
+                .unwrap_or_else(|e| panic!("{variables} {hosts}: {e:#}"));
+        }
+    }
+
+    /// The repository's own manifest passes the checks Spin makes when it
+    /// loads an app (the wasm files need not exist for this part).
+    #[test]
+    fn the_repositorys_spin_toml_passes_spins_load_checks() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spin.toml");
+        let manifest = Manifest::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(!manifest.components.is_empty());
     }
 }

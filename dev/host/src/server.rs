@@ -23,7 +23,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView;
 
 use crate::app::App;
-use crate::outbound::{AllowedHosts, OutboundPolicy};
+use crate::outbound::{AllowedHosts, OutboundClient, OutboundPolicy};
 use crate::runtime;
 use crate::variables::{resolve_app_variables, ComponentVariables, VariableSources};
 
@@ -115,16 +115,17 @@ pub async fn serve(app: Arc<App>, opts: ServeOptions) -> Result<Server> {
         .with_context(|| format!("listening on {}", opts.addr))?;
     let addr = listener.local_addr()?;
 
+    // One connection pool for the whole app, as in Spin.
+    let client = OutboundClient::new();
     let mut components = HashMap::new();
     for (id, _) in app.components() {
         let decl = &app.manifest().components[id];
         let variables = ComponentVariables::resolve(id, &decl.variables, &app_values)
             .with_context(|| format!("component {id:?} variables"))?;
-        let (allowed, warnings) = AllowedHosts::resolve(&decl.allowed_outbound_hosts, &app_values)
-            .with_context(|| format!("component {id:?} allowed_outbound_hosts"))?;
-        for warning in warnings {
-            eprintln!("dev-host: warning: component {id:?}: {warning}");
-        }
+        // A list that does not resolve does not stop the app (Spin starts
+        // too); every outbound request of that component is denied instead.
+        let allowed = AllowedHosts::resolve(&decl.allowed_outbound_hosts, &app_values)
+            .map_err(|e| format!("{e:#}"));
         components.insert(
             id.to_string(),
             ComponentRuntime {
@@ -132,6 +133,7 @@ pub async fn serve(app: Arc<App>, opts: ServeOptions) -> Result<Server> {
                     component_id: id.to_string(),
                     allowed,
                     self_addr: addr,
+                    client: client.clone(),
                 }),
                 variables: Arc::new(variables),
             },

@@ -1,13 +1,18 @@
 //! The end-to-end harness: each test gets its own emulators (seeded with the
-//! demo world, in memory) and its own dev host serving the real built
-//! components from `spin.toml`, wired together by Spin variables. The
-//! compiled app is shared by every test of a binary.
+//! demo world, in memory) and its own host serving the real built components
+//! from `spin.toml`, wired together by Spin variables.
+//!
+//! The host is the dev host (in process; the compiled app is shared by every
+//! test of a binary) unless `E2E_RUNTIME=spin`: then each test starts a real
+//! `spin up` (`SPIN_BIN`, one binary) with the same variables as
+//! `SPIN_VARIABLE_*`, against the same in-process emulators.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use dev_host::{serve, App, ServeOptions, Server};
+use devtool::spin::{state_dir, SpinUp};
 use emulators::demo;
 use emulators::issuer::Signing;
 use emulators::{Emulators, Options};
@@ -29,10 +34,40 @@ fn app() -> Arc<App> {
     .clone()
 }
 
+/// Which host serves the app in this test run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runtime {
+    /// `dev_host`, in process (the default).
+    Dev,
+    /// A real `spin up` of this binary (`E2E_RUNTIME=spin SPIN_BIN=…`).
+    Spin(PathBuf),
+}
+
+/// The runtime chosen by the environment; a wrong choice stops every test
+/// with the reason rather than silently testing the dev host.
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| match std::env::var("E2E_RUNTIME").unwrap_or_default().as_str() {
+        "" | "dev" => Runtime::Dev,
+        "spin" => match devtool::spin::spin_bins().as_slice() {
+            [bin] => Runtime::Spin(bin.clone()),
+            [] => panic!("E2E_RUNTIME=spin needs SPIN_BIN=/path/to/spin"),
+            _ => panic!("E2E_RUNTIME=spin takes one SPIN_BIN (`make test` runs the suite once per binary of a list)"),
+        },
+        other => panic!("E2E_RUNTIME={other:?}: expected `dev` or `spin`"),
+    })
+}
+
+/// The host of one test.
+pub enum Host {
+    Dev(Server),
+    Spin(SpinUp),
+}
+
 /// One test's world: emulators + host.
 pub struct Env {
     pub emu: Emulators,
-    pub host: Server,
+    pub host: Host,
     pub base: String,
     client: reqwest::Client,
 }
@@ -66,27 +101,24 @@ impl Env {
     /// Starts with extra or changed application variables.
     pub async fn start_with(tweak: impl FnOnce(&mut HashMap<String, String>, &Emulators)) -> Env {
         let emu = emulators::start(Options::default()).await.expect("emulators start");
-        let mut vars = HashMap::new();
-        let data = emu.data_api();
-        vars.insert("data_api_url".to_owned(), data.url.clone());
-        vars.insert("data_api_key".to_owned(), data.key.clone());
-        let ak = emu.authentik();
-        vars.insert("authentik_url".to_owned(), ak.url.clone());
-        vars.insert("authentik_token".to_owned(), demo::AUTHENTIK_TOKEN.to_owned());
-        vars.insert("oidc_issuer".to_owned(), emu.issuer.issuer().to_owned());
-        vars.insert("oidc_audience".to_owned(), emu.issuer.audience().to_owned());
-        vars.insert("oidc_jwks".to_owned(), emu.issuer.jwks_json());
-        vars.insert("stalwart_url".to_owned(), emu.stalwart().url.clone());
-        vars.insert("stalwart_token".to_owned(), demo::STALWART_TOKEN.to_owned());
-        vars.insert("ocis_url".to_owned(), emu.ocis().url.clone());
-        vars.insert("ocis_token".to_owned(), demo::OCIS_TOKEN.to_owned());
+        let mut vars = devtool::variables(&emu);
         // Short, so timeout tests stay quick.
         vars.insert("upstream_timeout_ms".to_owned(), "1500".to_owned());
         tweak(&mut vars, &emu);
-        let host = serve(app(), ServeOptions { addr: "127.0.0.1:0".parse().unwrap(), variables: vars, use_process_env: false })
-            .await
-            .expect("host serves");
-        let base = format!("http://{}", host.addr);
+        let host = match runtime() {
+            Runtime::Dev => Host::Dev(
+                serve(app(), ServeOptions { addr: "127.0.0.1:0".parse().unwrap(), variables: vars, use_process_env: false }).await.expect("host serves"),
+            ),
+            Runtime::Spin(bin) => {
+                let root = workspace();
+                let dir = state_dir(&root.join("target/e2e-spin"));
+                Host::Spin(SpinUp::start(bin, &root.join("spin.toml"), &vars, &dir).await.unwrap_or_else(|e| panic!("{e:#}")))
+            }
+        };
+        let base = match &host {
+            Host::Dev(s) => s.url(),
+            Host::Spin(s) => s.url(),
+        };
         Env { emu, host, base, client: reqwest::Client::new() }
     }
 

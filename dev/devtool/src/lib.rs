@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub mod spin;
+
 use dev_host::{serve, App, ServeOptions, Server};
 use emulators::{demo, Emulators};
 

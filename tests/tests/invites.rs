@@ -29,6 +29,7 @@ async fn operators_invite_with_a_temporary_password() {
     assert_eq!((u["platformAdmin"].as_bool(), u["role"].as_str(), u["active"].as_bool()), (Some(true), Some("admin"), Some(true)));
     let audit = &env.find("auditevents", json!({"action": "platform.user_invited"}))[0];
     assert_eq!(audit["metadata"], json!({"role": "platform-admin", "name": "New Person", "handoff": "temp-password"}));
+    assert_eq!(audit["actor"], json!({"userId": OPERATOR.id, "email": OPERATOR.email}), "the actor is the caller's User._id");
     assert!(!env.snapshot().to_string().contains(&password));
 
     // Inviting the same address again is a conflict; so is an existing identity.
@@ -103,7 +104,9 @@ async fn partner_users_invite_create_and_attach() {
     let u = &env.find("users", json!({"authentikSubjectId": ak.uid}))[0];
     assert_eq!(u["partnerId"], oid(NORTHWIND.id));
     assert_eq!(u["role"], "member");
-    assert_eq!(env.find("auditevents", json!({"action": "partner.user_invited", "resourceId": ak.uid, "partnerSlug": "northwind"})).len(), 1);
+    let audit = env.find("auditevents", json!({"action": "partner.user_invited", "resourceId": ak.uid, "partnerSlug": "northwind"}));
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0]["actor"], json!({"userId": NORTHWIND_OWNER.id, "email": NORTHWIND_OWNER.email}));
 
     // Attach: an identity that exists already (a tenant member).
     let r = env.post(path, &OPERATOR, invite(ACME_MEMBER.email)).await;
@@ -114,7 +117,9 @@ async fn partner_users_invite_create_and_attach() {
     assert_eq!(u["name"], ACME_MEMBER.name, "the local name is kept");
     assert_eq!(u["tenantIds"], json!([oid(ACME.id)]), "memberships untouched");
     assert!(env.authentik().group_names_of(ACME_MEMBER.pk).contains(&PARTNER_STAFF_GROUP.to_owned()));
-    assert_eq!(env.find("auditevents", json!({"action": "partner.user_attached"})).len(), 1);
+    let audit = env.find("auditevents", json!({"action": "partner.user_attached"}));
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0]["actor"], json!({"userId": OPERATOR.id, "email": OPERATOR.email}));
 
     // Staff of another partner are not moved silently.
     let before = env.world();
@@ -171,6 +176,9 @@ async fn tenant_admins_invite_create_attach_and_roles() {
     let u = &env.find("users", json!({"authentikSubjectId": ak.uid}))[0];
     assert_eq!(u["tenantRoles"][ACME.id], "admin");
     assert_eq!(u["tenantIds"], json!([oid(ACME.id)]));
+    let audit = env.find("auditevents", json!({"action": "tenant.admin_invited", "resourceId": ak.uid, "tenantSlug": "acme"}));
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0]["actor"], json!({"userId": NORTHWIND_STAFF.id, "email": NORTHWIND_STAFF.email}));
 
     // Attach: Max (member of acme, admin of globex) becomes admin of acme only.
     let r = env.post(path, &OPERATOR, invite(MULTI_TENANT.email)).await;
@@ -178,7 +186,9 @@ async fn tenant_admins_invite_create_attach_and_roles() {
     assert_eq!(r.json()["attached"], true);
     let u = &env.find("users", json!({"authentikSubjectId": MULTI_TENANT.sub}))[0];
     assert_eq!(u["tenantRoles"], json!({ACME.id: "admin", GLOBEX.id: "admin"}));
-    assert_eq!(env.find("auditevents", json!({"action": "tenant.admin_attached", "tenantSlug": "acme"})).len(), 1);
+    let audit = env.find("auditevents", json!({"action": "tenant.admin_attached", "tenantSlug": "acme"}));
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0]["actor"], json!({"userId": OPERATOR.id, "email": OPERATOR.email}));
 
     for (who, status) in [(&ACME_OWNER, 403), (&ACME_MEMBER, 403), (&SOUTHPOLE_ADMIN, 404), (&GLOBEX_ADMIN, 404)] {
         assert_eq!(env.post(path, who, invite("nobody@acme.test")).await.status, status, "{}", who.email);

@@ -87,6 +87,7 @@ async fn members_create_provisions_every_system_with_one_password() {
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0]["tenantSlug"], "acme");
     assert_eq!(audit[0]["metadata"], json!({"name": "Jane Doe", "role": "admin", "mailbox": "ok", "ocis": "ok"}));
+    assert_eq!(audit[0]["actor"], json!({"userId": ACME_OWNER.id, "email": ACME_OWNER.email}));
     assert!(!env.snapshot().to_string().contains(&password), "the password was stored");
     // It went only to Authentik's set_password and Stalwart's create.
     let carriers: Vec<String> = [&env.emu.data_api().controls, &env.emu.authentik().controls, &env.emu.stalwart().controls, &env.emu.ocis().controls]

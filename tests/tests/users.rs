@@ -182,13 +182,28 @@ async fn users_create_writes_the_user_and_its_audit_event() {
     assert!(stored[0]["createdAt"]["$date"].is_object(), "dates stored as dates");
     let audit = env.find("auditevents", json!({"action": "user.created", "resourceId": "sub-new"}));
     assert_eq!(audit.len(), 1);
-    assert_eq!(audit[0]["actor"], json!({"userId": OPERATOR.sub, "email": OPERATOR.email}));
+    // The caller's User._id, not the token's sub (docs/api.md).
+    assert_eq!(audit[0]["actor"], json!({"userId": OPERATOR.id, "email": OPERATOR.email}));
 
     // Again: conflict, nothing new.
     let r = env.post("/users/create", &OPERATOR, body).await;
     assert_eq!(r.status, 409);
     assert_eq!(r.detail(), "User sub-new already exists");
     assert_eq!(env.find("users", json!({"authentikSubjectId": "sub-new"})).len(), 1);
+}
+
+#[tokio::test]
+async fn a_platform_admin_without_a_user_document_is_named_by_email_in_the_audit() {
+    let env = Env::start().await;
+    // P by the token's group only: no User document (never called /users/me),
+    // so there is no User._id to name.
+    let token = env.token_with(&OPERATOR, json!({"sub": "sub-token-only", "email": "root@dezky.test"}), Signing::Rs256);
+    assert!(env.find("users", json!({"authentikSubjectId": "sub-token-only"})).is_empty());
+    let body = json!({"authentikSubjectId": "sub-by-root", "email": "x@acme.test", "name": "X"});
+    let r = env.call("POST", "/users/create", Some(&token), Some(&body.to_string())).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let audit = env.find("auditevents", json!({"action": "user.created", "resourceId": "sub-by-root"}));
+    assert_eq!(audit[0]["actor"], json!({"email": "root@dezky.test"}));
 }
 
 #[tokio::test]
@@ -235,7 +250,9 @@ async fn users_update_changes_fields_and_drops_roles_of_left_tenants() {
     assert_eq!(u["active"], false);
     assert_eq!(u["tenantIds"], json!([GLOBEX.id, INITECH.id]));
     assert_eq!(u["tenantRoles"], json!({GLOBEX.id: "admin"}), "acme's role went with the membership");
-    assert_eq!(env.find("auditevents", json!({"action": "user.updated", "resourceId": MULTI_TENANT.sub})).len(), 1);
+    let audit = env.find("auditevents", json!({"action": "user.updated", "resourceId": MULTI_TENANT.sub}));
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0]["actor"], json!({"userId": OPERATOR.id, "email": OPERATOR.email}));
 
     for u in [&ACME_OWNER, &NORTHWIND_OWNER] {
         assert_eq!(env.post(&path, u, json!({"name": "x"})).await.status, 403);
@@ -261,6 +278,7 @@ async fn users_deactivate() {
     assert_eq!(env.find("users", json!({"authentikSubjectId": ACME_MEMBER.sub}))[0]["active"], false);
     let audit = env.find("auditevents", json!({"action": "user.deactivated"}));
     assert_eq!(audit[0]["resourceId"], ACME_MEMBER.id);
+    assert_eq!(audit[0]["actor"], json!({"userId": OPERATOR.id, "email": OPERATOR.email}));
     assert_eq!(env.post("/users/nobody/deactivate", &OPERATOR, json!({})).await.status, 404);
     assert_eq!(env.post(&path, &OPERATOR, json!({"really": true})).await.status, 400, "body-less route");
     // The deactivated user is too weak everywhere now, but /users/me works.

@@ -213,3 +213,16 @@ impl Env {
         controls.faults.add(rule);
     }
 }
+
+impl Env {
+    /// `METHOD path` of every request any emulator received whose body
+    /// holds `secret`: where a password went over the wire.
+    pub fn carriers_of(&self, secret: &str) -> Vec<String> {
+        [&self.emu.data_api().controls, &self.emu.authentik().controls, &self.emu.stalwart().controls, &self.emu.ocis().controls]
+            .iter()
+            .flat_map(|c| c.log.all())
+            .filter(|r| r.body.contains(secret))
+            .map(|r| format!("{} {}", r.method, r.path()))
+            .collect()
+    }
+}

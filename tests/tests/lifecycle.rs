@@ -328,12 +328,7 @@ async fn reset_password_sets_one_fresh_password_shown_once() {
     let audit = events(&env, "tenant.user_password_reset");
     assert_eq!(audit.len(), 1);
     assert_eq!((audit[0]["resourceName"].as_str(), audit[0]["actor"]["email"].as_str()), (Some("mia@acme.test"), Some(NORTHWIND_STAFF.email)));
-    let carriers: Vec<String> = [&env.emu.data_api().controls, &env.emu.authentik().controls, &env.emu.stalwart().controls, &env.emu.ocis().controls]
-        .iter()
-        .flat_map(|c| c.log.all())
-        .filter(|r| r.body.contains(&password))
-        .map(|r| format!("{} {}", r.method, r.path()))
-        .collect();
+    let carriers = env.carriers_of(&password);
     assert_eq!(carriers, vec![format!("POST /api/v3/core/users/{}/set_password/", ACME_MEMBER.pk), "POST /jmap/".to_owned()]);
 
     // A second reset is another password; a mailbox elsewhere is not touched.
@@ -360,6 +355,7 @@ async fn authorisation_table_of_rows_19_to_23() {
     assert_eq!(env.world(), before, "a refused call changed something");
 
     let allowed = [&OPERATOR, &ACME_OWNER, &ACME_ADMIN, &NORTHWIND_OWNER, &NORTHWIND_STAFF, &NORTHWIND_SCOPED];
+    assert!(USERS.iter().all(|u| allowed.iter().any(|a| a.id == u.id) || denied.iter().any(|(d, _)| d.id == u.id)), "a demo caller is missing");
     for (i, who) in allowed.into_iter().enumerate() {
         for verb in ["suspend", "resume", "logout", "reset-password"] {
             let r = act(&env, "acme", ACME_MEMBER.id, verb, who).await;
@@ -426,4 +422,22 @@ async fn methods_tokens_and_bodies_are_checked_first() {
     // `{}` is as good as no body.
     let r = env.call("POST", &path("acme", ACME_MEMBER.id, "logout"), Some(&t), Some("{}")).await;
     assert_eq!(r.status, 200, "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_member_without_an_identity() {
+    // A document only (e.g. created by another service): nothing to sign out
+    // or reset in Authentik, no mailbox.
+    let env = Env::start().await;
+    let id = "65a0000000000000000000f1";
+    env.db().insert("dezky", "users", json!({"_id": oid(id), "authentikSubjectId": "sub-doc-only", "email": "doc@acme.test", "tenantIds": [oid(ACME.id)], "active": true}));
+    let before = env.world();
+    let r = act(&env, "acme", id, "reset-password", &ACME_OWNER).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(env.world(), before, "a refused reset wrote something");
+    let r = act(&env, "acme", id, "logout", &ACME_OWNER).await;
+    assert_eq!(r.json(), json!({"sessions": 0}));
+    assert_eq!(act(&env, "acme", id, "suspend", &ACME_OWNER).await.status, 204);
+    assert_eq!(user_doc(&env, id).unwrap()["active"], false);
+    assert!(env.emu.authentik().controls.log.all().is_empty(), "Authentik was called for a member without an identity");
 }

@@ -1,10 +1,12 @@
 # The two commands of the README:
 #   make dev    builds everything and starts the whole app on the embedded
 #               default (dev host + emulators with demo data)
-#   make test   builds everything and runs every test (what CI runs)
+#   make test   builds everything and runs every test (what CI runs); with
+#               SPIN_BIN=/path/to/spin also the end-to-end suite on real Spin
 # and what a developer needs next:
 #   make build  builds the wasm components (release, wasm32-wasip2)
 #   make bench  prints sizes, latencies, round trips and build/start times
+#               (latencies also on each real Spin in SPIN_BIN)
 
 SHELL := /bin/bash
 COMPONENTS := $(notdir $(wildcard functions/*))
@@ -24,9 +26,10 @@ dev: build
 emulators:
 	cargo run -p emulators --bin emulators -- $(ARGS)
 
+# Every test on the dev host; the end-to-end suite again on each real Spin in
+# SPIN_BIN (a list; .ci/run sets it when ../shared/tools/spin is there).
 test: build
-	@set -o pipefail; cargo test --no-fail-fast 2>&1 | tee target/test-output.txt; status=$$?; \
-	  bash dev/summarize-tests.sh target/test-output.txt; exit $$status
+	@bash dev/test.sh
 
 bench: build
 	cargo run -p devtool --bin bench -- $(ARGS)

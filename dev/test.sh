@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `make test`: every test on the dev host, then the end-to-end suite again on
+# each real Spin named in SPIN_BIN (a list, separated by spaces or `:`).
+# Tests that only make sense in process (IN_PROCESS_TESTS: the import check,
+# the native upstream clients) run once, on the dev host. The output ends with
+# a line per runtime and the summed `total:` line (dev/summarize-tests.sh).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=target/test-output.txt
+mkdir -p target && : > "$out"
+status=0
+
+# run LABEL COMMAND...: one section of the output, with its wall time.
+run() {
+  local label=$1 start=$SECONDS
+  shift
+  echo "#### runtime: $label" | tee -a "$out"
+  "$@" 2>&1 | tee -a "$out" || status=1
+  echo "#### wall: $((SECONDS - start)) s" | tee -a "$out"
+}
+
+run "dev host, every test" cargo test --no-fail-fast
+
+in_process=" ${IN_PROCESS_TESTS:-imports clients} "
+e2e=()
+for f in tests/tests/*.rs; do
+  name=$(basename "$f" .rs)
+  [[ $in_process == *" $name "* ]] || e2e+=(--test "$name")
+done
+
+bins=${SPIN_BIN:-}
+if [ -z "${bins//[:[:space:]]/}" ]; then
+  echo "#### real Spin: skipped (SPIN_BIN is not set; e.g. SPIN_BIN=/path/to/spin make test)" | tee -a "$out"
+fi
+for bin in ${bins//:/ }; do
+  if ! version=$("$bin" --version 2>&1 | head -n 1); then
+    echo "#### real Spin: $bin does not run: $version" | tee -a "$out"
+    status=1
+    continue
+  fi
+  E2E_RUNTIME=spin SPIN_BIN=$bin run "$version ($bin), end-to-end suite" cargo test --no-fail-fast -p e2e "${e2e[@]}"
+done
+
+bash dev/summarize-tests.sh "$out"
+exit $status

@@ -1,4 +1,4 @@
-//! POST /tenants/:slug/members/:user_id/logout — end every session of a member (API.md row 22).
+//! POST /tenants/:slug/members/:user_id/logout — end every session of a member (docs/api.md row 22).
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

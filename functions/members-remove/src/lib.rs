@@ -1,4 +1,4 @@
-//! POST /tenants/:slug/members/:user_id/remove — remove a member from a workspace (API.md row 19).
+//! POST /tenants/:slug/members/:user_id/remove — remove a member from a workspace (docs/api.md row 19).
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

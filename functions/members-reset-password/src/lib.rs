@@ -1,4 +1,4 @@
-//! POST /tenants/:slug/members/:user_id/reset-password — a fresh temporary password for a member (API.md row 23).
+//! POST /tenants/:slug/members/:user_id/reset-password — a fresh temporary password for a member (docs/api.md row 23).
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

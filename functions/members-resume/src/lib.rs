@@ -1,4 +1,4 @@
-//! POST /tenants/:slug/members/:user_id/resume — resume a suspended member's sign-in (API.md row 21).
+//! POST /tenants/:slug/members/:user_id/resume — resume a suspended member's sign-in (docs/api.md row 21).
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

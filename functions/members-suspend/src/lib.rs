@@ -1,4 +1,4 @@
-//! POST /tenants/:slug/members/:user_id/suspend — suspend a member's sign-in (API.md row 20).
+//! POST /tenants/:slug/members/:user_id/suspend — suspend a member's sign-in (docs/api.md row 20).
 
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 

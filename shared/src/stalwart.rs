@@ -144,27 +144,43 @@ impl<'a, H: Http> Stalwart<'a, H> {
         }
     }
 
-    /// Sets the mailbox password (the key of its Password credential is
-    /// read first; replacing `credentials` would drop app passwords).
-    pub async fn set_password(&self, id: &str, password: &str) -> Result<(), UpstreamError> {
+    /// The key of the account's Password credential (`0` when it has none),
+    /// read ahead of setting it: replacing `credentials` would drop app
+    /// passwords.
+    pub async fn password_key(&self, id: &str) -> Result<String, UpstreamError> {
         let acc = self.get(id, &["credentials"]).await?;
-        let key = acc
+        Ok(acc
             .get("credentials")
             .and_then(Value::as_object)
             .and_then(|c| c.iter().find(|(_, v)| v.get("@type").and_then(Value::as_str) == Some("Password")).map(|(k, _)| k.clone()))
-            .unwrap_or_else(|| "0".into());
+            .unwrap_or_else(|| "0".into()))
+    }
+
+    /// Sets the secret of the credential under `key` ([`Self::password_key`]).
+    pub async fn set_password_at(&self, id: &str, key: &str, password: &str) -> Result<(), UpstreamError> {
         self.update(id, json!({ format!("credentials/{key}/secret"): password })).await
+    }
+
+    /// Sets the mailbox password.
+    pub async fn set_password(&self, id: &str, password: &str) -> Result<(), UpstreamError> {
+        let key = self.password_key(id).await?;
+        self.set_password_at(id, &key, password).await
     }
 
     pub async fn set_display_name(&self, id: &str, name: &str) -> Result<(), UpstreamError> {
         self.update(id, json!({ "description": name })).await
     }
 
-    /// Suspends or resumes sign-in by the `authenticate` permission
-    /// (accounts have no status field).
-    pub async fn set_suspended(&self, id: &str, suspended: bool) -> Result<(), UpstreamError> {
+    /// The account's `permissions`, read ahead of changing them.
+    pub async fn permissions(&self, id: &str) -> Result<Value, UpstreamError> {
         let acc = self.get(id, &["permissions"]).await?;
-        let perms = acc.get("permissions").cloned().unwrap_or(json!({ "@type": "Inherit" }));
+        Ok(acc.get("permissions").cloned().unwrap_or(json!({ "@type": "Inherit" })))
+    }
+
+    /// Suspends or resumes sign-in by the `authenticate` permission
+    /// (accounts have no status field), given the account's current
+    /// `perms` ([`Self::permissions`]). The password is never touched.
+    pub async fn set_suspended_from(&self, id: &str, perms: &Value, suspended: bool) -> Result<(), UpstreamError> {
         let kind = perms.get("@type").and_then(Value::as_str).unwrap_or("Inherit");
         let patch = match (kind, suspended) {
             ("Inherit", true) => json!({ "permissions": { "@type": "Merge", "enabledPermissions": {}, "disabledPermissions": { "authenticate": true } } }),
@@ -183,6 +199,17 @@ impl<'a, H: Http> Stalwart<'a, H> {
             }
         };
         self.update(id, patch).await
+    }
+
+    /// Suspends or resumes sign-in.
+    pub async fn set_suspended(&self, id: &str, suspended: bool) -> Result<(), UpstreamError> {
+        let perms = self.permissions(id).await?;
+        self.set_suspended_from(id, &perms, suspended).await
+    }
+
+    /// Puts back permissions read by [`Self::permissions`], exactly.
+    pub async fn restore_permissions(&self, id: &str, perms: &Value) -> Result<(), UpstreamError> {
+        self.update(id, json!({ "permissions": perms })).await
     }
 
     /// Every user account with its addresses, paged by position.

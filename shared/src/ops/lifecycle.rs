@@ -216,54 +216,65 @@ pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     Ok(ApiResponse::no_content())
 }
 
-/// Rows 20 and 21. (caller ∥ tenant+domains ∥ member) → identity →
-/// (mailbox ∥ document ∥ audit): three sequential round trips (the
-/// mailbox takes two: read its permissions, write them).
+/// Rows 20 and 21. (caller ∥ tenant+domains ∥ member) → (identity ∥ the
+/// mailbox's permissions read) → (mailbox ∥ document ∥ audit): three
+/// sequential round trips.
 async fn set_suspended<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route, suspended: bool) -> Result<ApiResponse, Error> {
     let (scope, member) = begin(ctx, req, route).await?;
     let systems = Systems::load(ctx)?;
-    let ak = systems.authentik(ctx);
+    let ak = &systems.authentik(ctx);
     let who = member.user.email.as_str();
-    let mail = systems.mailbox(ctx, &member);
     let pk = identity(&member.user);
-    let ak = &ak;
     let sign_in = |active: bool| async move {
         match pk {
             Some(pk) => ak.set_active(pk, active).await.map(|_| ()),
             None => Ok(()),
         }
     };
-    // Suspension is by permission, so the mailbox keeps its password and
-    // resuming gives back exactly the sign-in it had.
-    let mailbox = |suspend: bool| {
-        let mail = &mail;
-        async move {
-            if let Some((client, id)) = mail {
-                best_effort(if suspend { "mailbox suspend" } else { "mailbox resume" }, who, client.set_suspended(id, suspend)).await;
-            }
+    let mail = systems.mailbox(ctx, &member);
+
+    // 1) The identity first: if it fails, nothing else changes. The
+    // mailbox's permissions are only read meanwhile.
+    let read = async {
+        match &mail {
+            Some((client, id)) => Some(client.permissions(id).await),
+            None => None,
         }
     };
+    let (signed, perms) = futures::join!(sign_in(!suspended), read);
+    signed?;
 
-    // 1) The identity first: if it fails, nothing else changes.
-    sign_in(!suspended).await?;
-
-    // 2) The mailbox, the document and the audit event.
+    // 2) The mailbox (by permission, so its password never changes and a
+    // resume gives back exactly the sign-in it had), the document and the
+    // audit event.
+    let mailbox = async {
+        if let (Some((client, id)), Some(perms)) = (&mail, &perms) {
+            let step = async { client.set_suspended_from(id, perms.as_ref().map_err(Clone::clone)?, suspended).await };
+            best_effort(if suspended { "mailbox suspend" } else { "mailbox resume" }, who, step).await;
+        }
+    };
     let db = ctx.db()?;
     let write = async {
         let update = stamp(ctx, json!({ "$set": { "active": !suspended } }));
         db.update_one(coll::USERS, json!({ "_id": member.user.id }), update, false).await.map(|_| ()).map_err(Error::from)
     };
     let action = if suspended { "tenant.user_suspended" } else { "tenant.user_resumed" };
-    let ((), done) = futures::join!(mailbox(suspended), audited(ctx, &scope.caller, event(action, &scope, &member), write, restore(&db, &member)));
+    let ((), done) = futures::join!(mailbox, audited(ctx, &scope.caller, event(action, &scope, &member), write, restore(&db, &member)));
     if let Err(e) = done {
         // Answered as not done, so the sign-in goes back to what it was.
-        let was_active = member.user.active;
-        if was_active == suspended {
-            let (back, ()) = futures::join!(sign_in(was_active), mailbox(!was_active));
-            if let Err(u) = back {
-                eprintln!("restoring the sign-in of {who} failed: {u}");
+        let identity_back = async {
+            if member.user.active == suspended {
+                if let Err(u) = sign_in(member.user.active).await {
+                    eprintln!("restoring the sign-in of {who} failed: {u}");
+                }
             }
-        }
+        };
+        let mailbox_back = async {
+            if let (Some((client, id)), Some(Ok(perms))) = (&mail, &perms) {
+                best_effort("mailbox restore", who, client.restore_permissions(id, perms)).await;
+            }
+        };
+        futures::join!(identity_back, mailbox_back);
         return Err(e);
     }
     Ok(ApiResponse::no_content())
@@ -309,20 +320,30 @@ pub async fn logout<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
 }
 
 /// Row 23. (caller ∥ tenant+domains ∥ member) → (identity password ∥
-/// audit) → mailbox password (two round trips): four sequential. The
-/// password goes to Authentik and Stalwart and into this response only.
+/// audit ∥ the mailbox's credential read) → mailbox password: three
+/// sequential round trips. The password goes to Authentik and Stalwart
+/// and into this response only.
 pub async fn reset_password<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (scope, member) = begin(ctx, req, &RESET_PASSWORD).await?;
     let pk = identity(&member.user).ok_or_else(|| Error::conflict("This member has no sign-in identity, so there is no password to reset."))?;
     let systems = Systems::load(ctx)?;
     let ak = systems.authentik(ctx);
+    let mail = systems.mailbox(ctx, &member);
     let password = temp_password();
-    // 1) The identity (required) with the audit event.
+    // 1) The identity (required) with the audit event; the mailbox's
+    // credential key is only read meanwhile.
     let set = async { ak.set_password(pk, &password).await.map_err(Error::from) };
-    audited(ctx, &scope.caller, event("tenant.user_password_reset", &scope, &member), set, async { Ok(()) }).await?;
+    let key = async {
+        match &mail {
+            Some((client, id)) => Some(client.password_key(id).await),
+            None => None,
+        }
+    };
+    let (done, key) = futures::join!(audited(ctx, &scope.caller, event("tenant.user_password_reset", &scope, &member), set, async { Ok(()) }), key);
+    done?;
     // 2) The mailbox, if here (best-effort).
-    if let Some((mail, id)) = systems.mailbox(ctx, &member) {
-        best_effort("mailbox password reset", &member.user.email, mail.set_password(id, &password)).await;
+    if let (Some((client, id)), Some(key)) = (&mail, key) {
+        best_effort("mailbox password reset", &member.user.email, async { client.set_password_at(id, &key?, &password).await }).await;
     }
     Ok(ApiResponse::ok(json!({ "email": member.user.email, "tempPassword": password })))
 }

@@ -1,12 +1,14 @@
 //! `make bench`: the figures the issues ask for, measured (not asserted):
-//! component sizes, host start-up, per-request latency through the host,
-//! upstream round trips per operation, and members-create with every
-//! upstream call slowed by 20 ms. `--clean-build` also times a clean
-//! release build of every component.
+//! component sizes, host start-up, per-request latency through the dev host
+//! and through each real Spin named in `SPIN_BIN` (side by side, p50, p99 and
+//! the count over 20 ms), upstream round trips per operation, and
+//! members-create with every upstream call slowed by 20 ms. `--clean-build`
+//! also times a clean release build of every component.
 
 use std::time::{Duration, Instant};
 
-use devtool::{load_app, serve_app, workspace};
+use devtool::spin::{spin_bins, state_dir, version, SpinUp};
+use devtool::{load_app, serve_app, variables, workspace};
 use emulators::demo::{ACME_OWNER, OPERATOR};
 use emulators::faults::{Controls, Fault, FaultRule};
 use emulators::{Emulators, Options};
@@ -44,6 +46,64 @@ async fn timed(client: &reqwest::Client, method: &str, url: &str, token: Option<
     let status = resp.status().as_u16();
     let _ = resp.bytes().await;
     (status, start.elapsed())
+}
+
+struct Stats {
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+    over_20ms: usize,
+}
+
+fn stats(mut times: Vec<Duration>) -> Stats {
+    times.sort();
+    Stats {
+        p50: percentile(&times, 0.5),
+        p99: percentile(&times, 0.99),
+        max: *times.last().unwrap(),
+        over_20ms: times.iter().filter(|t| **t > Duration::from_millis(20)).count(),
+    }
+}
+
+async fn start_emulators() -> anyhow::Result<Emulators> {
+    emulators::start(Options { stalwart_port: Some(0), ocis_port: Some(0), ..Options::default() }).await
+}
+
+/// The measured routes through the host at `base`: (route, requests, stats).
+async fn latencies(base: &str, emu: &Emulators) -> Vec<(&'static str, usize, Stats)> {
+    let client = reqwest::Client::new();
+    let op_token = emu.issuer.token_for(&OPERATOR);
+    let owner = emu.issuer.token_for(&ACME_OWNER);
+    let mut rows = Vec::new();
+    for (label, method, path, token, want) in [
+        ("POST /users/me → 405 (host + fresh instance only)", "POST", "/users/me", None, 405),
+        ("GET /openapi.json (40 KB, no upstream)", "GET", "/openapi.json", None, 200),
+        ("GET /users/me (token check + 2 Data API calls)", "GET", "/users/me", Some(op_token.as_str()), 200),
+    ] {
+        for _ in 0..50 {
+            timed(&client, method, &format!("{base}{path}"), token, None).await;
+        }
+        let mut times = Vec::with_capacity(1000);
+        for _ in 0..1000 {
+            let (status, t) = timed(&client, method, &format!("{base}{path}"), token, None).await;
+            assert_eq!(status, want, "{path}");
+            times.push(t);
+        }
+        rows.push((label, times.len(), stats(times)));
+    }
+    // Each request creates a member (Authentik, Data API, Stalwart, OCIS).
+    let url = format!("{base}/tenants/acme/members/create");
+    let mut times = Vec::new();
+    for i in 0..210 {
+        let body = json!({"name": "Bench Member", "localPart": format!("bench.{i}"), "role": "member"}).to_string();
+        let (status, t) = timed(&client, "POST", &url, Some(&owner), Some(body)).await;
+        assert_eq!(status, 201, "members-create");
+        if i >= 10 {
+            times.push(t);
+        }
+    }
+    rows.push(("POST /tenants/acme/members/create (creates a member in 4 systems)", times.len(), stats(times)));
+    rows
 }
 
 #[tokio::main]
@@ -85,30 +145,57 @@ async fn main() -> anyhow::Result<()> {
     let app = load_app()?;
     println!("again, warm cache: {}", ms(start.elapsed()));
 
-    let emu = emulators::start(Options { stalwart_port: Some(0), ocis_port: Some(0), ..Options::default() }).await?;
+    // Every runtime against its own fresh emulators, so each sees the same
+    // data (members-create adds members).
+    let spins: Vec<(String, std::path::PathBuf)> = spin_bins().into_iter().map(|b| Ok((version(&b)?, b))).collect::<anyhow::Result<_>>()?;
+    if spins.is_empty() {
+        println!("\n(real Spin: none; SPIN_BIN=/path/to/spin adds its rows)");
+    } else {
+        println!("\n== Real Spin start-up (`spin up` to `Serving`; the latency rows follow)");
+    }
+    let mut table = Vec::new();
+    {
+        let emu = start_emulators().await?;
+        let server = serve_app(app.clone(), &emu, ([127, 0, 0, 1], 0).into(), false).await?;
+        table.push(("dev host".to_owned(), latencies(&server.url(), &emu).await));
+        server.shutdown().await;
+        emu.shutdown().await;
+    }
+    for (label, bin) in &spins {
+        let emu = start_emulators().await?;
+        let manifest = root.join("spin.toml");
+        let dir = state_dir(&root.join("target/bench-spin"));
+        // Start-up to serving: as after a build (compiles what the cache
+        // lacks), as every later start (Wasmtime's cache, on by default), and
+        // compiling every component (`--disable-cache`).
+        let mut startup = Vec::new();
+        for (what, args) in [("first", &[][..]), ("again (cached)", &[][..]), ("no cache", &["--disable-cache"][..])] {
+            let start = Instant::now();
+            let up = SpinUp::start_with_args(bin, args, &manifest, &variables(&emu), &dir).await?;
+            startup.push(format!("{what} {}", ms(start.elapsed())));
+            drop(up);
+        }
+        println!("{label}: start to serving {}", startup.join(", "));
+        let up = SpinUp::start(bin, &manifest, &variables(&emu), &dir).await?;
+        table.push((label.clone(), latencies(&up.url(), &emu).await));
+        drop(up);
+        emu.shutdown().await;
+    }
+    println!("\n== Latency, sequential requests after a warm-up, per route and runtime");
+    println!("| route | requests | runtime | p50 | p99 | max | over 20 ms |");
+    println!("|---|---|---|---|---|---|---|");
+    for (i, (route, n, _)) in table[0].1.iter().enumerate() {
+        for (runtime, rows) in &table {
+            let s = &rows[i].2;
+            println!("| {route} | {n} | {runtime} | {} | {} | {} | {} |", ms(s.p50), ms(s.p99), ms(s.max), s.over_20ms);
+        }
+    }
+
+    let emu = start_emulators().await?;
     let server = serve_app(app.clone(), &emu, ([127, 0, 0, 1], 0).into(), false).await?;
-    let base = format!("http://{}", server.addr);
+    let base = server.url();
     let client = reqwest::Client::new();
     let op_token = emu.issuer.token_for(&OPERATOR);
-
-    println!("\n== Latency through the dev host, 1,000 sequential requests each");
-    for (label, method, path, token, want) in [
-        ("POST /users/me → 405 (host + fresh instance, nothing else)", "POST", "/users/me", None, 405),
-        ("GET /openapi.json (builds a 40 KB document, no upstream)", "GET", "/openapi.json", None, 200),
-        ("GET /users/me (token check + 2 Data API calls)", "GET", "/users/me", Some(op_token.as_str()), 200),
-    ] {
-        for _ in 0..50 {
-            timed(&client, method, &format!("{base}{path}"), token, None).await;
-        }
-        let mut times = Vec::with_capacity(1000);
-        for _ in 0..1000 {
-            let (status, t) = timed(&client, method, &format!("{base}{path}"), token, None).await;
-            assert_eq!(status, want, "{path}");
-            times.push(t);
-        }
-        times.sort();
-        println!("{label}: p50 {}  p99 {}  max {}", ms(percentile(&times, 0.5)), ms(percentile(&times, 0.99)), ms(*times.last().unwrap()));
-    }
 
     println!("\n== Upstream round trips per operation (requests the emulators received)");
     let owner = emu.issuer.token_for(&ACME_OWNER);

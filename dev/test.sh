@@ -38,7 +38,8 @@ for bin in ${bins//:/ }; do
     status=1
     continue
   fi
-  E2E_RUNTIME=spin SPIN_BIN=$bin run "$version ($bin), end-to-end suite" cargo test --no-fail-fast -p e2e "${e2e[@]}"
+  echo "Spin binary: $bin" | tee -a "$out"
+  E2E_RUNTIME=spin SPIN_BIN=$bin run "$version, end-to-end suite" cargo test --no-fail-fast -p e2e "${e2e[@]}"
 done
 
 bash dev/summarize-tests.sh "$out"

@@ -964,6 +964,166 @@ fn refused_pipelines() {
     assert!(agg_err(json!([{"$unwind": "sizes"}])).message.contains("should be prefixed with a '$'"));
     assert!(agg_err(json!([{"$match": {"a": {"$bad": 1}}}])).message.contains("unknown operator"));
     assert!(agg_err(json!([{"$project": {"n": {"$size": "$_id"}}}])).message.starts_with("The argument to $size must be an array"));
-    assert!(agg_err(json!([{"$lookup": {"from": "x", "pipeline": [], "as": "y"}}])).message.contains("localField"));
+    assert!(agg_err(json!([{"$lookup": {"from": "x", "as": "y"}}])).message.contains("localField"));
+    assert!(agg_err(json!([{"$lookup": {"from": "x", "localField": "a", "as": "y"}}])).message.contains("both or neither"));
+    assert!(agg_err(json!([{"$lookup": {"from": "x", "let": {"a": "$a"}, "pipeline": [], "as": "y"}}])).message.contains("'let'"));
     assert!(agg_err(json!([{"$project": {"a": "$$NOPE"}}])).message.contains("undefined variable"));
+}
+
+// ---------------------------------------------------------------------------
+// Rounding, extremes, $switch, $dateToString, $facet, $lookup with a pipeline
+
+#[test]
+fn round_halves_to_even_but_floor_of_half_up_rounds_halves_up() {
+    // The manual (`$round`): "When rounding on a value of 5, $round rounds
+    // to the nearest even value": 2.5 → 2, 3.5 → 4, -2.5 → -2. JavaScript's
+    // Math.round rounds halves up, which `$floor` of x + 0.5 reproduces.
+    let d = vec![
+        json!({"_id": 1, "x": 2.5}), json!({"_id": 2, "x": 3.5}), json!({"_id": 3, "x": -2.5}),
+        json!({"_id": 4, "x": 2.4}), json!({"_id": 5, "x": 7}), json!({"_id": 6, "x": null}), json!({"_id": 7}),
+    ];
+    let out = agg(json!([{"$project": {"_id": 0, "r": {"$round": ["$x", 0]}, "r1": {"$round": "$x"}, "f": {"$floor": "$x"},
+        "up": {"$floor": {"$add": ["$x", 0.5]}}}}]), d);
+    assert_eq!(out, vec![
+        json!({"r": 2.0, "r1": 2.0, "f": 2.0, "up": 3.0}),
+        json!({"r": 4.0, "r1": 4.0, "f": 3.0, "up": 4.0}),
+        json!({"r": -2.0, "r1": -2.0, "f": -3.0, "up": -2.0}),
+        json!({"r": 2.0, "r1": 2.0, "f": 2.0, "up": 2.0}),
+        json!({"r": 7, "r1": 7, "f": 7, "up": 7.0}),
+        json!({"r": null, "r1": null, "f": null, "up": null}),
+        json!({"r": null, "r1": null, "f": null, "up": null}),
+    ]);
+    // 30 minor units a year is 2.5 a month: $round says 2, half-up says 3.
+    let yearly = agg(json!([{"$project": {"_id": 0, "round": {"$round": [{"$divide": ["$a", 12]}, 0]},
+        "halfUp": {"$floor": {"$add": [{"$divide": ["$a", 12]}, 0.5]}}}}]), vec![json!({"_id": 1, "a": 30})]);
+    assert_eq!(yearly, vec![json!({"round": 2.0, "halfUp": 3.0})]);
+    // Places: 1.25 → 1.2 (even), negative places round integers to tens.
+    let places = agg(json!([{"$project": {"_id": 0, "p1": {"$round": [1.25, 1]}, "tens": {"$round": [25, -1]}, "tens2": {"$round": [35, -1]}}}]),
+        vec![json!({"_id": 1})]);
+    assert_eq!(places, vec![json!({"p1": 1.2, "tens": 20, "tens2": 40})]);
+    assert!(agg_err(json!([{"$project": {"a": {"$floor": "abc"}}}])).message.contains("$floor only supports numeric types"));
+    assert!(agg_err(json!([{"$project": {"a": {"$round": [1, 2, 3]}}}])).message.contains("$round takes at least 1"));
+}
+
+#[test]
+fn max_and_min_expressions_ignore_nulls_and_read_a_single_array_argument() {
+    let d = vec![json!({"_id": 1, "a": 5, "b": null, "arr": [3, 9, null, 1]})];
+    let out = agg(json!([{"$project": {"_id": 0, "mx": {"$max": ["$a", "$b", 7, "$nope"]}, "mn": {"$min": ["$a", "$b", 7]},
+        "arrMax": {"$max": "$arr"}, "arrMin": {"$min": ["$arr"]}, "none": {"$max": ["$b", "$nope"]},
+        "clamped": {"$max": [0, {"$min": [100, -15]}]}}}]), d);
+    assert_eq!(out, vec![json!({"mx": 7, "mn": 5, "arrMax": 9, "arrMin": 1, "none": null, "clamped": 0})]);
+}
+
+#[test]
+fn switch_takes_the_first_true_branch_else_the_default() {
+    let d = vec![json!({"_id": 1, "s": "pending"}), json!({"_id": 2, "s": "deleted"}), json!({"_id": 3, "s": "active"})];
+    let out = agg(json!([{"$project": {"_id": 0, "p": {"$switch": {"branches": [
+        {"case": {"$eq": ["$s", "pending"]}, "then": 15},
+        {"case": {"$in": ["$s", ["suspended", "deleted"]]}, "then": 60}], "default": 0}}}}]), d.clone());
+    assert_eq!(out, vec![json!({"p": 15}), json!({"p": 60}), json!({"p": 0})]);
+    let stages = emulators::data_api::ejson::decode(json!([{"$project": {"p": {"$switch": {"branches": [{"case": false, "then": 1}]}}}}])).unwrap();
+    let bson::Bson::Array(stages) = stages else { unreachable!() };
+    let e = Pipeline::parse(&stages).unwrap().run(d.into_iter().map(doc).collect(), &|_| vec![]).expect_err("no branch, no default");
+    assert!(e.message.contains("no default was specified"), "{e}");
+    assert!(agg_err(json!([{"$project": {"p": {"$switch": {"branches": []}}}}])).message.contains("at least one branch"));
+}
+
+#[test]
+fn date_to_string_formats_in_utc_by_default_and_in_a_fixed_offset() {
+    // The manual's example date: 2014-01-01T08:15:39.736Z (a Wednesday, day 1).
+    let d = vec![
+        json!({"_id": 1, "date": {"$date": "2014-01-01T08:15:39.736Z"}}),
+        json!({"_id": 2, "date": {"$date": "2024-02-29T23:30:00Z"}}),
+        json!({"_id": 3, "date": null}),
+        json!({"_id": 4}),
+    ];
+    let out = agg(json!([{"$project": {"_id": 0,
+        "ymd": {"$dateToString": {"format": "%Y-%m-%d", "date": "$date"}},
+        "month": {"$dateToString": {"format": "%Y-%m", "date": "$date"}},
+        "time": {"$dateToString": {"format": "%H:%M:%S:%L%z", "date": "$date", "timezone": "+04:30"}},
+        "dflt": {"$dateToString": {"date": "$date"}},
+        "misc": {"$dateToString": {"format": "%j %w %u %b %B %%", "date": "$date"}},
+        "onNull": {"$dateToString": {"date": "$date", "onNull": "none"}}}}]), d);
+    assert_eq!(out[0], json!({"ymd": "2014-01-01", "month": "2014-01", "time": "12:45:39:736+0430", "dflt": "2014-01-01T08:15:39.736Z",
+        "misc": "001 4 3 Jan January %", "onNull": "2014-01-01T08:15:39.736Z"}));
+    // The month is UTC's: 23:30 on Feb 29 is still February in UTC, March at +01:00.
+    assert_eq!(out[1]["month"], json!("2024-02"));
+    assert_eq!(out[1]["misc"], json!("060 5 4 Feb February %"));
+    assert_eq!(out[2], json!({"ymd": null, "month": null, "time": null, "dflt": null, "misc": null, "onNull": "none"}));
+    assert_eq!(out[3], out[2]);
+    let plus1 = agg(json!([{"$project": {"_id": 0, "m": {"$dateToString": {"format": "%Y-%m", "date": "$date", "timezone": "+01"}}}}]),
+        vec![json!({"_id": 2, "date": {"$date": "2024-02-29T23:30:00Z"}})]);
+    assert_eq!(plus1, vec![json!({"m": "2024-03"})]);
+    assert!(agg_err(json!([{"$project": {"m": {"$dateToString": {"format": "%Q", "date": "$d"}}}}])).message.contains("Invalid format character"));
+    assert!(agg_err(json!([{"$project": {"m": {"$dateToString": {"format": "%Y"}}}}])).message.contains("Missing 'date'"));
+    assert!(agg_err(json!([{"$project": {"m": {"$dateToString": {"date": "$_id"}}}}])).message.contains("can't convert from BSON type"));
+}
+
+#[test]
+fn facet_runs_each_sub_pipeline_over_the_same_input_and_outputs_one_document() {
+    let out = agg(json!([{"$match": {"cust": {"$exists": true}}}, {"$facet": {
+        "byStatus": [{"$group": {"_id": "$status", "n": {"$sum": 1}}}, {"$sort": {"_id": 1}}],
+        "top": [{"$sort": {"qty": -1, "_id": 1}}, {"$limit": 1}, {"$project": {"_id": 1}}],
+        "none": [{"$match": {"status": "zzz"}}]}}]), orders());
+    assert_eq!(out, vec![json!({
+        "byStatus": [{"_id": "active", "n": 3}, {"_id": "cancelled", "n": 1}],
+        "top": [{"_id": 3}],
+        "none": []})]);
+    // Empty input still gives one document with empty arrays.
+    assert_eq!(agg(json!([{"$match": {"status": "zzz"}}, {"$facet": {"a": [{"$count": "n"}]}}]), orders()), vec![json!({"a": []})]);
+    assert!(agg_err(json!([{"$facet": {"a": [{"$facet": {"b": []}}]}}])).message.contains("not allowed to be used within a $facet"));
+    assert!(agg_err(json!([{"$facet": {"a": {"$match": {}}}}])).message.contains("must be arrays"));
+}
+
+#[test]
+fn lookup_with_a_pipeline_runs_it_over_the_joined_documents_and_uncorrelated_over_all() {
+    let tenants = vec![json!({"_id": "t1"}), json!({"_id": "t2"}), json!({"_id": "t3"})];
+    let users = vec![
+        json!({"_id": "u1", "tenantIds": ["t1", "t2"], "active": true}),
+        json!({"_id": "u2", "tenantIds": ["t2"], "active": false}),
+        json!({"_id": "u3", "tenantIds": ["t2"], "active": true}),
+        json!({"_id": "u4", "active": true}),
+    ];
+    let out = agg_with(
+        json!([{"$lookup": {"from": "users", "localField": "_id", "foreignField": "tenantIds",
+            "pipeline": [{"$match": {"active": true}}, {"$group": {"_id": null, "n": {"$sum": 1}}}], "as": "c"}}]),
+        tenants.clone(),
+        vec![("users", users.clone())],
+    );
+    assert_eq!(out, vec![
+        json!({"_id": "t1", "c": [{"_id": null, "n": 1}]}),
+        json!({"_id": "t2", "c": [{"_id": null, "n": 2}]}),
+        json!({"_id": "t3", "c": []}),
+    ]);
+    let all = agg_with(
+        json!([{"$limit": 1}, {"$lookup": {"from": "users", "pipeline": [{"$count": "n"}], "as": "all"}}]),
+        tenants,
+        vec![("users", users)],
+    );
+    assert_eq!(all, vec![json!({"_id": "t1", "all": [{"n": 4}]})]);
+}
+
+#[test]
+fn lookup_equality_matches_null_to_missing_and_numbers_across_types_in_collection_order() {
+    // `localField` missing joins foreign documents whose field is null or
+    // missing; 1 and 1.0 and NumberLong(1) are equal; an array foreign field
+    // matches by element; each joined document appears once.
+    let local = vec![json!({"_id": "a", "k": 1}), json!({"_id": "b"}), json!({"_id": "c", "k": [2, 1]})];
+    let foreign = vec![
+        json!({"_id": 1, "k": {"$numberLong": "1"}}),
+        json!({"_id": 2, "k": null}),
+        json!({"_id": 3}),
+        json!({"_id": 4, "k": [1, 2]}),
+        json!({"_id": 5, "k": 1.0}),
+        json!({"_id": 6, "k": 2}),
+    ];
+    let out = agg_with(
+        json!([{"$lookup": {"from": "f", "localField": "k", "foreignField": "k", "as": "m"}}, {"$project": {"m._id": 1}}]),
+        local,
+        vec![("f", foreign)],
+    );
+    let ids = |v: &Value| v["m"].as_array().unwrap().iter().map(|d| d["_id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&out[0]), vec![json!(1), json!(4), json!(5)]);
+    assert_eq!(ids(&out[1]), vec![json!(2), json!(3)]);
+    assert_eq!(ids(&out[2]), vec![json!(1), json!(4), json!(5), json!(6)]);
 }

@@ -2,11 +2,15 @@
 //! `operator/aggregation/*`).
 //!
 //! Stages: `$match $project $addFields/$set $unset $unwind $group $sort $skip
-//! $limit $count $lookup $replaceRoot/$replaceWith`. Expressions: field
-//! paths (`"$a.b"`), `$$ROOT`/`$$CURRENT`/`$$REMOVE`/`$$NOW`, literals,
-//! `$literal`, `$cond`, `$eq $ne $gt $gte $lt $lte $cmp $in $and $or $not
-//! $ifNull $size $add $subtract $multiply $divide $concat`. Accumulators:
-//! `$sum $avg $first $last $push $addToSet $min $max $count`.
+//! $limit $count $lookup $replaceRoot/$replaceWith $facet`. `$lookup` takes
+//! the equality form, the equality form with a `pipeline` run over the
+//! joined documents (MongoDB 5.0's concise correlated form) and the
+//! uncorrelated `pipeline` form; `let` variables are not supported.
+//! Expressions: field paths (`"$a.b"`), `$$ROOT`/`$$CURRENT`/`$$REMOVE`/`$$NOW`,
+//! literals, `$literal`, `$cond`, `$switch`, `$eq $ne $gt $gte $lt $lte $cmp
+//! $in $and $or $not $ifNull $size $add $subtract $multiply $divide $concat
+//! $floor $round $max $min $dateToString`. Accumulators: `$sum $avg $first
+//! $last $push $addToSet $min $max $count`.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -14,7 +18,7 @@ use std::collections::BTreeMap;
 use bson::{Bson, Document};
 
 use super::compare::{add_numbers, as_f64, cmp_bson, eq_bson, f64_to_decimal, is_number, mul_numbers, sub_numbers, OrdBson};
-use super::query::{leaves, Filter, Leaf, Pred, Projection, SortSpec};
+use super::query::{leaves, Filter, Leaf, Projection, SortSpec};
 use super::{integer_arg, show, split_path, type_name, EngineError, Result};
 
 /// A parsed pipeline. Parse with [`Pipeline::parse`]; run with [`Pipeline::run`].
@@ -35,8 +39,9 @@ enum Stage {
     Skip(usize),
     Limit(usize),
     Count(String),
-    Lookup { from: String, local: Vec<String>, foreign: Vec<String>, as_path: Vec<String> },
+    Lookup { from: String, join: Option<(Vec<String>, Vec<String>)>, pipeline: Option<Pipeline>, as_path: Vec<String> },
     ReplaceRoot(Expr),
+    Facet(Vec<(String, Pipeline)>),
 }
 
 impl Pipeline {
@@ -63,9 +68,14 @@ impl Pipeline {
         let mut names: Vec<String> = self
             .stages
             .iter()
-            .filter_map(|s| match s {
-                Stage::Lookup { from, .. } => Some(from.clone()),
-                _ => None,
+            .flat_map(|s| match s {
+                Stage::Lookup { from, pipeline, .. } => {
+                    let mut v = vec![from.clone()];
+                    v.extend(pipeline.iter().flat_map(Pipeline::foreign_collections));
+                    v
+                }
+                Stage::Facet(facets) => facets.iter().flat_map(|(_, p)| p.foreign_collections()).collect(),
+                _ => vec![],
             })
             .collect();
         names.sort();
@@ -212,20 +222,29 @@ fn parse_stage(name: &str, arg: &Bson) -> Result<Stage> {
             Bson::String(s) if !s.is_empty() && !s.starts_with('$') && !s.contains('.') => Stage::Count(s.clone()),
             _ => return Err(EngineError::bad("the count field must be a non-empty string without '$' prefix or '.'")),
         },
-        "$lookup" => {
+        "$lookup" => parse_lookup(require_doc(name, arg)?)?,
+        "$facet" => {
             let d = require_doc(name, arg)?;
-            let get = |k: &str| -> Result<String> {
-                match d.get(k) {
-                    Some(Bson::String(s)) => Ok(s.clone()),
-                    Some(_) => Err(EngineError::bad(format!("$lookup argument '{k}' must be a string"))),
-                    None => Err(EngineError::bad(format!("$lookup requires '{k}' (the pipeline form is not supported)"))),
-                }
-            };
-            let (from, local, foreign, as_field) = (get("from")?, get("localField")?, get("foreignField")?, get("as")?);
-            if let Some(k) = d.keys().find(|k| !matches!(k.as_str(), "from" | "localField" | "foreignField" | "as")) {
-                return Err(EngineError::bad(format!("unknown argument to $lookup: {k}")));
+            if d.is_empty() {
+                return Err(EngineError::bad("$facet requires at least one output field"));
             }
-            Stage::Lookup { from, local: split_path(&local)?, foreign: split_path(&foreign)?, as_path: split_path(&as_field)? }
+            let mut facets = Vec::new();
+            for (k, v) in d {
+                if k.is_empty() || k.starts_with('$') || k.contains('.') {
+                    return Err(EngineError::bad(format!("$facet output field names may not be empty, start with '$' or contain '.': '{k}'")));
+                }
+                let Bson::Array(stages) = v else {
+                    return Err(EngineError::bad(format!("arguments to $facet must be arrays, {k} is type {}", type_name(v))));
+                };
+                // The manual: a facet's sub-pipeline cannot hold another $facet
+                // (nor $out, $merge, $collStats, $indexStats, $geoNear, which
+                // the emulator does not know at all).
+                if stages.iter().any(|s| matches!(s, Bson::Document(sd) if sd.contains_key("$facet"))) {
+                    return Err(EngineError::bad("$facet is not allowed to be used within a $facet stage"));
+                }
+                facets.push((k.clone(), Pipeline::parse(stages)?));
+            }
+            Stage::Facet(facets)
         }
         "$replaceRoot" => {
             let d = require_doc(name, arg)?;
@@ -237,6 +256,83 @@ fn parse_stage(name: &str, arg: &Bson) -> Result<Stage> {
         "$replaceWith" => Stage::ReplaceRoot(parse_expr(arg)?),
         other => return Err(EngineError::bad(format!("Unrecognized pipeline stage name: '{other}'"))),
     })
+}
+
+/// `$lookup`: `{from, localField, foreignField, as}` joins by equality;
+/// adding `pipeline` runs it over each document's joined documents (the
+/// concise correlated form, MongoDB 5.0); `{from, pipeline, as}` alone runs
+/// the pipeline over the whole foreign collection for every document.
+fn parse_lookup(d: &Document) -> Result<Stage> {
+    if let Some(k) = d.keys().find(|k| !matches!(k.as_str(), "from" | "localField" | "foreignField" | "as" | "pipeline" | "let")) {
+        return Err(EngineError::bad(format!("unknown argument to $lookup: {k}")));
+    }
+    if d.contains_key("let") {
+        return Err(EngineError::bad("$lookup 'let' variables are not supported by the emulator"));
+    }
+    let get = |k: &str| -> Result<Option<String>> {
+        match d.get(k) {
+            Some(Bson::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(EngineError::bad(format!("$lookup argument '{k}' must be a string"))),
+            None => Ok(None),
+        }
+    };
+    let from = get("from")?.ok_or_else(|| EngineError::bad("missing 'from' option to $lookup stage specification"))?;
+    let as_field = get("as")?.ok_or_else(|| EngineError::bad("must specify 'as' field for a $lookup"))?;
+    let pipeline = match d.get("pipeline") {
+        None => None,
+        Some(Bson::Array(stages)) => Some(Pipeline::parse(stages)?),
+        Some(other) => return Err(EngineError::bad(format!("$lookup argument 'pipeline' must be an array, is type {}", type_name(other)))),
+    };
+    let join = match (get("localField")?, get("foreignField")?) {
+        (Some(l), Some(f)) => Some((split_path(&l)?, split_path(&f)?)),
+        (None, None) if pipeline.is_some() => None,
+        (None, None) => return Err(EngineError::bad("$lookup requires either 'pipeline' or both 'localField' and 'foreignField' to be specified")),
+        _ => return Err(EngineError::bad("$lookup requires both or neither of 'localField' and 'foreignField' to be specified")),
+    };
+    Ok(Stage::Lookup { from, join, pipeline, as_path: split_path(&as_field)? })
+}
+
+/// The foreign documents of an equality `$lookup`, indexed by every value
+/// their `foreignField` offers to query equality: the value itself, each
+/// element of an array, and null for a missing field (MongoDB's `$lookup`
+/// matches as `{foreignField: {$in: <local values>}}` does). The index is
+/// what a real deployment's index on the foreign field gives: without it a
+/// join of thousands of documents against a large collection is quadratic.
+struct ForeignIndex(BTreeMap<OrdBson, Vec<usize>>);
+
+impl ForeignIndex {
+    fn build(others: &[Document], foreign: &[String]) -> Self {
+        let mut map: BTreeMap<OrdBson, Vec<usize>> = BTreeMap::new();
+        for (i, o) in others.iter().enumerate() {
+            let mut keys = Vec::new();
+            for l in leaves(o, foreign) {
+                match l {
+                    Leaf::Missing => keys.push(Bson::Null),
+                    Leaf::Value(v) => {
+                        if let Bson::Array(items) = v {
+                            keys.extend(items.iter().cloned());
+                        }
+                        keys.push(v.clone());
+                    }
+                }
+            }
+            for k in keys {
+                let slot = map.entry(OrdBson(k)).or_default();
+                if slot.last() != Some(&i) {
+                    slot.push(i);
+                }
+            }
+        }
+        ForeignIndex(map)
+    }
+
+    /// Positions of the documents equal to any of `keys`, in collection order.
+    fn lookup(&self, keys: Vec<Bson>) -> Vec<usize> {
+        let mut hits: Vec<usize> = keys.into_iter().filter_map(|k| self.0.get(&OrdBson(k))).flatten().copied().collect();
+        hits.sort_unstable();
+        hits.dedup();
+        hits
+    }
 }
 
 /// `{a: {b: expr}, "c.d": expr}` → `[(a.b, expr), (c.d, expr)]`: nested
@@ -329,28 +425,41 @@ fn run_stage(stage: &Stage, docs: Vec<Document>, foreign: &dyn Fn(&str) -> Vec<D
                 vec![d]
             }
         }
-        Stage::Lookup { from, local, foreign: foreign_field, as_path } => {
+        Stage::Lookup { from, join, pipeline, as_path } => {
             let others = foreign(from);
+            let index = join.as_ref().map(|(_, f)| ForeignIndex::build(&others, f));
             let mut out = Vec::with_capacity(docs.len());
             for mut d in docs {
-                let mut keys = Vec::new();
-                for l in leaves(&d, local) {
-                    match l {
-                        Leaf::Missing => keys.push(Bson::Null),
-                        Leaf::Value(Bson::Array(items)) => keys.extend(items.iter().cloned()),
-                        Leaf::Value(v) => keys.push(v.clone()),
+                let joined: Vec<Document> = match (join, &index) {
+                    (Some((local, _)), Some(index)) => {
+                        let mut keys = Vec::new();
+                        for l in leaves(&d, local) {
+                            match l {
+                                Leaf::Missing => keys.push(Bson::Null),
+                                Leaf::Value(Bson::Array(items)) => keys.extend(items.iter().cloned()),
+                                Leaf::Value(v) => keys.push(v.clone()),
+                            }
+                        }
+                        index.lookup(keys).into_iter().map(|i| others[i].clone()).collect()
                     }
-                }
-                let pred = Pred::In(keys);
-                let matched: Vec<Bson> = others
-                    .iter()
-                    .filter(|o| pred.holds(&leaves(o, foreign_field)))
-                    .map(|o| Bson::Document(o.clone()))
-                    .collect();
-                set_field(&mut d, as_path, Some(Bson::Array(matched)));
+                    _ => others.clone(),
+                };
+                let joined = match pipeline {
+                    Some(p) => p.run(joined, foreign)?,
+                    None => joined,
+                };
+                set_field(&mut d, as_path, Some(Bson::Array(joined.into_iter().map(Bson::Document).collect())));
                 out.push(d);
             }
             out
+        }
+        Stage::Facet(facets) => {
+            let mut out = Document::new();
+            for (name, p) in facets {
+                let docs = p.run(docs.clone(), foreign)?;
+                out.insert(name.clone(), Bson::Array(docs.into_iter().map(Bson::Document).collect()));
+            }
+            vec![out]
         }
         Stage::ReplaceRoot(e) => {
             let mut out = Vec::with_capacity(docs.len());
@@ -785,6 +894,14 @@ pub(crate) enum Expr {
     Multiply(Vec<Expr>),
     Divide(Box<Expr>, Box<Expr>),
     Concat(Vec<Expr>),
+    Floor(Box<Expr>),
+    /// `$round: [number, place]`: halves to even.
+    Round(Box<Expr>, Box<Expr>),
+    /// `$max`/`$min` as expressions (not accumulators): `true` is `$max`.
+    Extreme(bool, Vec<Expr>),
+    /// `$switch`: `(case, then)` branches in order, then `default`.
+    Switch(Vec<(Expr, Expr)>, Option<Box<Expr>>),
+    DateToString { date: Box<Expr>, format: Option<String>, offset_minutes: i32, on_null: Option<Box<Expr>> },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -935,8 +1052,72 @@ fn parse_operator(op: &str, arg: &Bson) -> Result<Expr> {
             Expr::Divide(b(a[0])?, b(a[1])?)
         }
         "$concat" => Expr::Concat(parse_all(args_of(arg))?),
+        "$floor" => {
+            let a = exact_args(op, arg, 1)?;
+            Expr::Floor(b(a[0])?)
+        }
+        "$round" => {
+            let a = args_of(arg);
+            match a.len() {
+                1 => Expr::Round(b(a[0])?, Box::new(Expr::Literal(Bson::Int32(0)))),
+                2 => Expr::Round(b(a[0])?, b(a[1])?),
+                n => return Err(EngineError::bad(format!("Expression $round takes at least 1 arguments, and at most 2, but {n} were passed in."))),
+            }
+        }
+        "$max" | "$min" => Expr::Extreme(op == "$max", parse_all(args_of(arg))?),
+        "$switch" => parse_switch(arg)?,
+        "$dateToString" => super::dates::parse_date_to_string(arg)?,
         other => return Err(EngineError::bad(format!("Unrecognized expression '{other}'"))),
     })
+}
+
+fn parse_switch(arg: &Bson) -> Result<Expr> {
+    let Bson::Document(d) = arg else {
+        return Err(EngineError::bad(format!("$switch requires an object as an argument, found: {}", type_name(arg))));
+    };
+    let mut branches = Vec::new();
+    let mut default = None;
+    for (k, v) in d {
+        match (k.as_str(), v) {
+            ("branches", Bson::Array(items)) => {
+                for item in items {
+                    let Bson::Document(bd) = item else {
+                        return Err(EngineError::bad(format!("$switch expected each branch to be an object, found: {}", type_name(item))));
+                    };
+                    let (mut case, mut then) = (None, None);
+                    for (bk, bv) in bd {
+                        match bk.as_str() {
+                            "case" => case = Some(parse_expr(bv)?),
+                            "then" => then = Some(parse_expr(bv)?),
+                            other => return Err(EngineError::bad(format!("$switch found an unknown argument to a branch: {other}"))),
+                        }
+                    }
+                    let case = case.ok_or_else(|| EngineError::bad("$switch requires each branch have a 'case' expression"))?;
+                    let then = then.ok_or_else(|| EngineError::bad("$switch requires each branch have a 'then' expression."))?;
+                    branches.push((case, then));
+                }
+            }
+            ("branches", other) => return Err(EngineError::bad(format!("$switch expected an array for 'branches', found: {}", type_name(other)))),
+            ("default", v) => default = Some(Box::new(parse_expr(v)?)),
+            (other, _) => return Err(EngineError::bad(format!("$switch found an unknown argument: {other}"))),
+        }
+    }
+    if branches.is_empty() {
+        return Err(EngineError::bad("$switch requires at least one branch."));
+    }
+    Ok(Expr::Switch(branches, default))
+}
+
+/// `$round` of a double at `place` decimal places, halves to even (the
+/// manual: "rounds to the nearest even value" at .5).
+fn round_half_even(x: f64, place: i32) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(place);
+    let y = x * scale;
+    let r = y.round_ties_even();
+    if place == 0 { r } else { r / scale }
 }
 
 /// Aggregation truthiness: false, null, missing and numeric zero are false.
@@ -1156,6 +1337,83 @@ impl Expr {
                     )))
                 }
                 _ => Some(Bson::Null),
+            },
+            Expr::Floor(e) => match e.eval(doc)? {
+                None | Some(Bson::Null) | Some(Bson::Undefined) => Some(Bson::Null),
+                Some(Bson::Double(f)) => Some(Bson::Double(f.floor())),
+                Some(Bson::Decimal128(d)) => Some(f64_to_decimal(super::compare::decimal_to_f64(&d).floor())),
+                Some(x) if is_number(&x) => Some(x),
+                Some(x) => return Err(EngineError::bad(format!("$floor only supports numeric types, not {}", type_name(&x)))),
+            },
+            Expr::Round(e, place) => {
+                let place = match place.eval(doc)? {
+                    Some(p) if is_number(&p) => match super::compare::as_i64_exact(&p) {
+                        Some(n) if (-20..100).contains(&n) => n as i32,
+                        _ => return Err(EngineError::bad(format!("$round requires \"place\" to be an integer between -20 and 100, but got {}", show(&p)))),
+                    },
+                    other => return Err(EngineError::bad(format!("$round requires \"place\" to be an integer, found {}", other.as_ref().map(type_name).unwrap_or("missing")))),
+                };
+                match e.eval(doc)? {
+                    None | Some(Bson::Null) | Some(Bson::Undefined) => Some(Bson::Null),
+                    Some(Bson::Double(f)) => Some(Bson::Double(round_half_even(f, place))),
+                    Some(Bson::Decimal128(d)) => Some(f64_to_decimal(round_half_even(super::compare::decimal_to_f64(&d), place))),
+                    // Integers are already whole at place >= 0; a negative
+                    // place rounds them to tens, hundreds, ..., halves to even.
+                    Some(x) if is_number(&x) && place >= 0 => Some(x),
+                    Some(x) if is_number(&x) => {
+                        let r = round_half_even(as_f64(&x).unwrap_or(f64::NAN), place) as i64;
+                        Some(match x {
+                            Bson::Int32(_) => i32::try_from(r).map(Bson::Int32).unwrap_or(Bson::Int64(r)),
+                            _ => Bson::Int64(r),
+                        })
+                    }
+                    Some(x) => return Err(EngineError::bad(format!("$round only supports numeric types, not {}", type_name(&x)))),
+                }
+            }
+            Expr::Extreme(max, items) => {
+                // One argument that is an array: its elements; otherwise
+                // the arguments. Null and missing are ignored; nothing left
+                // is null.
+                let mut values = Vec::new();
+                for e in items {
+                    values.push(e.eval(doc)?);
+                }
+                let values: Vec<Bson> = match values.as_slice() {
+                    [Some(Bson::Array(a))] => a.clone(),
+                    _ => values.into_iter().flatten().collect(),
+                };
+                let want = if *max { Ordering::Greater } else { Ordering::Less };
+                let mut best: Option<Bson> = None;
+                for v in values.into_iter().filter(|v| !matches!(v, Bson::Null | Bson::Undefined)) {
+                    if best.as_ref().is_none_or(|b| cmp_bson(&v, b) == want) {
+                        best = Some(v);
+                    }
+                }
+                Some(best.unwrap_or(Bson::Null))
+            }
+            Expr::Switch(branches, default) => {
+                for (case, then) in branches {
+                    if truthy(&case.eval(doc)?) {
+                        return then.eval(doc);
+                    }
+                }
+                match default {
+                    Some(d) => d.eval(doc)?,
+                    None => return Err(EngineError::bad("$switch could not find a matching branch for an input, and no default was specified.")),
+                }
+            }
+            Expr::DateToString { date, format, offset_minutes, on_null } => match date.eval(doc)? {
+                None | Some(Bson::Null) | Some(Bson::Undefined) => match on_null {
+                    Some(e) => e.eval(doc)?,
+                    None => Some(Bson::Null),
+                },
+                Some(Bson::DateTime(d)) => Some(Bson::String(super::dates::format(d.timestamp_millis(), format.as_deref(), *offset_minutes))),
+                Some(Bson::ObjectId(o)) => Some(Bson::String(super::dates::format(
+                    o.timestamp().timestamp_millis(),
+                    format.as_deref(),
+                    *offset_minutes,
+                ))),
+                Some(x) => return Err(EngineError::bad(format!("can't convert from BSON type {} to Date", type_name(&x)))),
             },
             Expr::Concat(items) => {
                 let mut s = String::new();

@@ -17,6 +17,7 @@
 
 pub mod aggregate;
 pub mod compare;
+mod dates;
 pub mod query;
 pub mod update;
 

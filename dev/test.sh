@@ -15,8 +15,11 @@ run() {
   local label=$1 start=$SECONDS
   shift
   echo "#### runtime: $label" | tee -a "$out"
-  "$@" 2>&1 | tee -a "$out" || status=1
+  "$@" 2>&1 | tee -a "$out"
+  local code=${PIPESTATUS[0]}
+  [ "$code" = 0 ] || status=1
   echo "#### wall: $((SECONDS - start)) s" | tee -a "$out"
+  echo "#### exit: $code" | tee -a "$out"
 }
 
 run "dev host, every test" cargo test --no-fail-fast

@@ -6,7 +6,7 @@
 //! - partners `northwind` (owner, unscoped staff, staff scoped to `acme`) and
 //!   `southpole` (an admin);
 //! - tenants `acme` (northwind; two domains, DKK), `globex` (northwind; EUR),
-//!   `initech` (southpole; USD), `hooli` (southpole; pending: no identity group,
+//!   `initech` (southpole; USD; two domains, neither primary), `hooli` (southpole; pending: no identity group,
 //!   no domain) and `umbrella` (northwind; deleted);
 //! - members of each role, one inactive admin and one member of two tenants,
 //!   created in an order their `_id`s do not follow (see [`User::created_day`]).
@@ -69,14 +69,20 @@ pub struct Domain {
     pub is_primary: bool,
     /// The Stalwart `x:Domain` id.
     pub stalwart_id: &'static str,
+    /// `createdAt`, in days after [`CREATED_AT_MS`].
+    pub created_day: i64,
 }
 
-pub const DOMAINS: [Domain; 5] = [
-    Domain { id: "65d000000000000000000001", tenant: ACME, domain: "acme.test", is_primary: true, stalwart_id: "b" },
-    Domain { id: "65d000000000000000000002", tenant: ACME, domain: "mail.acme.test", is_primary: false, stalwart_id: "c" },
-    Domain { id: "65d000000000000000000003", tenant: GLOBEX, domain: "globex.test", is_primary: true, stalwart_id: "d" },
-    Domain { id: "65d000000000000000000004", tenant: INITECH, domain: "initech.test", is_primary: true, stalwart_id: "e" },
-    Domain { id: "65d000000000000000000005", tenant: UMBRELLA, domain: "umbrella.test", is_primary: true, stalwart_id: "f" },
+/// `initech` has no primary domain, and its oldest domain by `createdAt`
+/// (`initech-legacy.test`) has the higher `_id`: "the oldest domain" and
+/// "the lowest id" disagree there.
+pub const DOMAINS: [Domain; 6] = [
+    Domain { id: "65d000000000000000000001", tenant: ACME, domain: "acme.test", is_primary: true, stalwart_id: "b", created_day: 0 },
+    Domain { id: "65d000000000000000000002", tenant: ACME, domain: "mail.acme.test", is_primary: false, stalwart_id: "c", created_day: 1 },
+    Domain { id: "65d000000000000000000003", tenant: GLOBEX, domain: "globex.test", is_primary: true, stalwart_id: "d", created_day: 2 },
+    Domain { id: "65d000000000000000000004", tenant: INITECH, domain: "initech.test", is_primary: false, stalwart_id: "e", created_day: 3 },
+    Domain { id: "65d000000000000000000005", tenant: UMBRELLA, domain: "umbrella.test", is_primary: true, stalwart_id: "f", created_day: 4 },
+    Domain { id: "65d000000000000000000006", tenant: INITECH, domain: "initech-legacy.test", is_primary: false, stalwart_id: "g", created_day: 1 },
 ];
 
 /// A person that exists in Authentik and in the `users` collection.
@@ -188,10 +194,9 @@ pub fn collections() -> Vec<(&'static str, Vec<Value>)> {
         .collect();
     let domains = DOMAINS
         .iter()
-        .enumerate()
-        .map(|(i, d)| json!({"_id": oid(d.id), "tenantId": oid(d.tenant.id), "domain": d.domain,
+        .map(|d| json!({"_id": oid(d.id), "tenantId": oid(d.tenant.id), "domain": d.domain,
             "isPrimary": d.is_primary, "stalwartId": d.stalwart_id, "verified": true,
-            "createdAt": date(i as i64), "updatedAt": date(i as i64)}))
+            "createdAt": date(d.created_day), "updatedAt": date(d.created_day)}))
         .collect();
     let users = USERS
         .iter()

@@ -558,3 +558,17 @@ async fn works_behind_controls() {
     assert_eq!(log.len(), 2);
     assert_eq!(log[1].uri, "/api/v3/core/users/?email=a%40b.c");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_identical_creates_make_one_user_and_refuse_the_rest() {
+    let ak = start().await;
+    let body = json!({"username": "race@acme.test", "email": "race@acme.test", "name": "Race", "path": "users"});
+    let answers = futures::future::join_all((0..16).map(|_| ak.post("/core/users/", body.clone()))).await;
+    let created = answers.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
+    assert_eq!(created, 1, "{answers:?}");
+    for (s, b) in answers.iter().filter(|(s, _)| *s != StatusCode::CREATED) {
+        assert_eq!(*s, StatusCode::BAD_REQUEST);
+        assert_eq!(*b, json!({"username": ["This field must be unique."]}));
+    }
+    assert_eq!(ak.state.users().iter().filter(|u| u.username == "race@acme.test").count(), 1);
+}

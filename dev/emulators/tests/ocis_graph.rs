@@ -270,3 +270,16 @@ async fn seed_and_constructors() {
     let b = OcisState::demo().add_user("x", "X", None);
     assert_eq!(a.id, b.id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_identical_creates_make_one_user_and_refuse_the_rest() {
+    let oc = start().await;
+    let body = json!({"onPremisesSamAccountName": "race@acme.test", "displayName": "Race", "mail": "race@acme.test"});
+    let answers = futures::future::join_all((0..16).map(|_| oc.create(body.clone()))).await;
+    assert_eq!(answers.iter().filter(|(s, _)| *s == StatusCode::CREATED).count(), 1, "{answers:?}");
+    for (s, b) in answers.iter().filter(|(s, _)| *s != StatusCode::CREATED) {
+        assert_eq!(*s, StatusCode::CONFLICT);
+        assert_graph_error(b, "nameAlreadyExists", "a user with that name already exists");
+    }
+    assert_eq!(oc.state.users().iter().filter(|u| u.username == "race@acme.test").count(), 1);
+}

@@ -159,10 +159,19 @@ async fn attach<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
     let db = ctx.db()?;
     let before = db.find_one(coll::USERS, json!({ "authentikSubjectId": existing.uid }), None).await?;
     (inv.check_attach)(&existing, before.as_ref())?;
+    let granted = before.as_ref().is_some_and(|d| (inv.granted)(d));
+    let existing = if granted && !existing.groups.contains(&inv.group) {
+        // The identity was read before the document: a concurrent invite
+        // may have added the group and then written the document in
+        // between. Read it again so that group add is seen.
+        ak.get_user(existing.pk).await?
+    } else {
+        existing
+    };
     let newly_added = !existing.groups.contains(&inv.group);
     if !newly_added {
         let in_flight = before.is_none() && existing.attributes.contains_key("invitedAt");
-        if in_flight || before.as_ref().is_some_and(|d| (inv.granted)(d)) {
+        if in_flight || granted {
             return Err((inv.already)(&existing));
         }
     }

@@ -213,7 +213,7 @@ impl StalwartState {
 
     fn seed_demo(&self) {
         let mut inner = self.lock();
-        for (i, d) in demo::DOMAINS.iter().enumerate() {
+        for d in demo::DOMAINS.iter() {
             let seq = inner.seq();
             inner.domains.push(StDomain {
                 id: d.stalwart_id.to_owned(),
@@ -221,7 +221,7 @@ impl StalwartState {
                 aliases: vec![],
                 is_enabled: true,
                 description: Some(d.tenant.name.to_owned()),
-                created_at: iso_secs(demo::CREATED_AT_MS + i as i64 * 86_400_000),
+                created_at: iso_secs(demo::CREATED_AT_MS + d.created_day * 86_400_000),
                 seq,
             });
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use spin_sdk::http::{Fields, IncomingRequest, IncomingResponse, Method, OutgoingRequest, OutgoingResponse, ResponseOutparam, Scheme};
 use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
-use spin_sdk::wit::wasi::http0_2_0::types::{ErrorCode, FutureIncomingResponse, RequestOptions};
+use spin_sdk::wit::wasi::http0_2_0::types::{ErrorCode, FutureIncomingResponse, OutgoingBody, RequestOptions};
 
 use crate::ctx::Ctx;
 use crate::ejson::DateTime;
@@ -59,7 +59,13 @@ impl Http for SpinHttp {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        let headers: Vec<(String, Vec<u8>)> = req.headers.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect();
+        let mut headers: Vec<(String, Vec<u8>)> = req.headers.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())).collect();
+        // A declared length lets the host frame the body without chunking
+        // and send it with the head (see below). Methods that carry a body
+        // declare an empty one too.
+        if !req.body.is_empty() || matches!(req.method, "POST" | "PUT" | "PATCH") {
+            headers.push(("content-length".into(), req.body.len().to_string().into_bytes()));
+        }
         let fields = Fields::from_list(&headers).map_err(|e| TransportError::Unreachable(format!("bad header: {e:?}")))?;
         let out = OutgoingRequest::new(fields);
         let method = match req.method {
@@ -89,12 +95,58 @@ impl Http for SpinHttp {
         let _ = options.set_first_byte_timeout(t);
         let _ = options.set_between_bytes_timeout(t);
 
-        let mut sink = out.take_body();
-        let fut = outgoing_handler::handle(out, Some(options)).map_err(|e| transport_error(&e))?;
-        if !req.body.is_empty() {
-            sink.send(req.body).await.map_err(|e| TransportError::Unreachable(format!("sending body: {e:?}")))?;
-        }
-        drop(sink);
+        // Headers and body must leave together. Once `handle` is called the
+        // host starts writing the request; a body written after that often
+        // goes out as a second TCP segment, which Nagle's algorithm holds
+        // until the peer ACKs the first, and peers delay that ACK by ~40 ms
+        // on a kept-alive connection. So the body is written and finished
+        // before `handle` whenever the stream accepts it in one write (its
+        // `check-write` budget); only a larger body is streamed afterwards.
+        let fut = if req.body.is_empty() {
+            // No body resource at all: the request is the head alone.
+            outgoing_handler::handle(out, Some(options)).map_err(|e| transport_error(&e))?
+        } else {
+            let body = out.body().map_err(|()| bad("body"))?;
+            let stream = body.write().map_err(|()| bad("body stream"))?;
+            let sending = |e| TransportError::Unreachable(format!("sending body: {e:?}"));
+            let fits = stream.check_write().map_err(sending)? >= req.body.len() as u64;
+            if fits {
+                stream.write(&req.body).map_err(sending)?;
+                drop(stream);
+                OutgoingBody::finish(body, None).map_err(|e| transport_error(&e))?;
+                outgoing_handler::handle(out, Some(options)).map_err(|e| transport_error(&e))?
+            } else {
+                let fut = outgoing_handler::handle(out, Some(options)).map_err(|e| transport_error(&e))?;
+                let mut rest: &[u8] = &req.body;
+                let mut token: Option<spin_executor::CancelOnDropToken> = None;
+                futures::future::poll_fn(|cx| loop {
+                    if rest.is_empty() {
+                        return std::task::Poll::Ready(Ok(()));
+                    }
+                    match stream.check_write() {
+                        Ok(0) => {
+                            let wait = spin_executor::push_waker_and_get_token(stream.subscribe(), cx.waker().clone());
+                            token = Some(wait.into());
+                            return std::task::Poll::Pending;
+                        }
+                        Ok(budget) => {
+                            let n = rest.len().min(budget as usize);
+                            if let Err(e) = stream.write(&rest[..n]) {
+                                return std::task::Poll::Ready(Err(e));
+                            }
+                            rest = &rest[n..];
+                        }
+                        Err(e) => return std::task::Poll::Ready(Err(e)),
+                    }
+                })
+                .await
+                .map_err(sending)?;
+                drop(token);
+                drop(stream);
+                OutgoingBody::finish(body, None).map_err(|e| transport_error(&e))?;
+                fut
+            }
+        };
         let resp = response(fut).await.map_err(|e| transport_error(&e))?;
         let status = resp.status();
         // A broken or stalled body: the host says why through the I/O error.

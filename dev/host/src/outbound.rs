@@ -22,8 +22,12 @@
 //! first-byte timeout to everything up to the response head
 //! (`connection-read-timeout`), the between-bytes timeout to each wait for
 //! the response body (`connection-read-timeout`); 600 s when unset.
-//! `https` requests use a fresh connection each (wasmtime's default sender,
-//! with the webpki roots): the dev host is meant for local upstreams.
+//! A request whose body the guest had not written when it called
+//! `handle` has its head sent alone first (see [`HeadFirstUnlessWritten`]):
+//! on Spin that is a race the guest often loses, here it always does, so
+//! the resulting Nagle / delayed-ACK stall is reproducible. `https`
+//! requests use a fresh connection each (wasmtime's default sender, with
+//! the webpki roots): the dev host is meant for local upstreams.
 
 use std::error::Error as StdError;
 use std::future::Future;
@@ -150,7 +154,7 @@ tokio::task_local! {
 /// One app's outbound connection pool (cheap to clone; clones share it).
 #[derive(Clone)]
 pub struct OutboundClient {
-    pooled: Client<Connector, WasiBody>,
+    pooled: Client<Connector, HeadFirstUnlessWritten>,
 }
 
 impl Default for OutboundClient {
@@ -190,6 +194,7 @@ impl OutboundClient {
         // The pooled client writes `Host` from the URI (Spin drops the
         // guest's for the same reason).
         request.headers_mut().remove(http::header::HOST);
+        let request = request.map(HeadFirstUnlessWritten::new);
         let response = CONNECT_TIMEOUT.scope(connect, self.pooled.request(request));
         let response = tokio::time::timeout(first_byte, response)
             .await
@@ -294,6 +299,77 @@ impl tower_service::Service<Uri> for Connector {
                 })?;
             Ok(TokioIo::new(stream))
         })
+    }
+}
+
+/// A request body that lets the head leave alone, in its own segment, when
+/// the guest had written none of the body by the time it called
+/// `outgoing-handler.handle`.
+///
+/// On Spin that is a race the guest loses often on a busy multi-core host
+/// (the head is flushed before the body arrives; with Nagle and a delayed
+/// ACK the body then waits ~40 ms). On a small machine the guest nearly
+/// always wins it, which would hide the stall; the dev host settles the
+/// race the way that shows it.
+pub struct HeadFirstUnlessWritten {
+    body: WasiBody,
+    /// The first frame, already taken when `handle` was called.
+    first: Option<Option<Result<Frame<Bytes>, Error>>>,
+    /// The body was not written before `handle`: answer "not yet" once.
+    hold_once: bool,
+}
+
+impl HeadFirstUnlessWritten {
+    fn new(mut body: WasiBody) -> Self {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match Pin::new(&mut body).poll_frame(&mut cx) {
+            Poll::Ready(frame) => HeadFirstUnlessWritten {
+                body,
+                first: Some(frame),
+                hold_once: false,
+            },
+            Poll::Pending => HeadFirstUnlessWritten {
+                body,
+                first: None,
+                hold_once: true,
+            },
+        }
+    }
+}
+
+impl Body for HeadFirstUnlessWritten {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let this = &mut *self;
+        if let Some(frame) = this.first.take() {
+            return Poll::Ready(frame);
+        }
+        if std::mem::take(&mut this.hold_once) {
+            // hyper flushes what it has (the head), then polls again.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Pin::new(&mut this.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.first {
+            Some(frame) => frame.is_none(),
+            None => !self.hold_once && self.body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.first {
+            Some(None) => SizeHint::with_exact(0),
+            Some(Some(_)) => SizeHint::default(),
+            None => self.body.size_hint(),
+        }
     }
 }
 

@@ -89,6 +89,20 @@ pub enum Stage {
     Sort(Sort),
     /// `$lookup` by equality: `from`, `localField`, `foreignField`, `as`.
     Lookup { from: &'static str, local_field: &'static str, foreign_field: &'static str, as_field: &'static str },
+    /// `$lookup` by equality whose joined documents then pass through
+    /// `pipeline` (MongoDB 5.0's concise correlated form): the join uses
+    /// the foreign field's index and only the pipeline's output is embedded.
+    LookupPipeline { from: &'static str, local_field: &'static str, foreign_field: &'static str, pipeline: Vec<Stage>, as_field: &'static str },
+    /// `$group`: `_id` and accumulators (their order does not matter).
+    Group(Value),
+    /// `$project` (its field order is the output's only).
+    Project(Value),
+    /// `$addFields`.
+    AddFields(Value),
+    /// `$unwind` of a field path (`"$field"`).
+    Unwind(&'static str),
+    /// `$facet`: named sub-pipelines over the same input, in the order given.
+    Facet(Vec<(&'static str, Vec<Stage>)>),
 }
 
 impl Serialize for Stage {
@@ -102,6 +116,37 @@ impl Serialize for Stage {
                 "$lookup",
                 &json!({ "from": from, "localField": local_field, "foreignField": foreign_field, "as": as_field }),
             )?,
+            Stage::LookupPipeline { from, local_field, foreign_field, pipeline, as_field } => {
+                #[derive(Serialize)]
+                #[serde(rename_all = "camelCase")]
+                struct Spec<'a> {
+                    from: &'a str,
+                    local_field: &'a str,
+                    foreign_field: &'a str,
+                    pipeline: &'a [Stage],
+                    #[serde(rename = "as")]
+                    as_field: &'a str,
+                }
+                m.serialize_entry("$lookup", &Spec { from, local_field, foreign_field, pipeline, as_field })?
+            }
+            Stage::Group(spec) => m.serialize_entry("$group", spec)?,
+            Stage::Project(spec) => m.serialize_entry("$project", spec)?,
+            Stage::AddFields(spec) => m.serialize_entry("$addFields", spec)?,
+            Stage::Unwind(path) => m.serialize_entry("$unwind", path)?,
+            Stage::Facet(facets) => m.serialize_entry("$facet", &Facets(facets))?,
+        }
+        m.end()
+    }
+}
+
+/// The sub-pipelines of a `$facet`, serialised in the order given.
+struct Facets<'a>(&'a [(&'static str, Vec<Stage>)]);
+
+impl Serialize for Facets<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (name, stages) in self.0 {
+            m.serialize_entry(name, stages)?;
         }
         m.end()
     }
@@ -374,6 +419,20 @@ mod tests {
             futures::executor::block_on(db.aggregate("tenants", &pipeline)).unwrap()
         });
         assert!(body.contains(r#""pipeline":[{"$match":{"a":1}},{"$sort":{"seats":-1,"_id":1}},{"$limit":3}]"#), "{body}");
+    }
+
+    #[test]
+    fn nested_stages_keep_their_order_inside_facets_and_lookups() {
+        let body = sent(|db| {
+            let inner = vec![Stage::Sort(Sort::desc("m").then_asc("_id")), Stage::Limit(1)];
+            let pipeline = [
+                Stage::LookupPipeline { from: "users", local_field: "_id", foreign_field: "tenantIds", pipeline: vec![Stage::Unwind("$x")], as_field: "u" },
+                Stage::Facet(vec![("z", inner), ("a", vec![Stage::Group(json!({ "_id": null }))])]),
+            ];
+            futures::executor::block_on(db.aggregate("tenants", &pipeline)).unwrap()
+        });
+        assert!(body.contains(r#"{"$lookup":{"from":"users","localField":"_id","foreignField":"tenantIds","pipeline":[{"$unwind":"$x"}],"as":"u"}}"#), "{body}");
+        assert!(body.contains(r#"{"$facet":{"z":[{"$sort":{"m":-1,"_id":1}},{"$limit":1}],"a":[{"$group":{"_id":null}}]}}"#), "{body}");
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod ops;
 pub mod ports;
 pub mod problem;
 pub mod random;
+pub mod reports;
 pub mod request;
 pub mod stalwart;
 pub mod types;

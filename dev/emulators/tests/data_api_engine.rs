@@ -1010,8 +1010,10 @@ fn max_and_min_expressions_ignore_nulls_and_read_a_single_array_argument() {
     let d = vec![json!({"_id": 1, "a": 5, "b": null, "arr": [3, 9, null, 1]})];
     let out = agg(json!([{"$project": {"_id": 0, "mx": {"$max": ["$a", "$b", 7, "$nope"]}, "mn": {"$min": ["$a", "$b", 7]},
         "arrMax": {"$max": "$arr"}, "arrMin": {"$min": ["$arr"]}, "none": {"$max": ["$b", "$nope"]},
-        "clamped": {"$max": [0, {"$min": [100, -15]}]}}}]), d);
-    assert_eq!(out, vec![json!({"mx": 7, "mn": 5, "arrMax": 9, "arrMin": 1, "none": null, "clamped": 0})]);
+        "clamped": {"$max": [0, {"$min": [100, -15]}]},
+        "sumArr": {"$sum": "$arr"}, "sumArgs": {"$sum": ["$a", "$b", 2, "x"]}, "sumNone": {"$sum": "$nope"}, "sumEmpty": {"$sum": [[]]}}}]), d);
+    assert_eq!(out, vec![json!({"mx": 7, "mn": 5, "arrMax": 9, "arrMin": 1, "none": null, "clamped": 0,
+        "sumArr": 13, "sumArgs": 7, "sumNone": 0, "sumEmpty": 0})]);
 }
 
 #[test]

@@ -5,12 +5,17 @@
 //! Every operation checks in docs/api.md's order: `405` → `401` → `413` →
 //! `400` → `404` → `403` → the operation itself.
 
+pub mod aliases;
 pub mod invite;
 pub mod lifecycle;
+pub mod mailbox;
 pub mod me;
 pub mod members;
+pub mod ownership;
+pub mod partner_portal;
 pub mod partners;
 pub mod platform;
+pub mod profile;
 pub mod tenant;
 pub mod openapi;
 pub mod users;

@@ -1,4 +1,5 @@
-//! Partner routes: row 10, `POST /partners/:slug/users/invite`.
+//! Partner routes: row 9, `GET /partners/:slug/users`; row 10,
+//! `POST /partners/:slug/users/invite`.
 
 use serde_json::{json, Map, Value};
 
@@ -6,7 +7,8 @@ use crate::authentik::{AkUser, Authentik};
 use crate::caller::Caller;
 use crate::config::UpstreamConfig;
 use crate::ctx::Ctx;
-use crate::data_api::coll;
+use crate::data_api::{coll, Find, Sort};
+use crate::ejson::to_api_json;
 use crate::models::Partner;
 use crate::ports::Http;
 use crate::problem::Error;
@@ -17,6 +19,19 @@ use super::begin;
 use super::invite::{self, stamp, Invite, InviteAudit, InviteBody};
 
 pub const INVITE: Route = Route::post("/partners/:slug/users/invite");
+pub const USERS: Route = Route::get("/partners/:slug/users");
+
+/// Row 9 (P): the partner's users, newest first (`_id` descending on ties).
+pub async fn users<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (caller, params) = begin(ctx, req, &USERS).await?;
+    req.no_body()?;
+    caller.require_platform_admin()?;
+    let slug = Slug::parse(params.get("slug")).map_err(|_| partner_not_found())?;
+    let db = ctx.db()?;
+    let (partner, _) = db.find_one_as::<Partner>(coll::PARTNERS, json!({ "slug": slug })).await?.ok_or_else(partner_not_found)?;
+    let users = db.find(coll::USERS, Find::filter(json!({ "partnerId": partner.id })).sort(Sort::newest_first()).limit(50_000)).await?;
+    Ok(ApiResponse::ok(to_api_json(Value::Array(users))))
+}
 
 fn partner_not_found() -> Error {
     Error::not_found("Partner not found")

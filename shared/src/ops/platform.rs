@@ -1,11 +1,14 @@
-//! Row 7, `POST /platform/operators/invite`: a new platform admin.
+//! Row 7, `POST /platform/operators/invite`: a new platform admin; row 8,
+//! `GET /platform/reports`: the platform's analytics.
 
-use serde_json::{json, Map};
+use serde_json::{json, Map, Value};
 
 use crate::authentik::Authentik;
 use crate::config::UpstreamConfig;
 use crate::ctx::Ctx;
+use crate::data_api::{coll, Sort, Stage};
 use crate::ports::Http;
+use crate::reports::{self, facet, int_of, str_of};
 use crate::problem::Error;
 use crate::request::{ApiRequest, ApiResponse, Route};
 
@@ -13,6 +16,75 @@ use super::begin;
 use super::invite::{self, stamp, Invite, InviteAudit, InviteBody};
 
 pub const INVITE: Route = Route::post("/platform/operators/invite");
+pub const REPORTS: Route = Route::get("/platform/reports");
+
+/// The statuses counted (the seed's `statusCounts`); `total` counts every tenant.
+const STATUSES: [&str; 4] = ["active", "pending", "suspended", "deleted"];
+
+/// Row 8: tenants by status, revenue by plan, totals, the top 10
+/// subscriptions by monthly amount and signups per month — two pipelines
+/// (tenants, subscriptions) run concurrently.
+pub async fn platform_reports<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (caller, _) = begin(ctx, req, &REPORTS).await?;
+    req.no_body()?;
+    caller.require_platform_admin()?;
+    let tenants = [Stage::Facet(vec![
+        ("status", vec![Stage::Group(json!({ "_id": "$status", "n": { "$sum": 1 } }))]),
+        ("growth", reports::by_month(json!({}))),
+    ])];
+    let mut subscriptions = reports::active_subscriptions();
+    let plans = reports::revenue_by_plan("");
+    let top = vec![
+        // Ties on the amount: the older subscription first (the seed's
+        // stable sort over subscriptions in natural order).
+        Stage::Sort(Sort::desc("monthlyMinor").then_asc("_id")),
+        Stage::Limit(10),
+        Stage::LookupPipeline {
+            from: coll::TENANTS,
+            local_field: "tenantId",
+            foreign_field: "_id",
+            pipeline: vec![Stage::Project(json!({ "_id": 0, "name": 1 }))],
+            as_field: "tenant",
+        },
+    ];
+    subscriptions.push(Stage::Facet(vec![("plans", plans), ("totals", reports::totals("")), ("top", top)]));
+    let db = ctx.db()?;
+    let (t, s) = futures::join!(db.aggregate(coll::TENANTS, &tenants), db.aggregate(coll::SUBSCRIPTIONS, &subscriptions));
+    let (t, s) = (t?, s?);
+    let mut counts = json!({ "active": 0, "pending": 0, "suspended": 0, "deleted": 0, "total": 0 });
+    let mut total = 0;
+    for g in facet(&t, "status") {
+        let n = int_of(g, "n");
+        total += n;
+        if let Some(status) = g.get("_id").and_then(Value::as_str).filter(|st| STATUSES.contains(st)) {
+            counts[status] = json!(n);
+        }
+    }
+    counts["total"] = json!(total);
+    let growth: Vec<Value> = facet(&t, "growth").iter().map(|g| json!({ "month": str_of(g, "_id"), "count": int_of(g, "count") })).collect();
+    let top: Vec<Value> = facet(&s, "top")
+        .iter()
+        .map(|r| {
+            let tenant_id = reports::id_of(r, "tenantId");
+            // A subscription whose tenant is gone is named by its id, as in the seed.
+            let name = r.pointer("/tenant/0/name").filter(|n| n.is_string()).cloned().unwrap_or_else(|| tenant_id.clone());
+            json!({
+                "tenantId": tenant_id,
+                "tenantName": name,
+                "plan": str_of(r, "plan"),
+                "currency": str_of(r, "currency"),
+                "monthlyMinor": int_of(r, "monthlyMinor"),
+            })
+        })
+        .collect();
+    Ok(ApiResponse::ok(json!({
+        "tenants": counts,
+        "revenueByPlan": reports::plan_rows(facet(&s, "plans")),
+        "totals": reports::ordered_totals(facet(&s, "totals")),
+        "topTenants": top,
+        "growth": growth,
+    })))
+}
 
 pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (caller, _) = begin(ctx, req, &INVITE).await?;

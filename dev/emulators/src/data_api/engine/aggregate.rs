@@ -9,7 +9,7 @@
 //! Expressions: field paths (`"$a.b"`), `$$ROOT`/`$$CURRENT`/`$$REMOVE`/`$$NOW`,
 //! literals, `$literal`, `$cond`, `$switch`, `$eq $ne $gt $gte $lt $lte $cmp
 //! $in $and $or $not $ifNull $size $add $subtract $multiply $divide $concat
-//! $floor $round $max $min $dateToString`. Accumulators: `$sum $avg $first
+//! $floor $round $max $min $sum $dateToString`. Accumulators: `$sum $avg $first
 //! $last $push $addToSet $min $max $count`.
 
 use std::cmp::Ordering;
@@ -899,6 +899,9 @@ pub(crate) enum Expr {
     Round(Box<Expr>, Box<Expr>),
     /// `$max`/`$min` as expressions (not accumulators): `true` is `$max`.
     Extreme(bool, Vec<Expr>),
+    /// `$sum` as an expression: of one array argument, its numeric
+    /// elements; of several arguments, the numeric ones; 0 when none.
+    Sum(Vec<Expr>),
     /// `$switch`: `(case, then)` branches in order, then `default`.
     Switch(Vec<(Expr, Expr)>, Option<Box<Expr>>),
     DateToString { date: Box<Expr>, format: Option<String>, offset_minutes: i32, on_null: Option<Box<Expr>> },
@@ -1065,6 +1068,7 @@ fn parse_operator(op: &str, arg: &Bson) -> Result<Expr> {
             }
         }
         "$max" | "$min" => Expr::Extreme(op == "$max", parse_all(args_of(arg))?),
+        "$sum" => Expr::Sum(parse_all(args_of(arg))?),
         "$switch" => parse_switch(arg)?,
         "$dateToString" => super::dates::parse_date_to_string(arg)?,
         other => return Err(EngineError::bad(format!("Unrecognized expression '{other}'"))),
@@ -1390,6 +1394,17 @@ impl Expr {
                     }
                 }
                 Some(best.unwrap_or(Bson::Null))
+            }
+            Expr::Sum(items) => {
+                let mut values = Vec::new();
+                for e in items {
+                    values.push(e.eval(doc)?);
+                }
+                let values: Vec<Bson> = match values.as_slice() {
+                    [Some(Bson::Array(a))] => a.clone(),
+                    _ => values.into_iter().flatten().collect(),
+                };
+                Some(values.iter().filter(|v| is_number(v)).fold(Bson::Int32(0), |acc, v| add_numbers(&acc, v)))
             }
             Expr::Switch(branches, default) => {
                 for (case, then) in branches {

@@ -1,0 +1,8 @@
+//! GET /users/me/partner/activity — the caller's partner's audit events (docs/api.md row 14).
+
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+#[spin_sdk::http_component]
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    shared::spin::serve(req, out, |ctx, req| async move { shared::ops::partner_portal::activity(&ctx, &req).await }).await
+}

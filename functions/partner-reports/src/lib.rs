@@ -1,0 +1,8 @@
+//! GET /users/me/partner/reports — the caller's partner's analytics (docs/api.md row 16).
+
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+#[spin_sdk::http_component]
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    shared::spin::serve(req, out, |ctx, req| async move { shared::ops::partner_portal::partner_reports(&ctx, &req).await }).await
+}

@@ -1,0 +1,8 @@
+//! GET /platform/reports — the platform's analytics (docs/api.md row 8).
+
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+
+#[spin_sdk::http_component]
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    shared::spin::serve(req, out, |ctx, req| async move { shared::ops::platform::platform_reports(&ctx, &req).await }).await
+}

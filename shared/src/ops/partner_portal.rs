@@ -1,0 +1,375 @@
+//! The partner portal, rows 11–16 (`/users/me/partner/…`): a partner's
+//! staff see their team, customers, activity and revenue. The partner is
+//! always the caller's own (`User.partnerId`); the counting runs in the
+//! database (see [`crate::reports`]).
+
+use futures::stream::{self, StreamExt};
+use serde_json::{json, Value};
+
+use crate::audit::{self, AuditEvent};
+use crate::authentik::Authentik;
+use crate::caller::Caller;
+use crate::config::UpstreamConfig;
+use crate::ctx::Ctx;
+use crate::data_api::{coll, Find, Sort, Stage};
+use crate::ejson::{to_api_json, DateTime, ObjectId};
+use crate::models::{Partner, User};
+use crate::ports::Http;
+use crate::problem::Error;
+use crate::reports::{self, facet, int_of, js_round, str_of};
+use crate::request::{ApiRequest, ApiResponse, Params, Route};
+use crate::types::Subject;
+
+use super::begin;
+
+pub const TEAM: Route = Route::get("/users/me/partner/users");
+pub const TEAM_REMOVE: Route = Route::post("/users/me/partner/users/:subject/remove");
+pub const TENANTS: Route = Route::get("/users/me/partner/tenants");
+pub const ACTIVITY: Route = Route::get("/users/me/partner/activity");
+pub const MRR: Route = Route::get("/users/me/partner/mrr");
+pub const REPORTS: Route = Route::get("/users/me/partner/reports");
+
+/// Authentik MFA lookups in flight at once on the team page.
+const MFA_CONCURRENCY: usize = 8;
+/// Row 14's page sizes.
+const ACTIVITY_DEFAULT: u32 = 50;
+const ACTIVITY_MAX: u32 = 200;
+/// Lists the portal returns whole (a partner's staff and customers); the
+/// Data API's `find` would stop at 1000 without a limit.
+const ALL: u32 = 50_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// Who on a partner's staff may call a route.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// Any staff (rows 11, 13).
+    Staff,
+    /// Owners and admins (row 12).
+    Admin,
+    /// Owners and admins, or staff not scoped to some tenants (rows 14–16).
+    AdminOrUnscoped,
+}
+
+/// The caller's partner: callers without one get the fixed `403`, before
+/// any lookup.
+fn partner_of(caller: &Caller) -> Result<ObjectId, Error> {
+    caller.user.as_ref().and_then(|u| u.partner_id).ok_or_else(|| Error::forbidden("Only partner staff may use the partner portal."))
+}
+
+/// The caller's partner staff `User` and partner ([`partner_of`]); inactive
+/// callers and roles too weak get `403`.
+fn staff(caller: &Caller, need: Need) -> Result<(&User, ObjectId), Error> {
+    let partner = partner_of(caller)?;
+    let user = caller.user.as_ref().expect("partner_of found a user");
+    let admin = user.global_role().is_some_and(|r| r.is_admin());
+    let allowed = user.active
+        && match need {
+            Need::Staff => true,
+            Need::Admin => admin,
+            Need::AdminOrUnscoped => admin || user.partner_scope().is_none(),
+        };
+    if allowed {
+        Ok((user, partner))
+    } else if !user.active {
+        Err(Error::forbidden("Your account is deactivated."))
+    } else {
+        Err(Error::forbidden("Your role in the partner organisation does not allow this."))
+    }
+}
+
+/// Rows 11–16's prologue: the common one, and no body.
+async fn portal<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route) -> Result<(Caller, Params), Error> {
+    let (caller, params) = begin(ctx, req, route).await?;
+    req.no_body()?;
+    Ok((caller, params))
+}
+
+/// Row 11: the partner's users, newest first, with `accessLevel`
+/// (`all`/`scoped`), `accessCount` (null for all) and `mfaEnabled`
+/// (confirmed authenticators; null when unknown: no Authentik pk, or the
+/// lookup failed — never a failed page).
+pub async fn team<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (caller, _) = portal(ctx, req, &TEAM).await?;
+    let (_, partner) = staff(&caller, Need::Staff)?;
+    let docs = ctx.db()?.find(coll::USERS, Find::filter(json!({ "partnerId": partner })).sort(Sort::newest_first()).limit(ALL)).await?;
+    let cfg = UpstreamConfig::authentik(ctx.vars()).ok();
+    let mfa: Vec<Option<bool>> = stream::iter(docs.iter().map(|d| {
+        let pk = d.get("authentikUserPk").and_then(crate::ejson::int);
+        let cfg = cfg.as_ref();
+        async move {
+            let (pk, cfg) = (pk?, cfg?);
+            Authentik::new(&ctx.http, cfg).count_authenticators(pk).await.ok().map(|n| n > 0)
+        }
+    }))
+    .buffered(MFA_CONCURRENCY)
+    .collect()
+    .await;
+    let out: Vec<Value> = docs
+        .into_iter()
+        .zip(mfa)
+        .map(|(doc, mfa)| {
+            let scope = doc.get("partnerTenantAccess").and_then(Value::as_array).map(Vec::len).filter(|n| *n > 0);
+            let mut v = to_api_json(doc);
+            v["accessLevel"] = json!(if scope.is_some() { "scoped" } else { "all" });
+            v["accessCount"] = json!(scope);
+            v["mfaEnabled"] = json!(mfa);
+            v
+        })
+        .collect();
+    Ok(ApiResponse::ok(Value::Array(out)))
+}
+
+/// Row 12: detaches a user from the caller's partner (unsets `partnerId`
+/// and `partnerTenantAccess`). A user outside the partner is `404`; the
+/// last owner/admin cannot be removed (`409`); leaving the partner-staff
+/// group in Authentik is best-effort. Answers `{removed: true}`.
+pub async fn team_remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (caller, params) = portal(ctx, req, &TEAM_REMOVE).await?;
+    let partner_id = partner_of(&caller)?;
+    let raw = params.get("subject");
+    let not_found = || Error::not_found(format!("User {raw} not found"));
+    let subject = Subject::parse(raw).map_err(|_| not_found())?;
+    let db = ctx.db()?;
+    let (target, partner) = futures::join!(
+        db.find_one_as::<User>(coll::USERS, json!({ "authentikSubjectId": subject })),
+        db.find_one_as::<Partner>(coll::PARTNERS, json!({ "_id": partner_id })),
+    );
+    let (target, _) = target?.filter(|(u, _)| u.partner_id == Some(partner_id)).ok_or_else(not_found)?;
+    staff(&caller, Need::Admin)?;
+    if target.global_role().is_some_and(|r| r.is_admin()) {
+        let admins = db
+            .find(
+                coll::USERS,
+                Find::filter(json!({ "partnerId": partner_id, "role": { "$in": ["owner", "admin"] } })).project(json!({ "_id": 1 })).limit(2),
+            )
+            .await?;
+        if admins.len() <= 1 {
+            return Err(Error::conflict("Cannot remove the last partner admin"));
+        }
+    }
+    leave_staff_group(ctx, &target).await;
+    db.update_one(
+        coll::USERS,
+        json!({ "_id": target.id, "partnerId": partner_id }),
+        json!({ "$unset": { "partnerId": "", "partnerTenantAccess": "" }, "$set": { "updatedAt": ctx.now.ejson() } }),
+        false,
+    )
+    .await?;
+    let mut event = AuditEvent::user("partner.user_removed", subject.as_str(), target.email.clone()).metadata(json!({ "partnerId": partner_id.to_hex() }));
+    // Not in the seed: with the partner's slug the removal shows in the
+    // partner's own activity feed (row 14).
+    if let Some((p, _)) = partner? {
+        event = event.partner(&p.slug);
+    }
+    audit::record(ctx, &caller, event).await?;
+    Ok(ApiResponse::ok(json!({ "removed": true })))
+}
+
+/// Best-effort: the user leaves the partner-staff group (the seed only
+/// logged a failure). A missing group has nothing to leave.
+async fn leave_staff_group<H: Http>(ctx: &Ctx<H>, user: &User) {
+    let Ok(cfg) = UpstreamConfig::authentik(ctx.vars()) else { return };
+    let ak = Authentik::new(&ctx.http, &cfg);
+    let pk = match user.authentik_user_pk {
+        Some(pk) => Some(pk.0),
+        None => ak.find_user_by_email(&user.email).await.ok().flatten().map(|u| u.pk),
+    };
+    let Some(pk) = pk else { return };
+    if let Ok(Some(group)) = ak.find_group(&ctx.groups().partner_staff).await {
+        let _ = ak.remove_from_group(&group.pk, pk).await;
+    }
+}
+
+/// Row 13: the partner's tenants (deleted ones too, with their status),
+/// newest first, each with `userCount`, `newUserCount30d`, `healthScore`,
+/// `healthBand`. Scoped staff see only the tenants they list.
+pub async fn tenants<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (caller, _) = portal(ctx, req, &TENANTS).await?;
+    let (user, partner) = staff(&caller, Need::Staff)?;
+    let mut filter = json!({ "partnerId": partner });
+    if let Some(scope) = user.partner_scope() {
+        filter["_id"] = json!({ "$in": scope });
+    }
+    let mut pipeline = vec![Stage::Match(filter), Stage::Sort(Sort::newest_first()), reports::user_counts(since_30d(ctx))];
+    pipeline.extend(reports::with_health());
+    let docs = ctx.db()?.aggregate(coll::TENANTS, &pipeline).await?;
+    Ok(ApiResponse::ok(to_api_json(Value::Array(docs))))
+}
+
+fn since_30d<H>(ctx: &Ctx<H>) -> DateTime {
+    DateTime(ctx.now.millis() - 30 * DAY_MS)
+}
+
+/// Row 14's query: `limit` 1–200 (default 50), `before` an RFC 3339
+/// instant with an offset; any other parameter value is a `400`.
+fn activity_query(req: &ApiRequest) -> Result<(u32, Option<DateTime>), Error> {
+    let q = req.query_params();
+    if let Some(k) = q.keys().find(|k| !matches!(k.as_str(), "limit" | "before")) {
+        return Err(Error::bad_request(format!("Unknown query parameter `{k}`.")));
+    }
+    let limit = match q.get("limit") {
+        None => ACTIVITY_DEFAULT,
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=ACTIVITY_MAX).contains(n) && s.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| Error::bad_request(format!("`limit` must be an integer from 1 to {ACTIVITY_MAX}.")))?,
+    };
+    let before = match q.get("before") {
+        None => None,
+        Some(s) => Some(DateTime::parse_rfc3339(s).ok_or_else(|| Error::bad_request("`before` must be an RFC 3339 instant with an offset, e.g. 2026-01-31T12:00:00Z."))?),
+    };
+    Ok((limit, before))
+}
+
+/// Row 14: audit events with the partner's slug or on one of its tenants,
+/// newest first (then `_id` descending), older than `before` if given.
+pub async fn activity<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (caller, _) = portal(ctx, req, &ACTIVITY).await?;
+    let (limit, before) = activity_query(req)?;
+    let (_, partner_id) = staff(&caller, Need::AdminOrUnscoped)?;
+    let db = ctx.db()?;
+    let (partner, slugs) = futures::join!(
+        db.find_one_as::<Partner>(coll::PARTNERS, json!({ "_id": partner_id })),
+        db.find(coll::TENANTS, Find::filter(json!({ "partnerId": partner_id })).project(json!({ "_id": 0, "slug": 1 })).limit(ALL)),
+    );
+    let slugs: Vec<Value> = slugs?.into_iter().filter_map(|t| t.get("slug").cloned()).collect();
+    let mut or = vec![json!({ "tenantSlug": { "$in": slugs } })];
+    if let Some((p, _)) = partner? {
+        or.push(json!({ "partnerSlug": p.slug }));
+    }
+    let mut filter = json!({ "$or": or });
+    if let Some(b) = before {
+        filter["createdAt"] = json!({ "$lt": b.ejson() });
+    }
+    let events = db.find(coll::AUDIT_EVENTS, Find::filter(filter).sort(Sort::newest_first()).limit(limit)).await?;
+    Ok(ApiResponse::ok(to_api_json(Value::Array(events))))
+}
+
+/// The partner's tenants joined with their active subscriptions
+/// (`subs`, each with `monthlyMinor` and `custom`).
+fn tenants_with_subscriptions(partner: ObjectId) -> Vec<Stage> {
+    vec![
+        Stage::Match(json!({ "partnerId": partner })),
+        Stage::LookupPipeline {
+            from: coll::SUBSCRIPTIONS,
+            local_field: "_id",
+            foreign_field: "tenantId",
+            pipeline: reports::active_subscriptions(),
+            as_field: "subs",
+        },
+    ]
+}
+
+/// One row per active subscription, sorted by the subscription's `_id`
+/// (creation order: the seed listed them in natural order).
+fn subscription_rows() -> Vec<Stage> {
+    vec![
+        Stage::Unwind("$subs"),
+        Stage::Sort(Sort::asc("subs._id")),
+        Stage::Project(json!({
+            "_id": 0,
+            "tenantId": "$_id", "tenantSlug": "$slug", "tenantName": "$name",
+            "plan": "$subs.plan", "cycle": "$subs.cycle", "currency": "$subs.currency", "seats": "$subs.seats",
+            "monthlyMinor": "$subs.monthlyMinor", "custom": "$subs.custom",
+        })),
+    ]
+}
+
+/// Row 15: `{totals, breakdown}`, per subscription and per currency.
+pub async fn mrr<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (caller, _) = portal(ctx, req, &MRR).await?;
+    let (_, partner) = staff(&caller, Need::AdminOrUnscoped)?;
+    let mut pipeline = tenants_with_subscriptions(partner);
+    pipeline.extend(subscription_rows());
+    pipeline.push(Stage::Facet(vec![("breakdown", vec![]), ("totals", reports::totals(""))]));
+    let out = ctx.db()?.aggregate(coll::TENANTS, &pipeline).await?;
+    let breakdown: Vec<Value> = facet(&out, "breakdown")
+        .iter()
+        .map(|r| {
+            json!({
+                "tenantId": reports::id_of(r, "tenantId"),
+                "tenantSlug": str_of(r, "tenantSlug"),
+                "tenantName": str_of(r, "tenantName"),
+                "plan": str_of(r, "plan"),
+                "cycle": str_of(r, "cycle"),
+                "currency": str_of(r, "currency"),
+                "seats": int_of(r, "seats"),
+                "monthlyMinor": int_of(r, "monthlyMinor"),
+                "custom": r.get("custom").and_then(Value::as_bool).unwrap_or(false),
+            })
+        })
+        .collect();
+    Ok(ApiResponse::ok(json!({ "totals": reports::ordered_totals(facet(&out, "totals")), "breakdown": breakdown })))
+}
+
+/// Row 16: portfolio health, revenue by plan, top 10 customers, signup
+/// cohorts, totals and the partner's margin, from one pipeline.
+pub async fn partner_reports<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (caller, _) = portal(ctx, req, &REPORTS).await?;
+    let (_, partner_id) = staff(&caller, Need::AdminOrUnscoped)?;
+    let mut health = vec![Stage::Match(json!({ "status": { "$ne": "deleted" } })), reports::user_counts(since_30d(ctx))];
+    health.extend(reports::with_health());
+    health.push(Stage::Group(json!({
+        "_id": null,
+        "total": { "$sum": 1 },
+        "scoreSum": { "$sum": "$healthScore" },
+        "healthy": { "$sum": { "$cond": [{ "$eq": ["$healthBand", "healthy"] }, 1, 0] } },
+        "watch": { "$sum": { "$cond": [{ "$eq": ["$healthBand", "watch"] }, 1, 0] } },
+    })));
+    let cohorts = reports::by_month(json!({ "retained": { "$sum": { "$cond": [{ "$eq": ["$status", "active"] }, 1, 0] } } }));
+    let mut subs = vec![Stage::Unwind("$subs")];
+    let mut plans = subs.clone();
+    plans.extend(reports::revenue_by_plan("subs."));
+    let mut totals = subs.clone();
+    totals.extend(reports::totals("subs."));
+    subs.extend([
+        // Ties on the amount: the older subscription first (the seed's
+        // stable sort over subscriptions in natural order).
+        Stage::Sort(Sort::desc("subs.monthlyMinor").then_asc("subs._id")),
+        Stage::Limit(10),
+        Stage::Project(json!({ "_id": 0, "tenantId": "$_id", "tenantName": "$name", "currency": "$subs.currency", "monthlyMinor": "$subs.monthlyMinor", "custom": "$subs.custom" })),
+    ]);
+    let mut pipeline = tenants_with_subscriptions(partner_id);
+    pipeline.push(Stage::Facet(vec![("health", health), ("cohorts", cohorts), ("plans", plans), ("top", subs), ("totals", totals)]));
+    let db = ctx.db()?;
+    let (out, partner) = futures::join!(
+        db.aggregate(coll::TENANTS, &pipeline),
+        db.find_one(coll::PARTNERS, json!({ "_id": partner_id }), Some(json!({ "marginPct": 1 }))),
+    );
+    let (out, partner) = (out?, partner?);
+    let h = facet(&out, "health").first().cloned().unwrap_or(Value::Null);
+    let total = int_of(&h, "total");
+    let (healthy, watch) = (int_of(&h, "healthy"), int_of(&h, "watch"));
+    let avg = if total > 0 { js_round(int_of(&h, "scoreSum") as f64 / total as f64) } else { 0 };
+    let cohorts: Vec<Value> = facet(&out, "cohorts")
+        .iter()
+        .map(|c| {
+            let (total, retained) = (int_of(c, "count"), int_of(c, "retained"));
+            // As the seed: Math.round((retained / total) * 100) in doubles.
+            let pct = if total > 0 { js_round(retained as f64 / total as f64 * 100.0) } else { 0 };
+            json!({ "month": str_of(c, "_id"), "total": total, "retained": retained, "retentionPct": pct })
+        })
+        .collect();
+    let top: Vec<Value> = facet(&out, "top")
+        .iter()
+        .map(|r| {
+            json!({
+                "tenantId": reports::id_of(r, "tenantId"),
+                "tenantName": str_of(r, "tenantName"),
+                "currency": str_of(r, "currency"),
+                "monthlyMinor": int_of(r, "monthlyMinor"),
+                "custom": r.get("custom").and_then(Value::as_bool).unwrap_or(false),
+            })
+        })
+        .collect();
+    let margin = partner.as_ref().and_then(|p| p.get("marginPct")).map(|m| to_api_json(m.clone())).filter(Value::is_number).unwrap_or(json!(0));
+    Ok(ApiResponse::ok(json!({
+        "health": { "healthy": healthy, "watch": watch, "atRisk": total - healthy - watch, "total": total, "avgScore": avg },
+        "revenueByPlan": reports::plan_rows(facet(&out, "plans")),
+        "topCustomers": top,
+        "churnCohorts": cohorts,
+        "totals": reports::ordered_totals(facet(&out, "totals")),
+        "marginPct": margin,
+    })))
+}

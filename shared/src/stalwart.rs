@@ -260,6 +260,30 @@ impl<'a, H: Http> Stalwart<'a, H> {
             .map(Account::from_json))
     }
 
+    /// The account with its addresses and the `x:Account` state it was read
+    /// at, or `None` when Stalwart has no such account.
+    pub async fn account(&self, id: &str) -> Result<Option<(Account, String)>, UpstreamError> {
+        let out = self.call("x:Account/get", json!({ "ids": [id], "properties": ACCOUNT_PROPERTIES })).await?;
+        Ok(read_back(&out))
+    }
+
+    /// Applies `patch` to account `id` only if no account changed since
+    /// `state` (JMAP `ifInState`), and reads the account back in the same
+    /// request. `Ok(None)`: the state moved on, so whatever was decided on
+    /// the old read must be decided again on a fresh one.
+    pub async fn update_in_state(&self, id: &str, state: &str, patch: Value) -> Result<Option<(Account, String)>, UpstreamError> {
+        let set = json!({ "ifInState": state, "update": { id: patch } });
+        let get = json!({ "ids": [id], "properties": ACCOUNT_PROPERTIES });
+        let r = match self.request(&USING, vec![("x:Account/set", set), ("x:Account/get", get)]).await {
+            Err(e) if is_state_mismatch(&e) => return Ok(None),
+            r => r?,
+        };
+        if let Some(e) = r[0].get("notUpdated").and_then(|n| n.get(id)) {
+            return Err(set_error(e));
+        }
+        read_back(&r[1]).map(Some).ok_or_else(|| failed(format!("notFound: account {id}")))
+    }
+
     /// Adds the alias `local@domain_id` under the next free list key.
     pub async fn add_alias(&self, id: &str, local_part: &str, domain_id: &str) -> Result<(), UpstreamError> {
         let acc = self.get(id, &["aliases"]).await?;
@@ -286,6 +310,22 @@ impl<'a, H: Http> Stalwart<'a, H> {
     }
 }
 
+/// What the alias views read of an account.
+const ACCOUNT_PROPERTIES: [&str; 5] = ["name", "domainId", "emailAddress", "aliases", "description"];
+
+/// The one account of an `x:Account/get` answer, with the answer's state.
+fn read_back(out: &Value) -> Option<(Account, String)> {
+    let state = out.get("state").and_then(Value::as_str).unwrap_or_default().to_owned();
+    out.get("list").and_then(|l| l.get(0)).map(|a| (Account::from_json(a), state))
+}
+
+/// A method-level `stateMismatch` (an `ifInState` that no longer holds).
+/// [`Stalwart::request`] turns method errors into a reason that starts with
+/// the JMAP error type ([`describe`]).
+fn is_state_mismatch(e: &UpstreamError) -> bool {
+    matches!(&e.failure, UpstreamFailure::Status { status: 200, reason } if reason == "stateMismatch" || reason.starts_with("stateMismatch:"))
+}
+
 /// A mailbox account and its addresses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Account {
@@ -295,6 +335,21 @@ pub struct Account {
     pub email_address: String,
     /// `(local part, domain id)` of each alias.
     pub aliases: Vec<(String, String)>,
+    /// The list key of each of `aliases`, in the same order (a change
+    /// addresses an alias by its key).
+    pub alias_keys: Vec<u32>,
+}
+
+impl Account {
+    /// The list key of the alias `local@domain_id`, if the account has it.
+    pub fn alias_key(&self, local: &str, domain_id: &str) -> Option<u32> {
+        self.aliases.iter().zip(&self.alias_keys).find(|((n, d), _)| n == local && d == domain_id).map(|(_, k)| *k)
+    }
+
+    /// The key a new alias takes: one past the highest (as the server does).
+    pub fn next_alias_key(&self) -> u32 {
+        self.alias_keys.iter().max().map_or(0, |k| k + 1)
+    }
 }
 
 impl Account {
@@ -318,6 +373,7 @@ impl Account {
             name: s("name"),
             domain_id: s("domainId"),
             email_address: s("emailAddress"),
+            alias_keys: aliases.iter().map(|(k, _, _)| *k).collect(),
             aliases: aliases.into_iter().map(|(_, n, d)| (n, d)).collect(),
         }
     }

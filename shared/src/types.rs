@@ -164,6 +164,37 @@ impl PersonName {
     }
 }
 
+string_type!(
+    /// Contact text (a first or last name, a phone number): trimmed, at
+    /// most 200 characters, no control characters; empty clears the field.
+    ContactText, "text"
+);
+
+impl ContactText {
+    pub fn parse(raw: &str) -> Result<ContactText, String> {
+        let s = raw.trim();
+        if s.chars().count() > 200 || s.chars().any(char::is_control) {
+            Err("contact fields must be at most 200 characters, without control characters".into())
+        } else {
+            Ok(ContactText(s.to_owned()))
+        }
+    }
+}
+
+string_type!(
+    /// A secondary e-mail address: an [`Email`], or empty to clear it.
+    AlternativeEmail, "e-mail address"
+);
+
+impl AlternativeEmail {
+    pub fn parse(raw: &str) -> Result<AlternativeEmail, String> {
+        if raw.trim().is_empty() {
+            return Ok(AlternativeEmail(String::new()));
+        }
+        Email::parse(raw).map(|e| AlternativeEmail(e.0))
+    }
+}
+
 /// A user's role: globally (`User.role`) or in one tenant (`tenantRoles`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -268,6 +299,17 @@ mod tests {
         assert!(PersonName::parse("   ").is_err());
         assert!(DomainName::parse("Acme.TEST.").is_ok());
         assert!(DomainName::parse("acme test").is_err());
+    }
+
+    #[test]
+    fn contact_fields_may_be_cleared_but_not_abused() {
+        assert_eq!(ContactText::parse("  +45 12 34 ").unwrap().as_str(), "+45 12 34");
+        assert_eq!(ContactText::parse("   ").unwrap().as_str(), "");
+        assert!(ContactText::parse(&"x".repeat(201)).is_err());
+        assert!(ContactText::parse("a\nb").is_err());
+        assert_eq!(AlternativeEmail::parse(" Jane@Home.Test ").unwrap().as_str(), "jane@home.test");
+        assert_eq!(AlternativeEmail::parse("").unwrap().as_str(), "");
+        assert!(AlternativeEmail::parse("jane").is_err());
     }
 
     #[test]

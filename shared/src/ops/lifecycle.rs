@@ -43,13 +43,13 @@ async fn begin<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route) -> Result
 }
 
 /// The member's audit event in this tenant.
-fn event(action: &'static str, scope: &TenantScope, member: &Member) -> AuditEvent {
+pub(super) fn event(action: &'static str, scope: &TenantScope, member: &Member) -> AuditEvent {
     AuditEvent::user(action, member.user.authentik_subject_id.as_str(), member.user.email.as_str()).tenant(&scope.tenant.slug)
 }
 
 /// A best-effort step (mail, group membership): a failure is logged — the
 /// reason only, never a body — and the operation goes on.
-async fn best_effort(what: &str, who: &str, step: impl Future<Output = Result<(), UpstreamError>>) {
+pub(super) async fn best_effort(what: &str, who: &str, step: impl Future<Output = Result<(), UpstreamError>>) {
     if let Err(e) = step.await {
         eprintln!("{what} failed for {who}: {e}");
     }
@@ -68,7 +68,7 @@ fn gone_is_done(r: Result<(), UpstreamError>) -> Result<(), UpstreamError> {
 /// the other is undone (`undo` reverses `change`; the event is deleted) and
 /// that failure is the answer: a change is never answered without its
 /// event, and no event stays for a change that did not happen.
-async fn audited<H: Http, T>(
+pub(super) async fn audited<H: Http, T>(
     ctx: &Ctx<H>,
     caller: &Caller,
     event: AuditEvent,
@@ -100,20 +100,20 @@ async fn audited<H: Http, T>(
 
 /// Puts the member's document back exactly as it was read (the undo of a
 /// document write or delete).
-async fn restore<H: Http>(db: &DataApi<'_, H>, member: &Member) -> Result<(), UpstreamError> {
+pub(super) async fn restore<H: Http>(db: &DataApi<'_, H>, member: &Member) -> Result<(), UpstreamError> {
     db.replace_one(coll::USERS, json!({ "_id": member.user.id }), member.doc.clone(), true).await.map(|_| ())
 }
 
 /// The clients a lifecycle operation may need: Authentik (required) and,
 /// when configured, Stalwart and OCIS.
-struct Systems {
-    authentik: UpstreamConfig,
-    stalwart: Option<UpstreamConfig>,
-    ocis: Option<UpstreamConfig>,
+pub(super) struct Systems {
+    pub(super) authentik: UpstreamConfig,
+    pub(super) stalwart: Option<UpstreamConfig>,
+    pub(super) ocis: Option<UpstreamConfig>,
 }
 
 impl Systems {
-    fn load<H: Http>(ctx: &Ctx<H>) -> Result<Self, Error> {
+    pub(super) fn load<H: Http>(ctx: &Ctx<H>) -> Result<Self, Error> {
         Ok(Self {
             authentik: UpstreamConfig::authentik(ctx.vars())?,
             stalwart: UpstreamConfig::stalwart(ctx.vars()),
@@ -121,22 +121,28 @@ impl Systems {
         })
     }
 
-    fn authentik<'a, H: Http>(&'a self, ctx: &'a Ctx<H>) -> Authentik<'a, H> {
+    pub(super) fn authentik<'a, H: Http>(&'a self, ctx: &'a Ctx<H>) -> Authentik<'a, H> {
         Authentik::new(&ctx.http, &self.authentik)
     }
 
     /// The member's mailbox, only when it is here and mail is configured:
     /// mailbox-side changes never touch another tenant's mailbox.
-    fn mailbox<'a, H: Http>(&'a self, ctx: &'a Ctx<H>, member: &'a Member) -> Option<(Stalwart<'a, H>, &'a str)> {
-        match (&self.stalwart, &member.user.stalwart_account_id) {
-            (Some(cfg), Some(id)) if member.mailbox_here => Some((Stalwart::new(&ctx.http, cfg), id.as_str())),
-            _ => None,
-        }
+    pub(super) fn mailbox<'a, H: Http>(&'a self, ctx: &'a Ctx<H>, member: &'a Member) -> Option<(Stalwart<'a, H>, &'a str)> {
+        mailbox_here(ctx, self.stalwart.as_ref(), member)
+    }
+}
+
+/// The member's mailbox and a client for it, only when mail is configured
+/// (`stalwart`) and the mailbox is here.
+pub(super) fn mailbox_here<'a, H: Http>(ctx: &'a Ctx<H>, stalwart: Option<&'a UpstreamConfig>, member: &'a Member) -> Option<(Stalwart<'a, H>, &'a str)> {
+    match (stalwart, &member.user.stalwart_account_id) {
+        (Some(cfg), Some(id)) if member.mailbox_here => Some((Stalwart::new(&ctx.http, cfg), id.as_str())),
+        _ => None,
     }
 }
 
 /// The member's identity pk.
-fn identity(user: &User) -> Option<i64> {
+pub(super) fn identity(user: &User) -> Option<i64> {
     user.authentik_user_pk.map(|pk| pk.0)
 }
 

@@ -52,7 +52,7 @@ struct CreateBody {
 }
 
 /// The named domain, else the primary, else the oldest (as the seed).
-fn pick_domain<'a>(domains: &'a [Domain], wanted: Option<&DomainName>) -> Option<&'a Domain> {
+pub(super) fn pick_domain<'a>(domains: &'a [Domain], wanted: Option<&DomainName>) -> Option<&'a Domain> {
     match wanted {
         Some(d) => domains.iter().find(|x| x.domain.eq_ignore_ascii_case(d.as_str())),
         None => domains.iter().find(|x| x.is_primary).or_else(|| oldest(domains)),

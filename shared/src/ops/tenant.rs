@@ -134,8 +134,22 @@ pub async fn begin_member<H: Http, B>(
     rule: TenantRule,
     parse: impl FnOnce(&ApiRequest) -> Result<B, Error>,
 ) -> Result<(TenantScope, Member, B), Error> {
+    begin_member_named(ctx, req, route, rule, parse, |params| ObjectId::parse(params.get("user_id"))).await
+}
+
+/// [`begin_member`] for a member named elsewhere than `:user_id` (e.g. in
+/// the body): `which` picks the id out of the request; `None` (no such
+/// value, not an ObjectId) is a `404` like an unknown member.
+pub async fn begin_member_named<H: Http, B>(
+    ctx: &Ctx<H>,
+    req: &ApiRequest,
+    route: &Route,
+    rule: TenantRule,
+    parse: impl FnOnce(&ApiRequest) -> Result<B, Error>,
+    which: impl FnOnce(&Params) -> Option<ObjectId>,
+) -> Result<(TenantScope, Member, B), Error> {
     let lookup = |params: &Params| {
-        let id = ObjectId::parse(params.get("user_id"));
+        let id = which(params);
         async move {
             match id {
                 Some(id) => Ok(ctx.db()?.find_one_as::<User>(coll::USERS, json!({ "_id": id })).await?),

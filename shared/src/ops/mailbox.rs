@@ -1,0 +1,134 @@
+//! Row 29: a mailbox for a member who has none yet (the seed's
+//! `createMailboxForMember`) — typically the bootstrap admin, who signs
+//! in with a private address. The sign-in identity is left as it is.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::access::TenantRule;
+use crate::audit::AuditEvent;
+use crate::config::UpstreamConfig;
+use crate::ctx::Ctx;
+use crate::data_api::coll;
+use crate::ejson::to_api_json;
+use crate::models::User;
+use crate::ports::Http;
+use crate::problem::Error;
+use crate::random::temp_password;
+use crate::request::{ApiRequest, ApiResponse, Route};
+use crate::stalwart::{NewMailbox, Stalwart};
+use crate::types::{DomainName, LocalPart};
+
+use super::lifecycle::{audited, restore};
+use super::members::pick_domain;
+use super::profile::with_set;
+use super::tenant::begin_member;
+
+pub const CREATE: Route = Route::post("/tenants/:slug/members/:user_id/mailbox/create");
+
+/// Whether the member has a mailbox (anywhere): the seed tests either
+/// handle for truthiness, so an empty string is none.
+pub fn has_mailbox(user: &User) -> bool {
+    let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+    set(&user.stalwart_account_id) || set(&user.mailbox_address)
+}
+
+fn already() -> Error {
+    Error::conflict("This member already has a mailbox.")
+}
+
+fn not_provisioned(domain: &str) -> Error {
+    Error::bad_request(format!("{domain} isn’t a provisioned mail domain for this workspace."))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateBody {
+    /// Kept raw so its rule speaks after the domain's, as in the seed.
+    local_part: String,
+    domain: Option<DomainName>,
+}
+
+/// Row 29. (caller ∥ tenant+domains ∥ member) → mailbox → (document ∥
+/// audit): three sequential round trips. The mailbox server refuses an
+/// address already in use (`409`); the document is written only while
+/// the member still has no mailbox (compare-and-set), so of concurrent
+/// creates one wins. Any failure after the mailbox was created deletes it
+/// (this request's mailbox only) before answering.
+pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (scope, member, body) = begin_member(ctx, req, &CREATE, TenantRule::AdminsAndPartner, |r| r.json::<CreateBody>()).await?;
+    let user = &member.user;
+    if has_mailbox(user) {
+        return Err(already());
+    }
+    let cfg = UpstreamConfig::stalwart(ctx.vars()).ok_or_else(|| Error::bad_request("Mail provisioning is disabled — can’t create a mailbox right now."))?;
+    // The named domain, else the primary, else the oldest (as members-create).
+    let domain = pick_domain(&scope.domains, body.domain.as_ref()).ok_or_else(|| match &body.domain {
+        Some(d) => not_provisioned(d.as_str()),
+        None => Error::bad_request("Add a domain to this workspace before creating a mailbox."),
+    })?;
+    let domain_id = domain.stalwart_id.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| not_provisioned(&domain.domain))?;
+    let local = LocalPart::parse(&body.local_part).map_err(Error::BadRequest)?;
+    let email = format!("{local}@{}", domain.domain);
+    let mail = Stalwart::new(&ctx.http, &cfg);
+    let password = temp_password();
+
+    // 1) The mailbox (the server refuses an address in use).
+    let full_name = if user.name.trim().is_empty() { user.email.as_str() } else { user.name.as_str() };
+    let id = mail
+        .create_mailbox(NewMailbox { domain_id, local_part: local.as_str(), full_name, password: &password })
+        .await
+        .map_err(|e| if e.is_taken() { Error::conflict(format!("{email} is already in use.")) } else { e.into() })?;
+
+    // 2) The document, while it still has no mailbox, with the event.
+    let mut provisioning = member.doc.get("provisioning").filter(|p| p.is_object()).cloned().unwrap_or_else(|| json!({}));
+    provisioning["stalwart"] = json!("ok");
+    let mut set = Map::new();
+    set.insert("mailboxAddress".into(), json!(email));
+    set.insert("stalwartAccountId".into(), json!(id));
+    set.insert("provisioning".into(), provisioning);
+    let db = ctx.db()?;
+    let write = async {
+        let none = json!({ "$in": [Value::Null, ""] });
+        let filter = json!({ "_id": user.id, "tenantIds": scope.tenant.id, "stalwartAccountId": none, "mailboxAddress": none });
+        let r = db.update_one(coll::USERS, filter, super::invite::stamp(ctx, json!({ "$set": set })), false).await?;
+        if r.matched == 0 {
+            return Err(already());
+        }
+        Ok(())
+    };
+    let event = AuditEvent::user("tenant.user_mailbox_created", user.authentik_subject_id.as_str(), email.as_str())
+        .tenant(&scope.tenant.slug)
+        .metadata(json!({ "mailbox": email, "signIn": user.email }));
+    if let Err(e) = audited(ctx, &scope.caller, event, write, restore(&db, &member)).await {
+        // No orphan: the mailbox this request created goes again.
+        if let Err(u) = mail.delete_mailbox(&id).await {
+            eprintln!("undo: deleting mailbox {id} failed: {u}");
+        }
+        return Err(e);
+    }
+    Ok(ApiResponse::created(json!({
+        "email": email,
+        "tempPassword": password,
+        "user": to_api_json(with_set(&member.doc, &set, &ctx.now)),
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mailbox_is_either_handle_when_not_empty() {
+        let user = |extra: Value| -> User {
+            let mut doc = json!({"_id": {"$oid": "65a000000000000000000042"}, "authentikSubjectId": "s"});
+            doc.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            serde_json::from_value(doc).unwrap()
+        };
+        assert!(has_mailbox(&user(json!({"stalwartAccountId": "m1"}))));
+        assert!(has_mailbox(&user(json!({"mailboxAddress": "a@acme.test"}))));
+        assert!(!has_mailbox(&user(json!({}))));
+        assert!(!has_mailbox(&user(json!({"stalwartAccountId": "", "mailboxAddress": ""}))));
+        assert!(!has_mailbox(&user(json!({"stalwartAccountId": null}))));
+    }
+}

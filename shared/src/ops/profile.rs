@@ -1,0 +1,403 @@
+//! Rows 24 and 25: a member's profile and role in one tenant, and the
+//! primary e-mail of a member without a mailbox (the seed's
+//! `updateTenantMember` and `changeMemberPrimaryEmail`).
+//!
+//! Both run on the member prologue of rows 19–23 and write the document
+//! together with its audit event ([`audited`]).
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::access::TenantRule;
+use crate::audit::AuditEvent;
+use crate::authentik::Authentik;
+use crate::ctx::Ctx;
+use crate::data_api::{coll, decode, DataApi, Find};
+use crate::ejson::{to_api_json, DateTime, ObjectId};
+use crate::models::User;
+use crate::ports::Http;
+use crate::problem::Error;
+use crate::request::{ApiRequest, ApiResponse, Route};
+use crate::types::{AlternativeEmail, ContactText, Email, MemberRole, PersonName, Role};
+
+use super::invite::stamp;
+use super::lifecycle::{audited, best_effort, event, identity, restore, Systems};
+use super::mailbox::has_mailbox;
+use super::tenant::{begin_member, member_not_found};
+
+pub const UPDATE: Route = Route::post("/tenants/:slug/members/:user_id/update");
+pub const CHANGE_EMAIL: Route = Route::post("/tenants/:slug/members/:user_id/change-email");
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct UpdateBody {
+    name: Option<PersonName>,
+    first_name: Option<ContactText>,
+    last_name: Option<ContactText>,
+    phone: Option<ContactText>,
+    alternative_email: Option<AlternativeEmail>,
+    role: Option<MemberRole>,
+}
+
+impl UpdateBody {
+    /// The document's `$set`, in the seed's order (its keys are the audit
+    /// event's `fields`). Only this tenant's role changes: the legacy
+    /// `role` and other tenants' roles stay.
+    fn changes(&self, tenant: &ObjectId) -> Map<String, Value> {
+        let mut set = Map::new();
+        let mut put = |k: String, v: Option<&str>| {
+            if let Some(v) = v {
+                set.insert(k, json!(v));
+            }
+        };
+        put("name".into(), self.name.as_ref().map(PersonName::as_str));
+        put("firstName".into(), self.first_name.as_ref().map(ContactText::as_str));
+        put("lastName".into(), self.last_name.as_ref().map(ContactText::as_str));
+        put("phone".into(), self.phone.as_ref().map(ContactText::as_str));
+        put("alternativeEmail".into(), self.alternative_email.as_ref().map(AlternativeEmail::as_str));
+        put(format!("tenantRoles.{tenant}"), self.role.map(|r| Role::from(r).as_str()));
+        set
+    }
+
+    /// The identity's contact attributes this update sets.
+    fn attributes(&self) -> Map<String, Value> {
+        let mut attrs = Map::new();
+        for (k, v) in [("firstName", &self.first_name), ("lastName", &self.last_name), ("phone", &self.phone)] {
+            if let Some(v) = v {
+                attrs.insert(k.into(), json!(v));
+            }
+        }
+        if let Some(v) = &self.alternative_email {
+            attrs.insert("alternativeEmail".into(), json!(v));
+        }
+        attrs
+    }
+}
+
+/// The workspace's primary account: its owner, or an admin with no
+/// mailbox (the bootstrap admin, invited on a private address).
+pub fn is_primary_account(user: &User, tenant: &ObjectId) -> bool {
+    user.role_for_tenant(tenant) == Some(Role::Owner) || !has_mailbox(user)
+}
+
+/// The seed's role rules, in its order, for giving `user` the role `to` in
+/// `tenant` on behalf of the caller whose `User._id` is `caller`. `Ok(true)`
+/// when the change demotes an admin, which is allowed only while another
+/// admin or owner remains ([`last_admin_check`]).
+pub fn check_role_change(user: &User, tenant: &ObjectId, caller: Option<&ObjectId>, to: MemberRole) -> Result<bool, Error> {
+    if is_primary_account(user, tenant) {
+        return Err(Error::forbidden("The primary account’s role can’t be changed."));
+    }
+    if caller == Some(&user.id) {
+        return Err(Error::forbidden("You can’t change your own role."));
+    }
+    Ok(to == MemberRole::Member && user.role_for_tenant(tenant) == Some(Role::Admin))
+}
+
+/// A workspace must keep an admin or owner besides the one being demoted.
+pub fn last_admin_check(others: &[User], tenant: &ObjectId) -> Result<(), Error> {
+    if others.iter().any(|u| u.role_for_tenant(tenant).is_some_and(Role::is_admin)) {
+        Ok(())
+    } else {
+        Err(Error::conflict("Can’t remove the last admin of this workspace."))
+    }
+}
+
+/// The tenant's users other than `except`, with what their roles need.
+pub(super) async fn other_members<H: Http>(db: &DataApi<'_, H>, tenant: &ObjectId, except: &ObjectId, full: bool) -> Result<Vec<(User, Value)>, Error> {
+    let mut q = Find::filter(json!({ "tenantIds": tenant, "_id": { "$ne": except } })).limit(50_000);
+    if !full {
+        q = q.project(json!({ "authentikSubjectId": 1, "role": 1, format!("tenantRoles.{tenant}"): 1 }));
+    }
+    let docs = db.find(coll::USERS, q).await?;
+    Ok(docs.into_iter().map(|d| Ok((decode::<User>(coll::USERS, &d)?, d))).collect::<Result<_, crate::problem::UpstreamError>>()?)
+}
+
+/// The stored document as it is after `$set` (dotted keys reach into
+/// objects) and the timestamp: what the route answers without reading the
+/// document again.
+pub(super) fn with_set(doc: &Value, set: &Map<String, Value>, now: &DateTime) -> Value {
+    let mut doc = doc.clone();
+    let stamp = now.ejson();
+    for (k, v) in set.iter().chain(std::iter::once((&"updatedAt".to_owned(), &stamp))) {
+        let mut at = &mut doc;
+        let mut parts = k.split('.').peekable();
+        while let Some(p) = parts.next() {
+            if !at.is_object() {
+                *at = json!({});
+            }
+            let obj = at.as_object_mut().expect("made an object above");
+            if parts.peek().is_none() {
+                obj.insert(p.to_owned(), v.clone());
+                break;
+            }
+            at = obj.entry(p.to_owned()).or_insert_with(|| json!({}));
+        }
+    }
+    doc
+}
+
+/// Row 24. (caller ∥ tenant+domains ∥ member) → [the other admins, only
+/// when demoting an admin] → (document ∥ audit ∥ identity read) →
+/// (identity ∥ mailbox name): three sequential round trips, four when
+/// demoting. The database is authoritative; the identity and the mailbox
+/// follow best-effort.
+pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (scope, member, body) = begin_member(ctx, req, &UPDATE, TenantRule::AdminsAndPartner, |r| r.json::<UpdateBody>()).await?;
+    let (tenant, user) = (&scope.tenant, &member.user);
+    let db = ctx.db()?;
+    if let Some(to) = body.role {
+        if check_role_change(user, &tenant.id, scope.caller.user.as_ref().map(|u| &u.id), to)? {
+            let others: Vec<User> = other_members(&db, &tenant.id, &user.id, false).await?.into_iter().map(|(u, _)| u).collect();
+            last_admin_check(&others, &tenant.id)?;
+        }
+    }
+    let set = body.changes(&tenant.id);
+    if set.is_empty() {
+        return Ok(ApiResponse::ok(to_api_json(member.doc)));
+    }
+    let systems = Systems::load(ctx)?;
+    let ak = systems.authentik(ctx);
+    let attrs = body.attributes();
+    let pk = identity(user).filter(|_| body.name.is_some() || !attrs.is_empty());
+
+    // 1) The document with its audit event; the identity is read meanwhile
+    // (its attributes are replaced wholesale by a PATCH, so they are merged).
+    let write = async {
+        let filter = json!({ "_id": user.id, "tenantIds": tenant.id });
+        let r = db.update_one(coll::USERS, filter, stamp(ctx, json!({ "$set": set })), false).await?;
+        if r.matched == 0 {
+            return Err(member_not_found());
+        }
+        Ok(())
+    };
+    let mut metadata = json!({ "fields": set.keys().collect::<Vec<_>>() });
+    if let Some(r) = body.role {
+        metadata["role"] = json!(r);
+    }
+    let event = event("tenant.user_updated", &scope, &member).metadata(metadata);
+    let read = async {
+        match pk {
+            Some(pk) => Some(ak.get_user(pk).await),
+            None => None,
+        }
+    };
+    let (written, read) = futures::join!(audited(ctx, &scope.caller, event, write, restore(&db, &member)), read);
+    written?;
+
+    // 2) Best-effort: the identity's name and attributes, the mailbox's name.
+    let who = user.email.as_str();
+    let identity_sync = async {
+        if let Some(read) = read {
+            best_effort("identity profile sync", who, async {
+                let current = read?;
+                let mut attributes = current.attributes.clone();
+                attributes.extend(attrs.clone());
+                let mut patch = json!({ "attributes": attributes });
+                if let Some(n) = &body.name {
+                    patch["name"] = json!(n);
+                }
+                Authentik::patch_user(&ak, current.pk, patch).await.map(|_| ())
+            })
+            .await;
+        }
+    };
+    let mailbox_sync = async {
+        if let (Some(name), Some((mail, id))) = (&body.name, systems.mailbox(ctx, &member)) {
+            best_effort("mailbox name sync", who, mail.set_display_name(id, name.as_str())).await;
+        }
+    };
+    futures::join!(identity_sync, mailbox_sync);
+    Ok(ApiResponse::ok(to_api_json(with_set(&member.doc, &set, &ctx.now))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeEmailBody {
+    /// Kept raw so the seed's rules (mailbox, identity) speak before the
+    /// address's own.
+    email: String,
+}
+
+/// The seed's address rule: `local@domain.tld`.
+fn new_address(raw: &str) -> Result<Email, Error> {
+    Email::parse(raw).ok().filter(|e| e.domain().contains('.')).ok_or_else(|| Error::bad_request("Enter a valid email address."))
+}
+
+fn in_use(email: &Email) -> Error {
+    Error::conflict(format!("{email} is already in use."))
+}
+
+/// Row 25. (caller ∥ tenant+domains ∥ member) → (identity ∥ the address
+/// in Authentik ∥ the address in the database) → identity PATCH →
+/// (document ∥ audit): four sequential round trips. Identity first: if it
+/// fails, nothing changes. The document is written only if it still has
+/// the address read (compare-and-set), so of concurrent changes one wins
+/// and the others are `409`s that leave the winner's change alone.
+pub async fn change_email<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    let (scope, member, body) = begin_member(ctx, req, &CHANGE_EMAIL, TenantRule::AdminsAndPartner, |r| r.json::<ChangeEmailBody>()).await?;
+    let user = &member.user;
+    if has_mailbox(user) {
+        return Err(Error::bad_request(
+            "This member has a mailbox — their primary address is their inbox and can’t be changed here. Add an alias instead.",
+        ));
+    }
+    let pk = identity(user).ok_or_else(|| Error::bad_request("This member isn’t linked to an identity yet."))?;
+    let email = new_address(&body.email)?;
+    if email.as_str() == user.email.trim().to_lowercase() {
+        return Ok(ApiResponse::ok(to_api_json(member.doc)));
+    }
+    let systems = Systems::load(ctx)?;
+    let ak = systems.authentik(ctx);
+    let db = ctx.db()?;
+
+    // 1) Not taken by anyone else, in Authentik or in the database; the
+    // identity is read for what to put back should the document fail.
+    let (before, holder, local) = futures::join!(
+        ak.get_user(pk),
+        ak.find_user_by_email(email.as_str()),
+        db.find_one(coll::USERS, json!({ "email": email, "_id": { "$ne": user.id } }), Some(json!({ "_id": 1 })))
+    );
+    let before = before?;
+    if holder?.is_some_and(|h| h.uid != user.authentik_subject_id) || local?.is_some() {
+        return Err(in_use(&email));
+    }
+
+    // 2) The identity: sign-in name and address, kept equal.
+    ak.patch_user(pk, json!({ "username": email, "email": email }))
+        .await
+        .map_err(|e| if e.is_taken() { in_use(&email) } else { e.into() })?;
+
+    // 3) The document, if it still has the address read, with the event.
+    let write = async {
+        let filter = json!({ "_id": user.id, "email": user.email });
+        let r = db.update_one(coll::USERS, filter, stamp(ctx, json!({ "$set": { "email": email } })), false).await?;
+        if r.matched == 0 {
+            return Err(in_use(&email));
+        }
+        Ok(())
+    };
+    let event = AuditEvent::user("tenant.user_primary_email_changed", user.authentik_subject_id.as_str(), email.as_str())
+        .tenant(&scope.tenant.slug)
+        .metadata(json!({ "from": user.email, "to": email }));
+    if let Err(e) = audited(ctx, &scope.caller, event, write, restore(&db, &member)).await {
+        // The identity follows the document as it now stands: back to what
+        // it was, or to a concurrent winner's address — unless that winner
+        // chose this very address, whose identity change is then its own.
+        let now = db.find_one(coll::USERS, json!({ "_id": user.id }), Some(json!({ "email": 1 }))).await;
+        let stands = now.ok().flatten().and_then(|d| d.get("email").and_then(Value::as_str).map(str::to_owned));
+        let back = match stands.as_deref() {
+            Some(e) if e == email.as_str() => None,
+            Some(e) if e != user.email => Some(json!({ "username": e, "email": e })),
+            _ => Some(json!({ "username": before.username, "email": before.email })),
+        };
+        if let Some(back) = back {
+            best_effort("identity restore", &user.email, async { ak.patch_user(pk, back).await.map(|_| ()) }).await;
+        }
+        return Err(e);
+    }
+    let mut set = Map::new();
+    set.insert("email".into(), json!(email));
+    Ok(ApiResponse::ok(to_api_json(with_set(&member.doc, &set, &ctx.now))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACME: &str = "65b000000000000000000001";
+
+    fn user(id: &str, extra: Value) -> User {
+        let mut doc = json!({"_id": {"$oid": id}, "authentikSubjectId": "s", "tenantIds": [{"$oid": ACME}]});
+        doc.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(doc).unwrap()
+    }
+
+    fn acme() -> ObjectId {
+        ObjectId::parse(ACME).unwrap()
+    }
+
+    const MIA: &str = "65a000000000000000000008";
+    const ADAM: &str = "65a000000000000000000007";
+
+    #[test]
+    fn the_primary_account_is_the_owner_or_a_mailbox_less_account() {
+        let mailbox = json!({"mailboxAddress": "x@acme.test", "stalwartAccountId": "m"});
+        let with = |role: &str| {
+            let mut v = mailbox.clone();
+            v["tenantRoles"] = json!({ACME: role});
+            v
+        };
+        assert!(is_primary_account(&user(MIA, with("owner")), &acme()));
+        assert!(!is_primary_account(&user(MIA, with("admin")), &acme()));
+        assert!(!is_primary_account(&user(MIA, with("member")), &acme()));
+        assert!(is_primary_account(&user(MIA, json!({"tenantRoles": {ACME: "admin"}})), &acme()), "the bootstrap admin");
+        // The legacy global role counts when the tenant has none.
+        assert!(is_primary_account(&user(MIA, json!({"role": "owner", "mailboxAddress": "x@acme.test"})), &acme()));
+        // Empty handles are no mailbox (the seed tests truthiness).
+        assert!(is_primary_account(&user(MIA, json!({"mailboxAddress": "", "stalwartAccountId": ""})), &acme()));
+    }
+
+    #[test]
+    fn role_rules_in_the_seeds_order() {
+        let admin = user(MIA, json!({"tenantRoles": {ACME: "admin"}, "mailboxAddress": "mia@acme.test"}));
+        let member = user(MIA, json!({"tenantRoles": {ACME: "member"}, "stalwartAccountId": "m3"}));
+        let adam = ObjectId::parse(ADAM).unwrap();
+        let mia = ObjectId::parse(MIA).unwrap();
+        assert_eq!(check_role_change(&admin, &acme(), Some(&adam), MemberRole::Member), Ok(true), "demoting an admin needs another");
+        assert_eq!(check_role_change(&admin, &acme(), Some(&adam), MemberRole::Admin), Ok(false));
+        assert_eq!(check_role_change(&member, &acme(), Some(&adam), MemberRole::Admin), Ok(false));
+        assert_eq!(check_role_change(&member, &acme(), None, MemberRole::Member), Ok(false), "a caller without a User");
+        let own = check_role_change(&admin, &acme(), Some(&mia), MemberRole::Member).unwrap_err();
+        assert_eq!((own.status(), own.to_string()), (403, "You can’t change your own role.".into()));
+        // Primary comes before self.
+        let owner = user(MIA, json!({"tenantRoles": {ACME: "owner"}, "mailboxAddress": "mia@acme.test"}));
+        let e = check_role_change(&owner, &acme(), Some(&mia), MemberRole::Admin).unwrap_err();
+        assert_eq!((e.status(), e.to_string()), (403, "The primary account’s role can’t be changed.".into()));
+    }
+
+    #[test]
+    fn the_last_admin_stays() {
+        let t = acme();
+        let others = |roles: &[Value]| roles.iter().map(|r| user(ADAM, r.clone())).collect::<Vec<_>>();
+        assert!(last_admin_check(&others(&[json!({"tenantRoles": {ACME: "owner"}})]), &t).is_ok());
+        assert!(last_admin_check(&others(&[json!({"tenantRoles": {ACME: "member"}}), json!({"tenantRoles": {ACME: "admin"}})]), &t).is_ok());
+        assert!(last_admin_check(&others(&[json!({"role": "admin"})]), &t).is_ok(), "the legacy role");
+        let e = last_admin_check(&others(&[json!({"tenantRoles": {ACME: "member"}, "role": "admin"})]), &t).unwrap_err();
+        assert_eq!(e.status(), 409, "the tenant's role wins over the legacy one");
+        assert_eq!(last_admin_check(&[], &t).unwrap_err().status(), 409);
+    }
+
+    #[test]
+    fn changes_follow_the_seeds_field_order() {
+        let body: UpdateBody = serde_json::from_value(json!({"role": "member", "phone": " 12 ", "name": "Mia M"})).unwrap();
+        let set = body.changes(&acme());
+        assert_eq!(set.keys().collect::<Vec<_>>(), vec!["name", "phone", &format!("tenantRoles.{ACME}")]);
+        assert_eq!(set["phone"], "12");
+        assert_eq!(body.attributes(), json!({"phone": "12"}).as_object().unwrap().clone());
+        for bad in [json!({"role": "owner"}), json!({"name": {"$ne": ""}}), json!({"phone": 5}), json!({"nick": "x"}), json!({"name": ""})] {
+            assert!(serde_json::from_value::<UpdateBody>(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_answer_is_the_document_after_the_set() {
+        let doc = json!({"_id": {"$oid": MIA}, "name": "Mia", "tenantRoles": {"x": "admin"}, "other": 1});
+        let mut set = Map::new();
+        set.insert("name".into(), json!("Mia M"));
+        set.insert(format!("tenantRoles.{ACME}"), json!("member"));
+        let out = with_set(&doc, &set, &DateTime(0));
+        assert_eq!(out["name"], "Mia M");
+        assert_eq!(out["tenantRoles"], json!({"x": "admin", ACME: "member"}));
+        assert_eq!(out["other"], 1);
+        assert_eq!(out["updatedAt"], DateTime(0).ejson());
+    }
+
+    #[test]
+    fn new_addresses_follow_the_seeds_rule() {
+        assert_eq!(new_address(" Jane@Home.Test ").unwrap().as_str(), "jane@home.test");
+        for bad in ["jane", "jane@home", "a b@x.test", "@x.test", ""] {
+            assert_eq!(new_address(bad).unwrap_err().to_string(), "Enter a valid email address.", "{bad}");
+        }
+    }
+}

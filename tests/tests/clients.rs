@@ -153,3 +153,38 @@ async fn ocis_client_follows_the_contract() {
     env.emu.ocis().controls.faults.add(FaultRule::new("/graph", Fault::Status(500)));
     assert_eq!(oc.ensure_user("y@acme.test", "Y", "y@acme.test").await.unwrap_err().status(), Some(500));
 }
+
+/// Each system's refusal of a taken name or address is told apart from its
+/// other refusals, against the emulators' documented answers.
+#[tokio::test]
+async fn uniqueness_refusals_are_recognised() {
+    let env = Env::start().await;
+    let http = Native(reqwest::Client::new());
+    let c = cfg(&env.emu.authentik().url, AUTHENTIK_TOKEN);
+    let ak = Authentik::new(&http, &c);
+    let taken_username = env.authentik().user(ACME_MEMBER.pk).unwrap().username;
+    let new = |username| NewUser { username, email: "x@acme.test", name: "X", groups: vec![], attributes: json!({}) };
+    let e = ak.create_user(new(&taken_username)).await.unwrap_err();
+    assert!(e.is_taken(), "{e:?}");
+    let e = ak.create_user(new("")).await.unwrap_err();
+    assert!(!e.is_taken() && e.status() == Some(400), "a blank username is another 400: {e:?}");
+
+    let c = cfg(&env.emu.stalwart().url, STALWART_TOKEN);
+    let st = Stalwart::new(&http, &c);
+    let (local, _) = ACME_MEMBER.email.split_once('@').unwrap();
+    let mailbox = |local_part, password| NewMailbox { domain_id: "b", local_part, full_name: "X", password };
+    let e = st.create_mailbox(mailbox(local, "Correct-Horse-42")).await.unwrap_err();
+    assert!(e.is_taken(), "{e:?}");
+    let e = st.create_mailbox(mailbox("fresh", "short")).await.unwrap_err();
+    assert!(!e.is_taken(), "a weak password is no conflict: {e:?}");
+    let other = ACME_ADMIN.stalwart_account.unwrap();
+    let e = st.add_alias(other, local, "b").await.unwrap_err();
+    assert!(e.is_taken(), "an alias already some account's address: {e:?}");
+    let e = st.add_alias(other, "fresh", "nope").await.unwrap_err();
+    assert!(!e.is_taken(), "an unknown domain is no conflict: {e:?}");
+
+    let c = cfg(&env.emu.ocis().url, OCIS_TOKEN);
+    let oc = Ocis::new(&http, &c);
+    let Ensured::Created(id) = oc.ensure_user("x@acme.test", "X", "x@acme.test").await.unwrap() else { panic!("created") };
+    assert_eq!(oc.ensure_user("x@acme.test", "X", "x@acme.test").await.unwrap(), Ensured::Existing(id), "the 409 is the existing account");
+}

@@ -427,6 +427,29 @@ mod tests {
     }
 
     #[test]
+    fn a_write_in_a_moved_state_is_decided_again_not_failed() {
+        let answer = |set: Value| {
+            let http = Canned::new(move |_, _| {
+                let acc = json!({ "id": "d", "name": "jane", "domainId": "b", "emailAddress": "jane@acme.test",
+                    "aliases": { "4": { "name": "b2", "domainId": "b" }, "0": { "name": "a1", "domainId": "c" } } });
+                (200, json!({ "methodResponses": [set.clone(), ["x:Account/get", { "state": "s9", "list": [acc], "notFound": [] }, "c1"]] }))
+            });
+            let cfg = config();
+            futures::executor::block_on(Stalwart::new(&http, &cfg).update_in_state("d", "s1", json!({ "aliases/5": { "name": "x", "domainId": "b" } })))
+        };
+        let moved = answer(json!(["error", { "type": "stateMismatch" }, "c0"]));
+        assert_eq!(moved, Ok(None));
+        let written = answer(json!(["x:Account/set", { "updated": { "d": null } }, "c0"])).unwrap().unwrap();
+        assert_eq!(written.1, "s9");
+        // Aliases in key order, each with its key.
+        assert_eq!(written.0.aliases, vec![("a1".to_owned(), "c".to_owned()), ("b2".to_owned(), "b".to_owned())]);
+        assert_eq!((written.0.alias_key("b2", "b"), written.0.next_alias_key()), (Some(4), 5));
+        assert!(answer(json!(["x:Account/set", { "notUpdated": { "d": pkv() } }, "c0"])).unwrap_err().is_taken());
+        // Other method errors stay failures.
+        assert!(answer(json!(["error", { "type": "forbidden" }, "c0"])).is_err());
+    }
+
+    #[test]
     fn an_alias_already_in_use_is_a_uniqueness_refusal() {
         let add = |not_updated: Value| {
             let http = Canned::new(move |_, _| {

@@ -19,6 +19,7 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::stalwart::{NewMailbox, Stalwart};
 use crate::types::{DomainName, LocalPart};
 
+use super::invite::stamp;
 use super::lifecycle::{audited, restore};
 use super::members::pick_domain;
 use super::profile::with_set;
@@ -83,15 +84,13 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     // 2) The document, while it still has no mailbox, with the event.
     let mut provisioning = member.doc.get("provisioning").filter(|p| p.is_object()).cloned().unwrap_or_else(|| json!({}));
     provisioning["stalwart"] = json!("ok");
-    let mut set = Map::new();
-    set.insert("mailboxAddress".into(), json!(email));
-    set.insert("stalwartAccountId".into(), json!(id));
-    set.insert("provisioning".into(), provisioning);
+    let set = vec![("mailboxAddress".to_owned(), json!(email)), ("stalwartAccountId".to_owned(), json!(id)), ("provisioning".to_owned(), provisioning)];
     let db = ctx.db()?;
     let write = async {
         let none = json!({ "$in": [Value::Null, ""] });
         let filter = json!({ "_id": user.id, "tenantIds": scope.tenant.id, "stalwartAccountId": none, "mailboxAddress": none });
-        let r = db.update_one(coll::USERS, filter, super::invite::stamp(ctx, json!({ "$set": set })), false).await?;
+        let fields: Map<String, Value> = set.iter().cloned().collect();
+        let r = db.update_one(coll::USERS, filter, stamp(ctx, json!({ "$set": fields })), false).await?;
         if r.matched == 0 {
             return Err(already());
         }

@@ -40,14 +40,15 @@ struct UpdateBody {
 }
 
 impl UpdateBody {
-    /// The document's `$set`, in the seed's order (its keys are the audit
-    /// event's `fields`). Only this tenant's role changes: the legacy
-    /// `role` and other tenants' roles stay.
-    fn changes(&self, tenant: &ObjectId) -> Map<String, Value> {
-        let mut set = Map::new();
+    /// The document's `$set`, in the seed's order (its keys, in that
+    /// order, are the audit event's `fields`; a map would sort them). Only
+    /// this tenant's role changes: the legacy `role` and other tenants'
+    /// roles stay.
+    fn changes(&self, tenant: &ObjectId) -> Vec<(String, Value)> {
+        let mut set = Vec::new();
         let mut put = |k: String, v: Option<&str>| {
             if let Some(v) = v {
-                set.insert(k, json!(v));
+                set.push((k, json!(v)));
             }
         };
         put("name".into(), self.name.as_ref().map(PersonName::as_str));
@@ -116,10 +117,10 @@ pub(super) async fn other_members<H: Http>(db: &DataApi<'_, H>, tenant: &ObjectI
 /// The stored document as it is after `$set` (dotted keys reach into
 /// objects) and the timestamp: what the route answers without reading the
 /// document again.
-pub(super) fn with_set(doc: &Value, set: &Map<String, Value>, now: &DateTime) -> Value {
+pub(super) fn with_set(doc: &Value, set: &[(String, Value)], now: &DateTime) -> Value {
     let mut doc = doc.clone();
-    let stamp = now.ejson();
-    for (k, v) in set.iter().chain(std::iter::once((&"updatedAt".to_owned(), &stamp))) {
+    let stamp = ("updatedAt".to_owned(), now.ejson());
+    for (k, v) in set.iter().chain(std::iter::once(&stamp)) {
         let mut at = &mut doc;
         let mut parts = k.split('.').peekable();
         while let Some(p) = parts.next() {
@@ -165,13 +166,14 @@ pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     // (its attributes are replaced wholesale by a PATCH, so they are merged).
     let write = async {
         let filter = json!({ "_id": user.id, "tenantIds": tenant.id });
-        let r = db.update_one(coll::USERS, filter, stamp(ctx, json!({ "$set": set })), false).await?;
+        let fields: Map<String, Value> = set.iter().cloned().collect();
+        let r = db.update_one(coll::USERS, filter, stamp(ctx, json!({ "$set": fields })), false).await?;
         if r.matched == 0 {
             return Err(member_not_found());
         }
         Ok(())
     };
-    let mut metadata = json!({ "fields": set.keys().collect::<Vec<_>>() });
+    let mut metadata = json!({ "fields": set.iter().map(|(k, _)| k).collect::<Vec<_>>() });
     if let Some(r) = body.role {
         metadata["role"] = json!(r);
     }
@@ -296,9 +298,7 @@ pub async fn change_email<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<Api
         }
         return Err(e);
     }
-    let mut set = Map::new();
-    set.insert("email".into(), json!(email));
-    Ok(ApiResponse::ok(to_api_json(with_set(&member.doc, &set, &ctx.now))))
+    Ok(ApiResponse::ok(to_api_json(with_set(&member.doc, &[("email".into(), json!(email))], &ctx.now))))
 }
 
 #[cfg(test)]
@@ -370,11 +370,12 @@ mod tests {
 
     #[test]
     fn changes_follow_the_seeds_field_order() {
-        let body: UpdateBody = serde_json::from_value(json!({"role": "member", "phone": " 12 ", "name": "Mia M"})).unwrap();
+        let body: UpdateBody = serde_json::from_value(json!({"role": "member", "phone": " 12 ", "alternativeEmail": "", "name": "Mia M"})).unwrap();
         let set = body.changes(&acme());
-        assert_eq!(set.keys().collect::<Vec<_>>(), vec!["name", "phone", &format!("tenantRoles.{ACME}")]);
-        assert_eq!(set["phone"], "12");
-        assert_eq!(body.attributes(), json!({"phone": "12"}).as_object().unwrap().clone());
+        let keys: Vec<&str> = set.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, vec!["name", "phone", "alternativeEmail", &format!("tenantRoles.{ACME}")]);
+        assert_eq!(set[1].1, "12");
+        assert_eq!(body.attributes(), json!({"phone": "12", "alternativeEmail": ""}).as_object().unwrap().clone());
         for bad in [json!({"role": "owner"}), json!({"name": {"$ne": ""}}), json!({"phone": 5}), json!({"nick": "x"}), json!({"name": ""})] {
             assert!(serde_json::from_value::<UpdateBody>(bad.clone()).is_err(), "{bad}");
         }
@@ -383,9 +384,7 @@ mod tests {
     #[test]
     fn the_answer_is_the_document_after_the_set() {
         let doc = json!({"_id": {"$oid": MIA}, "name": "Mia", "tenantRoles": {"x": "admin"}, "other": 1});
-        let mut set = Map::new();
-        set.insert("name".into(), json!("Mia M"));
-        set.insert(format!("tenantRoles.{ACME}"), json!("member"));
+        let set = vec![("name".to_owned(), json!("Mia M")), (format!("tenantRoles.{ACME}"), json!("member"))];
         let out = with_set(&doc, &set, &DateTime(0));
         assert_eq!(out["name"], "Mia M");
         assert_eq!(out["tenantRoles"], json!({"x": "admin", ACME: "member"}));

@@ -155,13 +155,17 @@ string_type!(
 
 impl PersonName {
     pub fn parse(raw: &str) -> Result<PersonName, String> {
-        let s = raw.trim();
-        if s.is_empty() || s.chars().count() > 200 || s.chars().any(char::is_control) {
-            Err("name must be 1 to 200 characters".into())
-        } else {
-            Ok(PersonName(s.to_owned()))
+        match short_text(raw) {
+            Some(s) if !s.is_empty() => Ok(PersonName(s.to_owned())),
+            _ => Err("name must be 1 to 200 characters".into()),
         }
     }
+}
+
+/// `raw` trimmed, if it is at most 200 characters without control characters.
+fn short_text(raw: &str) -> Option<&str> {
+    let s = raw.trim();
+    (s.chars().count() <= 200 && !s.chars().any(char::is_control)).then_some(s)
 }
 
 string_type!(
@@ -172,12 +176,9 @@ string_type!(
 
 impl ContactText {
     pub fn parse(raw: &str) -> Result<ContactText, String> {
-        let s = raw.trim();
-        if s.chars().count() > 200 || s.chars().any(char::is_control) {
-            Err("contact fields must be at most 200 characters, without control characters".into())
-        } else {
-            Ok(ContactText(s.to_owned()))
-        }
+        short_text(raw)
+            .map(|s| ContactText(s.to_owned()))
+            .ok_or_else(|| "contact fields must be at most 200 characters, without control characters".into())
     }
 }
 

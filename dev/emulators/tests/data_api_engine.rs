@@ -739,9 +739,8 @@ fn agg_with(pipeline: Value, coll: Vec<Value>, others: Vec<(&str, Vec<Value>)>) 
         _ => panic!("pipeline must be an array"),
     };
     let p = Pipeline::parse(&stages).unwrap_or_else(|e| panic!("pipeline parses: {e}"));
-    let foreign = |name: &str| -> Vec<Document> {
-        others.iter().filter(|(n, _)| *n == name).flat_map(|(_, d)| d.iter().cloned().map(doc)).collect()
-    };
+    let others: Vec<(&str, Vec<Document>)> = others.into_iter().map(|(n, d)| (n, d.into_iter().map(doc).collect())).collect();
+    let foreign = |name: &str| -> &[Document] { others.iter().find(|(n, _)| *n == name).map(|(_, d)| d.as_slice()).unwrap_or(&[]) };
     p.run(coll.into_iter().map(doc).collect(), &foreign).unwrap_or_else(|e| panic!("pipeline runs: {e}")).iter().map(relaxed).collect()
 }
 
@@ -752,7 +751,7 @@ fn agg_err(pipeline: Value) -> EngineError {
     };
     match Pipeline::parse(&stages) {
         Err(e) => e,
-        Ok(p) => p.run(vec![doc(json!({"_id": 1}))], &|_| vec![]).expect_err("pipeline should fail"),
+        Ok(p) => p.run(vec![doc(json!({"_id": 1}))], &|_| &[]).expect_err("pipeline should fail"),
     }
 }
 
@@ -1025,7 +1024,7 @@ fn switch_takes_the_first_true_branch_else_the_default() {
     assert_eq!(out, vec![json!({"p": 15}), json!({"p": 60}), json!({"p": 0})]);
     let stages = emulators::data_api::ejson::decode(json!([{"$project": {"p": {"$switch": {"branches": [{"case": false, "then": 1}]}}}}])).unwrap();
     let bson::Bson::Array(stages) = stages else { unreachable!() };
-    let e = Pipeline::parse(&stages).unwrap().run(d.into_iter().map(doc).collect(), &|_| vec![]).expect_err("no branch, no default");
+    let e = Pipeline::parse(&stages).unwrap().run(d.into_iter().map(doc).collect(), &|_| &[]).expect_err("no branch, no default");
     assert!(e.message.contains("no default was specified"), "{e}");
     assert!(agg_err(json!([{"$project": {"p": {"$switch": {"branches": []}}}}])).message.contains("at least one branch"));
 }

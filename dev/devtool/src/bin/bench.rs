@@ -108,6 +108,9 @@ async fn latencies(base: &str, emu: &Emulators) -> Vec<(&'static str, usize, Sta
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().any(|a| a == "--reports-only") {
+        return devtool::report_bench::run(load_app()?, devtool::report_bench::ISSUE).await;
+    }
     let root = workspace();
     println!("== Component sizes (release, wasm32-wasip2)");
     let mut sizes = Vec::new();
@@ -251,5 +254,8 @@ async fn main() -> anyhow::Result<()> {
     }
     server.shutdown().await;
     emu.shutdown().await;
+
+    // Reports at scale (rows 8, 13, 15, 16): devtool::report_bench.
+    devtool::report_bench::run(app.clone(), devtool::report_bench::ISSUE).await?;
     Ok(())
 }

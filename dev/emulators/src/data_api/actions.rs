@@ -359,9 +359,8 @@ pub(crate) fn run(store: &mut Store, action: Action, body: &Document) -> Result<
                 Some(other) => return Err(bad(format!("'pipeline' must be an array, found {}", type_name(other)))),
             };
             let pipeline = Pipeline::parse(stages)?;
-            let input = store.docs(db, coll).to_vec();
             let store_ref: &Store = store;
-            let docs = pipeline.run(input, &|from: &str| store_ref.docs(db, from).to_vec())?;
+            let docs = pipeline.run_on(store_ref.docs(db, coll), &|from: &str| store_ref.docs(db, from))?;
             out.insert("documents", docs.into_iter().take(MAX_RESULT_DOCUMENTS).map(Bson::Document).collect::<Vec<_>>());
         }
     }

@@ -84,12 +84,28 @@ impl Pipeline {
     }
 
     /// Runs the pipeline over `docs`; `foreign` gives the documents of a
-    /// collection named by `$lookup`.
-    pub fn run(&self, mut docs: Vec<Document>, foreign: &dyn Fn(&str) -> Vec<Document>) -> Result<Vec<Document>> {
+    /// collection named by `$lookup` (borrowed: a join reads them, and
+    /// copies only what it embeds).
+    pub fn run<'f>(&self, mut docs: Vec<Document>, foreign: &dyn Fn(&str) -> &'f [Document]) -> Result<Vec<Document>> {
         for stage in &self.stages {
             docs = run_stage(stage, docs, foreign)?;
         }
         Ok(docs)
+    }
+
+    /// Runs the pipeline over a collection: a leading `$match` picks the
+    /// documents before any is copied (what an index does for MongoDB).
+    pub fn run_on<'f>(&self, input: &[Document], foreign: &dyn Fn(&str) -> &'f [Document]) -> Result<Vec<Document>> {
+        match self.stages.first() {
+            Some(Stage::Match(f)) => {
+                let mut docs: Vec<Document> = input.iter().filter(|d| f.matches(d)).cloned().collect();
+                for stage in &self.stages[1..] {
+                    docs = run_stage(stage, docs, foreign)?;
+                }
+                Ok(docs)
+            }
+            _ => self.run(input.to_vec(), foreign),
+        }
     }
 }
 
@@ -354,7 +370,7 @@ fn flatten_fields(d: &Document, prefix: &[String], out: &mut Vec<(Vec<String>, E
     Ok(())
 }
 
-fn run_stage(stage: &Stage, docs: Vec<Document>, foreign: &dyn Fn(&str) -> Vec<Document>) -> Result<Vec<Document>> {
+fn run_stage<'f>(stage: &Stage, docs: Vec<Document>, foreign: &dyn Fn(&str) -> &'f [Document]) -> Result<Vec<Document>> {
     Ok(match stage {
         Stage::Match(f) => docs.into_iter().filter(|d| f.matches(d)).collect(),
         Stage::Project(p) => docs.iter().map(|d| p.apply(d)).collect::<Result<_>>()?,
@@ -427,7 +443,7 @@ fn run_stage(stage: &Stage, docs: Vec<Document>, foreign: &dyn Fn(&str) -> Vec<D
         }
         Stage::Lookup { from, join, pipeline, as_path } => {
             let others = foreign(from);
-            let index = join.as_ref().map(|(_, f)| ForeignIndex::build(&others, f));
+            let index = join.as_ref().map(|(_, f)| ForeignIndex::build(others, f));
             let mut out = Vec::with_capacity(docs.len());
             for mut d in docs {
                 let joined: Vec<Document> = match (join, &index) {
@@ -442,7 +458,7 @@ fn run_stage(stage: &Stage, docs: Vec<Document>, foreign: &dyn Fn(&str) -> Vec<D
                         }
                         index.lookup(keys).into_iter().map(|i| others[i].clone()).collect()
                     }
-                    _ => others.clone(),
+                    _ => others.to_vec(),
                 };
                 let joined = match pipeline {
                     Some(p) => p.run(joined, foreign)?,

@@ -200,14 +200,46 @@ fn js_round(x: f64) -> i64 {
     (x + 0.5).floor() as i64
 }
 
-#[tokio::test]
-async fn partner_mrr_per_subscription_and_currency() {
+/// A fresh extended world and `GET path`'s `200` answer.
+async fn answer(path: &str, user: &demo::User) -> (Env, Value) {
     let env = Env::start().await;
     extend(&env);
-    let r = env.get("/users/me/partner/mrr", &NORTHWIND_OWNER).await;
+    let r = env.get(path, user).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let got = r.json();
-    let tenants = coll(&env, "tenants", json!({"partnerId": oid(demo::NORTHWIND.id)}));
+    let v = r.json();
+    (env, v)
+}
+
+fn northwind_tenants(env: &Env) -> Vec<Value> {
+    coll(env, "tenants", json!({"partnerId": oid(demo::NORTHWIND.id)}))
+}
+
+/// Totals of subscriptions per currency, DKK, EUR, USD.
+fn subscription_totals(subs: &[Value]) -> Value {
+    ordered_totals(&subs.iter().map(|s| (s["currency"].as_str().unwrap().to_owned(), monthly(s))).collect::<Vec<_>>())
+}
+
+/// The 10 largest subscriptions; a stable sort over subscriptions in `_id`
+/// order, so ties keep the older first.
+fn top10(subs: &[Value]) -> Vec<&Value> {
+    let mut top: Vec<&Value> = subs.iter().collect();
+    top.sort_by_key(|s| std::cmp::Reverse(monthly(s)));
+    top.truncate(10);
+    top
+}
+
+/// Newest `createdAt` first (none last), `_id` descending on ties.
+fn newest_first(docs: &mut [Value]) {
+    docs.sort_by(|a, b| {
+        let k = |d: &Value| (d["createdAt"]["$date"].as_str().map(iso_ms), d["_id"]["$oid"].as_str().unwrap().to_owned());
+        k(b).cmp(&k(a))
+    });
+}
+
+#[tokio::test]
+async fn partner_mrr_per_subscription_and_currency() {
+    let (env, got) = answer("/users/me/partner/mrr", &NORTHWIND_OWNER).await;
+    let tenants = northwind_tenants(&env);
     let subs = active_subs(&env, Some(&tenants));
     let breakdown: Vec<Value> = subs
         .iter()
@@ -218,8 +250,7 @@ async fn partner_mrr_per_subscription_and_currency() {
         })
         .collect();
     assert_eq!(got["breakdown"], json!(breakdown));
-    let rows: Vec<(String, i64)> = subs.iter().map(|s| (s["currency"].as_str().unwrap().to_owned(), monthly(s))).collect();
-    assert_eq!(got["totals"], ordered_totals(&rows));
+    assert_eq!(got["totals"], subscription_totals(&subs));
     // The traps, literally: half-way yearly is 3 (not $round's 2), the
     // quarterly 2000/3 is 667, custom is 0 and flagged, cancelled is out.
     let row = |slug: &str| got["breakdown"].as_array().unwrap().iter().filter(|r| r["tenantSlug"] == slug).cloned().collect::<Vec<_>>();
@@ -235,17 +266,9 @@ async fn partner_mrr_per_subscription_and_currency() {
 
 #[tokio::test]
 async fn partner_tenants_with_counts_and_health_scoped_and_unscoped() {
-    let env = Env::start().await;
-    extend(&env);
-    let mut tenants = coll(&env, "tenants", json!({"partnerId": oid(demo::NORTHWIND.id)}));
-    // Newest first; no createdAt sorts last; _id descending on ties.
-    tenants.sort_by(|a, b| {
-        let k = |t: &Value| (t["createdAt"]["$date"].as_str().map(iso_ms), t["_id"]["$oid"].as_str().unwrap().to_owned());
-        k(b).cmp(&k(a))
-    });
-    let r = env.get("/users/me/partner/tenants", &NORTHWIND_STAFF).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let got = r.json();
+    let (env, got) = answer("/users/me/partner/tenants", &NORTHWIND_STAFF).await;
+    let mut tenants = northwind_tenants(&env);
+    newest_first(&mut tenants);
     let got = got.as_array().unwrap();
     let slugs = |v: &[Value]| v.iter().map(|t| t["slug"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
     assert_eq!(slugs(got), slugs(&tenants));
@@ -274,12 +297,8 @@ async fn partner_tenants_with_counts_and_health_scoped_and_unscoped() {
 
 #[tokio::test]
 async fn partner_reports_health_revenue_top_cohorts_and_margin() {
-    let env = Env::start().await;
-    extend(&env);
-    let r = env.get("/users/me/partner/reports", &NORTHWIND_STAFF).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let got = r.json();
-    let tenants = coll(&env, "tenants", json!({"partnerId": oid(demo::NORTHWIND.id)}));
+    let (env, got) = answer("/users/me/partner/reports", &NORTHWIND_STAFF).await;
+    let tenants = northwind_tenants(&env);
     let live: Vec<&Value> = tenants.iter().filter(|t| t["status"] != "deleted").collect();
     let (mut healthy, mut watch, mut at_risk, mut sum) = (0, 0, 0, 0);
     for t in &live {
@@ -295,12 +314,8 @@ async fn partner_reports_health_revenue_top_cohorts_and_margin() {
     assert_eq!(got["health"], json!({"healthy": healthy, "watch": watch, "atRisk": at_risk, "total": live.len(), "avgScore": avg}));
     let subs = active_subs(&env, Some(&tenants));
     assert_eq!(got["revenueByPlan"], revenue_by_plan(&subs));
-    let mut top: Vec<&Value> = subs.iter().collect();
-    // Stable sort over subscriptions in _id order: ties keep the older first.
-    top.sort_by_key(|s| std::cmp::Reverse(monthly(s)));
-    let top: Vec<Value> = top
+    let top: Vec<Value> = top10(&subs)
         .iter()
-        .take(10)
         .map(|s| {
             let t = tenants.iter().find(|t| t["_id"] == s["tenantId"]).unwrap();
             json!({"tenantId": hex(&t["_id"]), "tenantName": t["name"], "currency": s["currency"], "monthlyMinor": monthly(s), "custom": num(&s["perSeatAmount"]) == 0})
@@ -321,8 +336,7 @@ async fn partner_reports_health_revenue_top_cohorts_and_margin() {
     assert_eq!(got["churnCohorts"], json!(cohorts));
     // 23:30 UTC on Dec 31 is December's (the month is UTC's).
     assert_eq!(got["churnCohorts"][0]["month"], "2025-12");
-    let subs_rows: Vec<(String, i64)> = subs.iter().map(|s| (s["currency"].as_str().unwrap().to_owned(), monthly(s))).collect();
-    assert_eq!(got["totals"], ordered_totals(&subs_rows));
+    assert_eq!(got["totals"], subscription_totals(&subs));
     assert_eq!(got["marginPct"], 0, "northwind has no marginPct");
     let east = env.get("/users/me/partner/reports", &EAST_ADMIN).await.json();
     assert_eq!(east, json!({"health": {"healthy": 0, "watch": 0, "atRisk": 0, "total": 0, "avgScore": 0}, "revenueByPlan": [], "topCustomers": [],
@@ -331,11 +345,7 @@ async fn partner_reports_health_revenue_top_cohorts_and_margin() {
 
 #[tokio::test]
 async fn platform_reports_over_every_tenant_and_subscription() {
-    let env = Env::start().await;
-    extend(&env);
-    let r = env.get("/platform/reports", &OPERATOR).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let got = r.json();
+    let (env, got) = answer("/platform/reports", &OPERATOR).await;
     let tenants = coll(&env, "tenants", json!({}));
     let mut status = json!({"active": 0, "pending": 0, "suspended": 0, "deleted": 0, "total": tenants.len()});
     for t in &tenants {
@@ -345,13 +355,9 @@ async fn platform_reports_over_every_tenant_and_subscription() {
     assert_eq!(got["tenants"], status);
     let subs = active_subs(&env, None);
     assert_eq!(got["revenueByPlan"], revenue_by_plan(&subs));
-    let rows: Vec<(String, i64)> = subs.iter().map(|s| (s["currency"].as_str().unwrap().to_owned(), monthly(s))).collect();
-    assert_eq!(got["totals"], ordered_totals(&rows));
-    let mut top: Vec<&Value> = subs.iter().collect();
-    top.sort_by_key(|s| std::cmp::Reverse(monthly(s)));
-    let top: Vec<Value> = top
+    assert_eq!(got["totals"], subscription_totals(&subs));
+    let top: Vec<Value> = top10(&subs)
         .iter()
-        .take(10)
         .map(|s| {
             let name = tenants.iter().find(|t| t["_id"] == s["tenantId"]).map(|t| t["name"].clone()).unwrap_or(json!(hex(&s["tenantId"])));
             json!({"tenantId": hex(&s["tenantId"]), "tenantName": name, "plan": s["plan"], "currency": s["currency"], "monthlyMinor": monthly(s)})
@@ -373,16 +379,10 @@ async fn platform_reports_over_every_tenant_and_subscription() {
 
 #[tokio::test]
 async fn partner_users_list_for_platform_admins() {
-    let env = Env::start().await;
-    extend(&env);
-    let r = env.get("/partners/northwind/users", &OPERATOR).await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    let (env, got) = answer("/partners/northwind/users", &OPERATOR).await;
     let mut want = coll(&env, "users", json!({"partnerId": oid(demo::NORTHWIND.id)}));
-    want.sort_by(|a, b| {
-        let k = |u: &Value| (u["createdAt"]["$date"].as_str().map(iso_ms), u["_id"]["$oid"].as_str().unwrap().to_owned());
-        k(b).cmp(&k(a))
-    });
-    let got: Vec<Value> = r.json().as_array().unwrap().iter().map(|u| u["authentikSubjectId"].clone()).collect();
+    newest_first(&mut want);
+    let got: Vec<Value> = got.as_array().unwrap().iter().map(|u| u["authentikSubjectId"].clone()).collect();
     assert_eq!(got, want.iter().map(|u| u["authentikSubjectId"].clone()).collect::<Vec<_>>());
     assert_eq!(env.get("/partners/nowhere/users", &OPERATOR).await.status, 404);
     assert_eq!(env.get("/partners/eastwind/users", &OPERATOR).await.json().as_array().unwrap().len(), 1);
@@ -390,11 +390,7 @@ async fn partner_users_list_for_platform_admins() {
 
 #[tokio::test]
 async fn partner_team_with_access_and_mfa_and_authentik_failing() {
-    let env = Env::start().await;
-    extend(&env);
-    let r = env.get("/users/me/partner/users", &NORTHWIND_SCOPED).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let team = r.json();
+    let (env, team) = answer("/users/me/partner/users", &NORTHWIND_SCOPED).await;
     let by = |t: &Value, sub: &str| t.as_array().unwrap().iter().find(|u| u["authentikSubjectId"] == sub).unwrap().clone();
     let nora = by(&team, NORTHWIND_SCOPED.sub);
     assert_eq!((nora["accessLevel"].clone(), nora["accessCount"].clone()), (json!("scoped"), json!(1)));

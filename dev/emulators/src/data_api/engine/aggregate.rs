@@ -1128,6 +1128,20 @@ fn parse_switch(arg: &Bson) -> Result<Expr> {
     Ok(Expr::Switch(branches, default))
 }
 
+/// The operands of `$max`, `$min`, `$sum` as expressions: of one argument
+/// that is an array, its elements; otherwise the arguments (missing ones
+/// left out).
+fn operands(items: &[Expr], doc: &Document) -> Result<Vec<Bson>> {
+    let mut values = Vec::new();
+    for e in items {
+        values.push(e.eval(doc)?);
+    }
+    Ok(match values.as_slice() {
+        [Some(Bson::Array(a))] => a.clone(),
+        _ => values.into_iter().flatten().collect(),
+    })
+}
+
 /// `$round` of a double at `place` decimal places, halves to even (the
 /// manual: "rounds to the nearest even value" at .5).
 fn round_half_even(x: f64, place: i32) -> f64 {
@@ -1391,17 +1405,8 @@ impl Expr {
                 }
             }
             Expr::Extreme(max, items) => {
-                // One argument that is an array: its elements; otherwise
-                // the arguments. Null and missing are ignored; nothing left
-                // is null.
-                let mut values = Vec::new();
-                for e in items {
-                    values.push(e.eval(doc)?);
-                }
-                let values: Vec<Bson> = match values.as_slice() {
-                    [Some(Bson::Array(a))] => a.clone(),
-                    _ => values.into_iter().flatten().collect(),
-                };
+                // Null and missing are ignored; nothing left is null.
+                let values = operands(items, doc)?;
                 let want = if *max { Ordering::Greater } else { Ordering::Less };
                 let mut best: Option<Bson> = None;
                 for v in values.into_iter().filter(|v| !matches!(v, Bson::Null | Bson::Undefined)) {
@@ -1412,14 +1417,7 @@ impl Expr {
                 Some(best.unwrap_or(Bson::Null))
             }
             Expr::Sum(items) => {
-                let mut values = Vec::new();
-                for e in items {
-                    values.push(e.eval(doc)?);
-                }
-                let values: Vec<Bson> = match values.as_slice() {
-                    [Some(Bson::Array(a))] => a.clone(),
-                    _ => values.into_iter().flatten().collect(),
-                };
+                let values = operands(items, doc)?;
                 Some(values.iter().filter(|v| is_number(v)).fold(Bson::Int32(0), |acc, v| add_numbers(&acc, v)))
             }
             Expr::Switch(branches, default) => {

@@ -118,10 +118,10 @@ pub fn world(scale: Scale, now_ms: i64) -> Vec<(&'static str, Vec<Value>)> {
     }
     for (name, docs) in colls.iter_mut() {
         match *name {
-            "partners" => docs.extend(partners.drain(..)),
-            "tenants" => docs.extend(tenants.drain(..)),
-            "users" => docs.extend(users.drain(..)),
-            "subscriptions" => docs.extend(subscriptions.drain(..)),
+            "partners" => docs.append(&mut partners),
+            "tenants" => docs.append(&mut tenants),
+            "users" => docs.append(&mut users),
+            "subscriptions" => docs.append(&mut subscriptions),
             _ => {}
         }
     }
@@ -136,7 +136,7 @@ pub fn write_data_dir(dir: &Path, colls: &[(&str, Vec<Value>)]) -> anyhow::Resul
     for (name, docs) in colls {
         let mut text = String::from("[\n");
         for (i, d) in docs.iter().enumerate() {
-            let _ = write!(text, "{}{}\n", d, if i + 1 < docs.len() { "," } else { "" });
+            let _ = writeln!(text, "{}{}", d, if i + 1 < docs.len() { "," } else { "" });
         }
         text.push_str("]\n");
         std::fs::write(db.join(format!("{name}.json")), text)?;

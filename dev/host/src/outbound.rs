@@ -139,6 +139,11 @@ impl WasiHttpHooks for OutboundHooks {
             self.0.log_denied(&denial);
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
+        // Whether the guest wrote its body before `handle` is decided here,
+        // inside the `handle` call itself (wasmtime calls this hook
+        // synchronously and only then spawns the returned future, by which
+        // time the guest may have written the body after all).
+        let request = request.map(HeadFirstUnlessWritten::new);
         let client = self.0.client.clone();
         Box::new(async move { client.send(request, options).await })
     }
@@ -174,10 +179,11 @@ impl OutboundClient {
 
     async fn send(
         &self,
-        mut request: http::Request<WasiBody>,
+        mut request: http::Request<HeadFirstUnlessWritten>,
         options: Option<RequestOptions>,
     ) -> wasmtime_wasi_http::Result<(http::Response<WasiBody>, Io)> {
         if request.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
+            let request = request.map(|body| body.boxed_unsync());
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             return Ok((
                 response.map(|body| body.map_err(Into::into).boxed_unsync()),
@@ -194,7 +200,6 @@ impl OutboundClient {
         // The pooled client writes `Host` from the URI (Spin drops the
         // guest's for the same reason).
         request.headers_mut().remove(http::header::HOST);
-        let request = request.map(HeadFirstUnlessWritten::new);
         let response = CONNECT_TIMEOUT.scope(connect, self.pooled.request(request));
         let response = tokio::time::timeout(first_byte, response)
             .await

@@ -75,6 +75,11 @@
 //!   goes through one keep-alive connection pool per served app without
 //!   `TCP_NODELAY`, as on Spin, honouring the guest's connect, first-byte
 //!   and between-bytes timeouts. See [`outbound`].
+//! - **Memory**: nothing limits an instance beyond its memories' own
+//!   maximum (see "Not reproduced"); each request's
+//!   peak linear memory is measured and [`Server::memory_peaks`] gives
+//!   the per-component peak (no header, nothing else changes). See
+//!   [`memory`].
 //! - **WASI**: guest stdout/stderr reach the host's, line by line, prefixed
 //!   `[component-id]`; no environment, arguments, files or sockets.
 //!
@@ -97,6 +102,7 @@ pub mod allowed_hosts;
 mod app;
 pub mod cache;
 pub mod manifest;
+pub mod memory;
 pub mod outbound;
 pub mod routes;
 pub mod runtime;
@@ -107,6 +113,7 @@ pub mod variables;
 use std::path::{Path, PathBuf};
 
 pub use app::{App, LoadStats};
+pub use memory::MemoryPeaks;
 pub use server::{serve, ServeOptions, Server};
 
 /// Where the binary keeps compiled components unless told otherwise:

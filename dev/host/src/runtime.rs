@@ -23,6 +23,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::memory::MemoryMeter;
 use crate::outbound::{OutboundHooks, OutboundPolicy};
 use crate::stdio::PrefixedStdio;
 use crate::variables::{self, ComponentVariables, VariablesView};
@@ -34,6 +35,7 @@ pub struct HostState {
     http: WasiHttpCtx,
     hooks: OutboundHooks,
     variables: VariablesView,
+    memory: MemoryMeter,
 }
 
 impl WasiView for HostState {
@@ -92,11 +94,13 @@ pub fn prepare(
     Ok((pre, stubbed))
 }
 
-/// A fresh store for one request to component `policy.component_id`.
+/// A fresh store for one request to component `policy.component_id`,
+/// with `memory` as its resource limiter (it measures, never limits).
 pub fn new_store(
     engine: &Engine,
     policy: Arc<OutboundPolicy>,
     variables: Arc<ComponentVariables>,
+    memory: MemoryMeter,
 ) -> Store<HostState> {
     let id = policy.component_id.as_str();
     let wasi = WasiCtx::builder()
@@ -106,7 +110,7 @@ pub fn new_store(
         .allow_udp(false)
         .allow_ip_name_lookup(false)
         .build();
-    Store::new(
+    let mut store = Store::new(
         engine,
         HostState {
             table: ResourceTable::new(),
@@ -114,6 +118,9 @@ pub fn new_store(
             http: WasiHttpCtx::new(),
             hooks: OutboundHooks(policy),
             variables: VariablesView(variables),
+            memory,
         },
-    )
+    );
+    store.limiter(|state| &mut state.memory);
+    store
 }

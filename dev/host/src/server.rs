@@ -23,6 +23,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView;
 
 use crate::app::App;
+use crate::memory::MemoryPeaks;
 use crate::outbound::{AllowedHosts, OutboundClient, OutboundPolicy};
 use crate::runtime;
 use crate::variables::{resolve_app_variables, ComponentVariables, VariableSources};
@@ -63,12 +64,19 @@ pub struct Server {
     pub addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    memory: Arc<MemoryPeaks>,
 }
 
 impl Server {
     /// `http://<addr>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Peak wasm linear memory per component over the requests served
+    /// since the last [`MemoryPeaks::take`] (for `make bench`).
+    pub fn memory_peaks(&self) -> &MemoryPeaks {
+        &self.memory
     }
 
     /// Stops accepting, lets in-flight requests finish (up to 5 s), then
@@ -96,6 +104,7 @@ struct ComponentRuntime {
 struct ServeState {
     app: Arc<App>,
     components: HashMap<String, ComponentRuntime>,
+    memory: Arc<MemoryPeaks>,
 }
 
 /// Resolves variables and allow-lists for this run, starts listening, and
@@ -140,13 +149,19 @@ pub async fn serve(app: Arc<App>, opts: ServeOptions) -> Result<Server> {
         );
     }
 
-    let state = Arc::new(ServeState { app, components });
+    let memory = Arc::new(MemoryPeaks::new(components.keys().map(String::as_str)));
+    let state = Arc::new(ServeState {
+        app,
+        components,
+        memory: memory.clone(),
+    });
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, state, stop_rx));
     Ok(Server {
         addr,
         stop,
         task: Some(task),
+        memory,
     })
 }
 
@@ -333,7 +348,12 @@ async fn run_component(
         .components
         .get(id)
         .context("component has no runtime settings")?;
-    let mut store = runtime::new_store(state.app.engine(), rt.policy.clone(), rt.variables.clone());
+    let mut store = runtime::new_store(
+        state.app.engine(),
+        rt.policy.clone(),
+        rt.variables.clone(),
+        state.memory.meter(id),
+    );
 
     let incoming = store
         .data_mut()

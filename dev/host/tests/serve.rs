@@ -375,6 +375,34 @@ async fn every_request_gets_a_fresh_instance() {
 }
 
 #[tokio::test]
+async fn peak_linear_memory_is_measured_per_component() {
+    const MIB: usize = 1 << 20;
+    let server = start_default().await;
+    let addr = server.addr;
+    assert!(server.memory_peaks().take().is_empty(), "nothing ran yet");
+
+    assert_eq!(get(addr, "/users/me?action=alloc&mib=0").await.0, 200);
+    let baseline = server.memory_peaks().take()["me"];
+    assert!(baseline > 0 && baseline < 8 * MIB, "baseline {baseline}");
+
+    // Two components, one allocating 40 MiB, the other 8 MiB; each
+    // component keeps its own peak.
+    assert_eq!(get(addr, "/users/me?action=alloc&mib=40").await.0, 200);
+    assert_eq!(get(addr, "/users/u1?action=alloc&mib=8").await.0, 200);
+    // A later small request (a fresh instance) does not lower the peak.
+    assert_eq!(get(addr, "/users/me?action=alloc&mib=0").await.0, 200);
+    let peaks = server.memory_peaks().take();
+    assert_eq!(peaks.len(), 2, "{peaks:?}");
+    assert!(peaks["me"] >= baseline + 40 * MIB, "{peaks:?}");
+    assert!(peaks["user"] >= baseline + 8 * MIB && peaks["user"] < peaks["me"], "{peaks:?}");
+
+    // `take` reset the peaks: a small request reads as small again.
+    assert_eq!(get(addr, "/users/me?action=alloc&mib=0").await.0, 200);
+    assert_eq!(server.memory_peaks().take()["me"], baseline);
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn outbound_allowed_and_denied() {
     let allowed = upstream().await;
     // A live server that is *not* in the allow-list: success here would mean

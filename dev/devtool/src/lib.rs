@@ -8,7 +8,7 @@ use std::sync::Arc;
 pub mod report_bench;
 pub mod spin;
 
-use dev_host::{serve, App, ServeOptions, Server};
+use dev_host::{serve, App, MemoryPeaks, ServeOptions, Server};
 use emulators::{demo, Emulators};
 
 pub fn workspace() -> PathBuf {
@@ -55,6 +55,18 @@ pub async fn serve_app(app: Arc<App>, emu: &Emulators, addr: std::net::SocketAdd
         vars.retain(|k, _| std::env::var(format!("SPIN_VARIABLE_{}", k.to_uppercase())).is_err());
     }
     serve(app, ServeOptions { addr, variables: vars, use_process_env: env_wins }).await
+}
+
+/// The peak wasm linear memory of one request since the last call, as
+/// `12.4 MiB (component)` (each component that ran, largest first), then
+/// resets the peaks: call it before and after measuring one route.
+pub fn take_peak_memory(peaks: &MemoryPeaks) -> String {
+    let mut ran: Vec<(String, usize)> = peaks.take().into_iter().collect();
+    if ran.is_empty() {
+        return "no instance ran".into();
+    }
+    ran.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    ran.iter().map(|(id, bytes)| format!("{:.1} MiB ({id})", *bytes as f64 / (1u64 << 20) as f64)).collect::<Vec<_>>().join(", ")
 }
 
 /// A human label for a demo user's role.

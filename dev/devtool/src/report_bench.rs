@@ -3,7 +3,9 @@
 //! 10,000 active subscriptions, written as the Data API emulator's data
 //! directory (inserting 120,000 documents one by one through the API would
 //! take longer than the measurement), then p50 latency, upstream calls and
-//! sequential round trips of rows 8, 13, 15 and 16 through the dev host.
+//! sequential round trips of rows 8, 13, 15 and 16 through the dev host,
+//! and the largest wasm linear memory one request of each route reached
+//! (measured by the dev host's resource limiter).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -182,6 +184,7 @@ pub async fn run(app: Arc<App>, scale: Scale) -> anyhow::Result<()> {
         ("/users/me/partner/tenants", &owner),
     ] {
         let url = format!("{base}{route}");
+        crate::take_peak_memory(server.memory_peaks());
         let (status, len, _) = get(&client, &url, token).await;
         assert_eq!(status, 200, "{route}");
         let mut times = Vec::new();
@@ -208,10 +211,11 @@ pub async fn run(app: Arc<App>, scale: Scale) -> anyhow::Result<()> {
         }
         let trips = (p50(slow).as_secs_f64() - plain.as_secs_f64()) / 0.2;
         println!(
-            "| GET {route} | {:.0} ms | {:.1} KiB | {} | {trips:.1} | not measured (the dev host has no resource limiter yet) |",
+            "| GET {route} | {:.0} ms | {:.1} KiB | {} | {trips:.1} | {} |",
             plain.as_secs_f64() * 1000.0,
             len as f64 / 1024.0,
-            calls.join(", ")
+            calls.join(", "),
+            crate::take_peak_memory(server.memory_peaks())
         );
     }
     println!("(goals: p50 ≤ 500 ms, peak wasm linear memory ≤ 32 MiB; the token check reads the caller's User: 1 of the calls and trips)");

@@ -8,7 +8,8 @@
 use std::time::{Duration, Instant};
 
 use devtool::spin::{spin_bins, state_dir, version, SpinUp};
-use devtool::{load_app, serve_app, variables, workspace};
+use dev_host::MemoryPeaks;
+use devtool::{load_app, serve_app, take_peak_memory, variables, workspace};
 use emulators::demo::{ACME_OWNER, OPERATOR};
 use emulators::faults::{Controls, Fault, FaultRule};
 use emulators::{Emulators, Options};
@@ -69,8 +70,10 @@ async fn start_emulators() -> anyhow::Result<Emulators> {
     emulators::start(Options { stalwart_port: Some(0), ocis_port: Some(0), ..Options::default() }).await
 }
 
-/// The measured routes through the host at `base`: (route, requests, stats).
-async fn latencies(base: &str, emu: &Emulators) -> Vec<(&'static str, usize, Stats)> {
+/// The measured routes through the host at `base`: (route, requests, stats,
+/// peak wasm memory of one request when the host is the dev host).
+async fn latencies(base: &str, emu: &Emulators, peaks: Option<&MemoryPeaks>) -> Vec<(&'static str, usize, Stats, String)> {
+    let peak = || peaks.map_or_else(|| "not measured".to_owned(), take_peak_memory);
     let client = reqwest::Client::new();
     let op_token = emu.issuer.token_for(&OPERATOR);
     let owner = emu.issuer.token_for(&ACME_OWNER);
@@ -80,6 +83,7 @@ async fn latencies(base: &str, emu: &Emulators) -> Vec<(&'static str, usize, Sta
         ("GET /openapi.json (40 KB, no upstream)", "GET", "/openapi.json", None, 200),
         ("GET /users/me (token check + 2 Data API calls)", "GET", "/users/me", Some(op_token.as_str()), 200),
     ] {
+        peak();
         for _ in 0..50 {
             timed(&client, method, &format!("{base}{path}"), token, None).await;
         }
@@ -89,10 +93,11 @@ async fn latencies(base: &str, emu: &Emulators) -> Vec<(&'static str, usize, Sta
             assert_eq!(status, want, "{path}");
             times.push(t);
         }
-        rows.push((label, times.len(), stats(times)));
+        rows.push((label, times.len(), stats(times), peak()));
     }
     // Each request creates a member (Authentik, Data API, Stalwart, OCIS).
     let url = format!("{base}/tenants/acme/members/create");
+    peak();
     let mut times = Vec::new();
     for i in 0..210 {
         let body = json!({"name": "Bench Member", "localPart": format!("bench.{i}"), "role": "member"}).to_string();
@@ -102,7 +107,7 @@ async fn latencies(base: &str, emu: &Emulators) -> Vec<(&'static str, usize, Sta
             times.push(t);
         }
     }
-    rows.push(("POST /tenants/acme/members/create (creates a member in 4 systems)", times.len(), stats(times)));
+    rows.push(("POST /tenants/acme/members/create (creates a member in 4 systems)", times.len(), stats(times), peak()));
     rows
 }
 
@@ -160,7 +165,7 @@ async fn main() -> anyhow::Result<()> {
     {
         let emu = start_emulators().await?;
         let server = serve_app(app.clone(), &emu, ([127, 0, 0, 1], 0).into(), false).await?;
-        table.push(("dev host".to_owned(), latencies(&server.url(), &emu).await));
+        table.push(("dev host".to_owned(), latencies(&server.url(), &emu, Some(server.memory_peaks())).await));
         server.shutdown().await;
         emu.shutdown().await;
     }
@@ -180,17 +185,17 @@ async fn main() -> anyhow::Result<()> {
         }
         println!("{label}: start to serving {}", startup.join(", "));
         let up = SpinUp::start(bin, &manifest, &variables(&emu), &dir).await?;
-        table.push((label.clone(), latencies(&up.url(), &emu).await));
+        table.push((label.clone(), latencies(&up.url(), &emu, None).await));
         drop(up);
         emu.shutdown().await;
     }
     println!("\n== Latency, sequential requests after a warm-up, per route and runtime");
-    println!("| route | requests | runtime | p50 | p99 | max | over 20 ms |");
-    println!("|---|---|---|---|---|---|---|");
-    for (i, (route, n, _)) in table[0].1.iter().enumerate() {
+    println!("| route | requests | runtime | p50 | p99 | max | over 20 ms | peak wasm memory |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (i, (route, n, _, _)) in table[0].1.iter().enumerate() {
         for (runtime, rows) in &table {
-            let s = &rows[i].2;
-            println!("| {route} | {n} | {runtime} | {} | {} | {} | {} |", ms(s.p50), ms(s.p99), ms(s.max), s.over_20ms);
+            let (s, memory) = (&rows[i].2, &rows[i].3);
+            println!("| {route} | {n} | {runtime} | {} | {} | {} | {} | {memory} |", ms(s.p50), ms(s.p99), ms(s.max), s.over_20ms);
         }
     }
 

@@ -1,0 +1,250 @@
+//! `deploy/kubernetes/`, rendered from `spin.toml` (`cargo run -p devtool
+//! --bin kube`): the one OCI artifact deployed as several SpinKube SpinApps,
+//! each serving a subset of the components (`spec.components`) and scaled on
+//! its own. Every component lands in exactly one SpinApp by rule, so a new
+//! component cannot be left out; tests/tests/kubernetes.rs checks that the
+//! committed files are this module's output.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use dev_host::manifest::Manifest;
+use dev_host::variables::Template;
+use serde_json::{json, Value};
+
+/// Where the rendered files live, relative to the workspace root.
+pub const DIR: &str = "deploy/kubernetes";
+
+/// The image the SpinApps name; kustomization.yaml's `images` entry rewrites
+/// it to the registry the artifact was pushed to.
+pub const IMAGE: &str = "dezky-provisioning";
+
+/// Spin's HTTP trigger answers this path itself ("OK") for every app,
+/// whichever components it kept: the one probe target every SpinApp has.
+pub const HEALTH_PATH: &str = "/.well-known/spin/health";
+
+/// The aggregations over whole collections: slow, memory-hungry and rare, so
+/// they get their own pods and cannot starve the hot reads.
+pub const REPORTS: &[&str] = &["platform-reports", "partner-tenants", "partner-activity", "partner-mrr", "partner-reports"];
+
+/// How a SpinApp's pod count is set.
+#[derive(Debug, Clone, Copy)]
+pub enum Scale {
+    /// A fixed `spec.replicas`.
+    Replicas(u32),
+    /// `spec.enableAutoscaling` plus a HorizontalPodAutoscaler on CPU.
+    Autoscale { min: u32, max: u32, cpu_percent: u32 },
+}
+
+/// One SpinApp: which components it serves and how it runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Group {
+    /// Suffix of the SpinApp's name (`<application>-<suffix>`).
+    pub suffix: &'static str,
+    pub scale: Scale,
+    /// `(cpu, memory)` requests and limits.
+    pub requests: (&'static str, &'static str),
+    pub limits: (&'static str, &'static str),
+}
+
+/// GETs other than the reports: most of the traffic, cheap per request.
+pub const READS: Group = Group {
+    suffix: "reads",
+    scale: Scale::Autoscale { min: 2, max: 10, cpu_percent: 60 },
+    requests: ("100m", "128Mi"),
+    limits: ("500m", "256Mi"),
+};
+/// Every non-GET: the provisioning sagas and mutations, bound by upstream
+/// latency rather than CPU, so scaled on a lower ceiling.
+pub const PROVISIONING: Group = Group {
+    suffix: "provisioning",
+    scale: Scale::Autoscale { min: 2, max: 6, cpu_percent: 70 },
+    requests: ("100m", "128Mi"),
+    limits: ("500m", "256Mi"),
+};
+/// [`REPORTS`]: a fixed pair of larger pods.
+pub const REPORTS_GROUP: Group = Group {
+    suffix: "reports",
+    scale: Scale::Replicas(2),
+    requests: ("250m", "256Mi"),
+    limits: ("1", "512Mi"),
+};
+pub const GROUPS: [Group; 3] = [READS, PROVISIONING, REPORTS_GROUP];
+
+/// The group a component belongs to, by its method in the route table that
+/// `/openapi.json` is built from (a component missing there is an error).
+pub fn group_of(component: &str) -> Result<Group> {
+    if REPORTS.contains(&component) {
+        return Ok(REPORTS_GROUP);
+    }
+    let Some((_, method, ..)) = shared::ops::openapi::ROUTES.iter().find(|r| r.0 == component) else {
+        bail!("component {component} is not in shared::ops::openapi::ROUTES: add it there first");
+    };
+    Ok(if *method == "GET" { READS } else { PROVISIONING })
+}
+
+/// The application variables a component reads: those named in its
+/// variables and in its allowed_outbound_hosts templates.
+fn variables_of(manifest: &Manifest, component: &str) -> Result<BTreeSet<String>> {
+    let decl = &manifest.components[component];
+    let mut names = BTreeSet::new();
+    for text in decl.variables.values().chain(&decl.allowed_outbound_hosts) {
+        let template = Template::parse(text).with_context(|| format!("component {component}: {text}"))?;
+        names.extend(template.variable_names().map(str::to_owned));
+    }
+    Ok(names)
+}
+
+pub fn config_map_name(manifest: &Manifest) -> String {
+    format!("{}-config", manifest.name)
+}
+
+pub fn secret_name(manifest: &Manifest) -> String {
+    format!("{}-secrets", manifest.name)
+}
+
+/// The rendered files: `(name inside DIR, contents)`, sorted by name.
+pub fn render(manifest: &Manifest) -> Result<BTreeMap<String, String>> {
+    let mut members: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for component in manifest.components.keys() {
+        members.entry(group_of(component)?.suffix).or_default().push(component);
+    }
+    let mut files = BTreeMap::new();
+    let mut resources = vec!["namespace.yaml".to_owned()];
+    for group in GROUPS {
+        let Some(components) = members.get(group.suffix) else { continue };
+        let file = format!("spinapp-{}.yaml", group.suffix);
+        files.insert(file.clone(), yaml(&spin_app_documents(manifest, group, components)?)?);
+        resources.push(file);
+    }
+    let header = "# Rendered from spin.toml by `cargo run -p devtool --bin kube`; do not edit.\n";
+    for text in files.values_mut() {
+        text.insert_str(0, header);
+    }
+
+    let (secrets, plain): (Vec<_>, Vec<_>) = manifest.variables.iter().partition(|(_, d)| d.secret);
+    let env_file = |vars: &[(&String, &dev_host::manifest::VariableDecl)], what: &str, file: &str| {
+        let mut s = format!("# {what}, one per spin.toml variable. Copy to {file} and fill in; required ones are marked.\n");
+        for (name, decl) in vars {
+            if decl.required {
+                s.push_str("# required\n");
+            }
+            // A secret's default never goes into a file meant for real values.
+            let value = if decl.secret { "" } else { decl.default.as_deref().unwrap_or("") };
+            s.push_str(&format!("{name}={value}\n"));
+        }
+        s
+    };
+    files.insert("config.env.example".to_owned(), env_file(&plain, "Plain variables", "config.env"));
+    files.insert("secrets.env.example".to_owned(), env_file(&secrets, "Secret variables", "secrets.env"));
+    files.insert(".gitignore".to_owned(), "# The real values: never committed.\nconfig.env\nsecrets.env\n".to_owned());
+    files.insert("namespace.yaml".to_owned(), format!("{header}{}", yaml(&[json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": { "name": manifest.name },
+    })])?));
+    files.insert("kustomizeconfig.yaml".to_owned(), format!(
+        "{header}# Lets kustomize's `images` transformer rewrite SpinApp images.\n{}",
+        yaml(&[json!({ "images": [{ "path": "spec/image", "kind": "SpinApp" }] })])?
+    ));
+    let kustomization = json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": manifest.name,
+        "resources": resources,
+        "configurations": ["kustomizeconfig.yaml"],
+        "images": [{
+            "name": IMAGE,
+            "newName": format!("ghcr.io/dezky/{}", manifest.name),
+            "newTag": manifest.version.clone().unwrap_or_else(|| "latest".to_owned()),
+        }],
+        // The SpinApps name these exactly: kustomize does not know the
+        // SpinApp's secretKeyRef/configMapKeyRef fields, so no hash suffix.
+        "generatorOptions": { "disableNameSuffixHash": true },
+        "configMapGenerator": [{ "name": config_map_name(manifest), "envs": ["config.env"] }],
+        "secretGenerator": [{ "name": secret_name(manifest), "envs": ["secrets.env"] }],
+    });
+    files.insert("kustomization.yaml".to_owned(), format!("{header}{}", yaml(&[kustomization])?));
+    Ok(files)
+}
+
+/// The SpinApp (and its HPA) serving `components`.
+fn spin_app_documents(manifest: &Manifest, group: Group, components: &[&str]) -> Result<Vec<Value>> {
+    let name = format!("{}-{}", manifest.name, group.suffix);
+    // Spin refuses to start unless every required application variable
+    // resolves, whichever components the app kept; the rest only where used.
+    let mut used: BTreeSet<String> =
+        manifest.variables.iter().filter(|(_, d)| d.required).map(|(n, _)| n.clone()).collect();
+    for component in components {
+        used.extend(variables_of(manifest, component)?);
+    }
+    let variables: Vec<Value> = used
+        .iter()
+        .map(|var| {
+            let decl = &manifest.variables[var];
+            let (source, from) = if decl.secret {
+                ("secretKeyRef", secret_name(manifest))
+            } else {
+                ("configMapKeyRef", config_map_name(manifest))
+            };
+            json!({ "name": var, "valueFrom": { source: { "name": from, "key": var, "optional": !decl.required } } })
+        })
+        .collect();
+    let probe = json!({ "httpGet": { "path": HEALTH_PATH }, "initialDelaySeconds": 2, "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3 });
+    let mut spec = json!({
+        "image": IMAGE,
+        "executor": "containerd-shim-spin",
+        "components": components,
+    });
+    match group.scale {
+        Scale::Replicas(n) => spec["replicas"] = json!(n),
+        Scale::Autoscale { .. } => spec["enableAutoscaling"] = json!(true),
+    }
+    spec["resources"] = json!({
+        "requests": { "cpu": group.requests.0, "memory": group.requests.1 },
+        "limits": { "cpu": group.limits.0, "memory": group.limits.1 },
+    });
+    spec["checks"] = json!({ "liveness": probe, "readiness": probe });
+    spec["variables"] = json!(variables);
+    let labels = json!({ "app.kubernetes.io/part-of": manifest.name, "app.kubernetes.io/component": group.suffix });
+    let mut docs = vec![json!({
+        "apiVersion": "core.spinkube.dev/v1alpha1",
+        "kind": "SpinApp",
+        "metadata": { "name": name, "labels": labels },
+        "spec": spec,
+    })];
+    if let Scale::Autoscale { min, max, cpu_percent } = group.scale {
+        // The operator runs a SpinApp as a Deployment of the same name.
+        docs.push(json!({
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": { "name": name, "labels": labels },
+            "spec": {
+                "scaleTargetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": name },
+                "minReplicas": min,
+                "maxReplicas": max,
+                "metrics": [{ "type": "Resource", "resource": { "name": "cpu", "target": { "type": "Utilization", "averageUtilization": cpu_percent } } }],
+            },
+        }));
+    }
+    Ok(docs)
+}
+
+/// Documents joined with `---`.
+fn yaml(docs: &[Value]) -> Result<String> {
+    let parts: Result<Vec<String>> = docs.iter().map(|d| serde_yaml_ng::to_string(d).context("rendering YAML")).collect();
+    Ok(parts?.join("---\n"))
+}
+
+/// Parses a multi-document YAML file (for the tests).
+pub fn parse_documents(text: &str) -> Result<Vec<Value>> {
+    serde_yaml_ng::Deserializer::from_str(text)
+        .map(|doc| <Value as serde::Deserialize>::deserialize(doc).context("parsing YAML"))
+        .collect()
+}
+
+/// Renders from `<root>/spin.toml`.
+pub fn render_workspace(root: &Path) -> Result<BTreeMap<String, String>> {
+    render(&Manifest::load(&root.join("spin.toml"))?)
+}

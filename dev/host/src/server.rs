@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -65,6 +66,7 @@ pub struct Server {
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
     memory: Arc<MemoryPeaks>,
+    log_requests: Arc<AtomicBool>,
 }
 
 impl Server {
@@ -77,6 +79,12 @@ impl Server {
     /// since the last [`MemoryPeaks::take`] (for `make bench`).
     pub fn memory_peaks(&self) -> &MemoryPeaks {
         &self.memory
+    }
+
+    /// Turns the one line per request on stderr off or back on (on by
+    /// default; `make bench` sends thousands of requests).
+    pub fn log_requests(&self, on: bool) {
+        self.log_requests.store(on, Ordering::Relaxed);
     }
 
     /// Stops accepting, lets in-flight requests finish (up to 5 s), then
@@ -105,6 +113,7 @@ struct ServeState {
     app: Arc<App>,
     components: HashMap<String, ComponentRuntime>,
     memory: Arc<MemoryPeaks>,
+    log_requests: Arc<AtomicBool>,
 }
 
 /// Resolves variables and allow-lists for this run, starts listening, and
@@ -150,10 +159,12 @@ pub async fn serve(app: Arc<App>, opts: ServeOptions) -> Result<Server> {
     }
 
     let memory = Arc::new(MemoryPeaks::new(components.keys().map(String::as_str)));
+    let log_requests = Arc::new(AtomicBool::new(true));
     let state = Arc::new(ServeState {
         app,
         components,
         memory: memory.clone(),
+        log_requests: log_requests.clone(),
     });
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, state, stop_rx));
@@ -162,6 +173,7 @@ pub async fn serve(app: Arc<App>, opts: ServeOptions) -> Result<Server> {
         stop,
         task: Some(task),
         memory,
+        log_requests,
     })
 }
 
@@ -235,7 +247,7 @@ async fn serve_connection(
     }
 }
 
-/// Serves one request and logs one line for it.
+/// Serves one request and logs one line for it (unless turned off).
 async fn handle(
     state: &ServeState,
     req: Request<Incoming>,
@@ -245,6 +257,9 @@ async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let (component, response) = dispatch(state, req, client).await;
+    if !state.log_requests.load(Ordering::Relaxed) {
+        return response;
+    }
     eprintln!(
         "dev-host: {method} {path} -> {} {} ({:.1} ms)",
         component.as_deref().unwrap_or("-"),

@@ -2,7 +2,7 @@
 # `make test`: every test on the dev host, then the end-to-end suite again on
 # each real Spin named in SPIN_BIN (a list, separated by spaces or `:`).
 # Tests that only make sense in process (IN_PROCESS_TESTS: the import check,
-# the native upstream clients) run once, on the dev host. The output ends with
+# the native upstream clients, the Kubernetes manifests) run once, on the dev host. The output ends with
 # a line per runtime and the summed `total:` line (dev/summarize-tests.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +24,7 @@ run() {
 
 run "dev host, every test" cargo test --no-fail-fast
 
-in_process=" ${IN_PROCESS_TESTS:-imports clients} "
+in_process=" ${IN_PROCESS_TESTS:-imports clients kubernetes} "
 e2e=()
 for f in tests/tests/*.rs; do
   name=$(basename "$f" .rs)

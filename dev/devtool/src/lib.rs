@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 pub mod kube;
 pub mod report_bench;
+pub mod round_trips;
 pub mod spin;
 
 use dev_host::{serve, App, MemoryPeaks, ServeOptions, Server};

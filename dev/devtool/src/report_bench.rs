@@ -171,6 +171,7 @@ pub async fn run(app: Arc<App>, scale: Scale) -> anyhow::Result<()> {
         scale.tenants, scale.partners, scale.big_partner_tenants, BIG.slug, scale.users, scale.subscriptions, start.elapsed().as_secs_f64()
     );
     let server = crate::serve_app(app, &emu, ([127, 0, 0, 1], 0).into(), false).await?;
+    server.log_requests(false);
     let base = server.url();
     let client = reqwest::Client::new();
     let (operator, owner) = (emu.issuer.token_for(&demo::OPERATOR), emu.issuer.token_for(&BIG_OWNER));

@@ -1,8 +1,9 @@
 //! `make bench`: the figures the issues ask for, measured (not asserted):
 //! component sizes, host start-up, per-request latency through the dev host
 //! and through each real Spin named in `SPIN_BIN` (side by side, p50, p99 and
-//! the count over 20 ms), upstream round trips per operation, and
-//! members-create with every upstream call slowed by 20 ms. `--clean-build`
+//! the count over 20 ms), upstream calls and sequential round trips of
+//! every operation (devtool::round_trips) and the report routes at scale
+//! (devtool::report_bench). `--clean-build`
 //! also times a clean release build of every component.
 
 use std::time::{Duration, Instant};
@@ -11,20 +12,8 @@ use devtool::spin::{spin_bins, state_dir, version, SpinUp};
 use dev_host::MemoryPeaks;
 use devtool::{load_app, serve_app, take_peak_memory, variables, workspace};
 use emulators::demo::{ACME_OWNER, OPERATOR};
-use emulators::faults::{Controls, Fault, FaultRule};
 use emulators::{Emulators, Options};
 use serde_json::json;
-
-fn controls(emu: &Emulators) -> Vec<(&'static str, Controls)> {
-    let mut c = vec![("data api", emu.data_api().controls.clone()), ("authentik", emu.authentik().controls.clone())];
-    if let Some(s) = &emu.stalwart {
-        c.push(("stalwart", s.controls.clone()));
-    }
-    if let Some(o) = &emu.ocis {
-        c.push(("ocis", o.controls.clone()));
-    }
-    c
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -116,6 +105,9 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--reports-only") {
         return devtool::report_bench::run(load_app()?, devtool::report_bench::ISSUE).await;
     }
+    if std::env::args().any(|a| a == "--round-trips-only") {
+        return devtool::round_trips::run(load_app()?).await;
+    }
     let root = workspace();
     println!("== Component sizes (release, wasm32-wasip2)");
     let mut sizes = Vec::new();
@@ -165,6 +157,7 @@ async fn main() -> anyhow::Result<()> {
     {
         let emu = start_emulators().await?;
         let server = serve_app(app.clone(), &emu, ([127, 0, 0, 1], 0).into(), false).await?;
+        server.log_requests(false);
         table.push(("dev host".to_owned(), latencies(&server.url(), &emu, Some(server.memory_peaks())).await));
         server.shutdown().await;
         emu.shutdown().await;
@@ -199,66 +192,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    let emu = start_emulators().await?;
-    let server = serve_app(app.clone(), &emu, ([127, 0, 0, 1], 0).into(), false).await?;
-    let base = server.url();
-    let client = reqwest::Client::new();
-    let op_token = emu.issuer.token_for(&OPERATOR);
-
-    println!("\n== Upstream round trips per operation (requests the emulators received)");
-    let owner = emu.issuer.token_for(&ACME_OWNER);
-    let ops: Vec<(&str, &str, &str, &str, Option<serde_json::Value>)> = vec![
-        ("me", "GET", "/users/me", &op_token, None),
-        ("users-list", "GET", "/users", &op_token, None),
-        ("users-get", "GET", "/users/demo-sub-mia-member", &op_token, None),
-        ("users-create", "POST", "/users/create", &op_token, Some(json!({"authentikSubjectId": "bench-sub", "email": "bench@acme.test", "name": "Bench"}))),
-        ("users-update", "POST", "/users/bench-sub/update", &op_token, Some(json!({"name": "Bench 2"}))),
-        ("users-deactivate", "POST", "/users/bench-sub/deactivate", &op_token, None),
-        ("members-list", "GET", "/tenants/acme/members", &owner, None),
-        ("members-create", "POST", "/tenants/acme/members/create", &owner, Some(json!({"name": "Rt Count", "localPart": "rt.count", "role": "member"}))),
-        ("operators-invite", "POST", "/platform/operators/invite", &op_token, Some(json!({"name": "New Op", "email": "newop@dezky.test"}))),
-        ("partner-users-invite", "POST", "/partners/northwind/users/invite", &op_token, Some(json!({"name": "New Staff", "email": "staff2@northwind.test"}))),
-        ("tenant-admins-invite", "POST", "/tenants/acme/admins/invite", &op_token, Some(json!({"name": "Ad Min", "email": "ad.min@acme.test"}))),
-    ];
-    for (name, method, path, token, body) in &ops {
-        for (_, c) in controls(&emu) {
-            c.log.clear();
-        }
-        let (status, t) = timed(&client, method, &format!("{base}{path}"), Some(token), body.as_ref().map(|b| b.to_string())).await;
-        let counts: Vec<String> = controls(&emu).iter().map(|(n, c)| (n, c.log.all().len())).filter(|(_, k)| *k > 0).map(|(n, k)| format!("{n} {k}")).collect();
-        let total: usize = controls(&emu).iter().map(|(_, c)| c.log.all().len()).sum();
-        println!("{name:<22} {status}  {total:>2} calls ({})  {}", counts.join(", "), ms(t));
-    }
-
-    // Sequential round trips = extra latency / per-call delay. 20 ms is the
-    // issue's figure; 100 ms makes the count precise (timer and connection
-    // overheads shrink relative to the delay).
-    let plain = timed(&client, "POST", &format!("{base}/tenants/acme/members/create"), Some(&owner), Some(json!({"name": "No Delay", "localPart": "no.delay", "role": "member"}).to_string())).await;
-    for delay in [20u64, 100] {
-        println!("\n== members-create with every upstream call delayed {delay} ms");
-        for (_, c) in controls(&emu) {
-            c.faults.clear();
-            c.faults.add(FaultRule::new("/", Fault::DelayMs(delay)));
-        }
-        let mut times = Vec::new();
-        for i in 0..10 {
-            let body = json!({"name": "Slow Path", "localPart": format!("slow.{delay}.{i}"), "role": "member"}).to_string();
-            let (status, t) = timed(&client, "POST", &format!("{base}/tenants/acme/members/create"), Some(&owner), Some(body)).await;
-            assert_eq!(status, 201);
-            times.push(t);
-        }
-        times.sort();
-        let p50 = percentile(&times, 0.5);
-        println!(
-            "without delay {}; with {delay} ms per call p50 {} p99 {} → {:.2} sequential round trips on the critical path (goal ≤ 5)",
-            ms(plain.1),
-            ms(p50),
-            ms(percentile(&times, 0.99)),
-            (p50.as_secs_f64() - plain.1.as_secs_f64()) / (delay as f64 / 1000.0)
-        );
-    }
-    server.shutdown().await;
-    emu.shutdown().await;
+    devtool::round_trips::run(app.clone()).await?;
 
     // Reports at scale (rows 8, 13, 15, 16): devtool::report_bench.
     devtool::report_bench::run(app.clone(), devtool::report_bench::ISSUE).await?;

@@ -95,6 +95,21 @@ fn the_route_table_matches_spin_toml() {
     assert_eq!(rows.iter().map(|r| r.n).collect::<Vec<_>>(), (1..=32).collect::<Vec<_>>(), "the table lists the contract's 32 routes in order");
 }
 
+/// The README's route table is the short form of docs/api.md's: the same
+/// rows, routes, components and callers, so it cannot drift from spin.toml
+/// (which the table above is held to).
+#[test]
+fn the_readme_route_table_is_the_documented_one() {
+    let readme = table(&read("README.md"), &["#", "route", "component", "who"]);
+    let documented = documented_routes();
+    assert_eq!(readme.len(), documented.len(), "README lists {} routes, docs/api.md {}", readme.len(), documented.len());
+    let full = table(&read("docs/api.md"), &["#", "component", "route", "who", "success", "state"]);
+    for ((short, row), cells) in readme.iter().zip(&documented).zip(&full) {
+        let route = format!("`{} {}`", row.method, row.path);
+        assert_eq!((short[0].as_str(), short[1].as_str(), short[2].as_str(), short[3].as_str()), (row.n.to_string().as_str(), route.as_str(), row.component.as_str(), cells[3].as_str()), "README row {}", short[0]);
+    }
+}
+
 #[test]
 fn every_variable_is_documented_with_its_declaration() {
     let m = manifest();

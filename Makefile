@@ -27,7 +27,7 @@ emulators:
 	cargo run -p emulators --bin emulators -- $(ARGS)
 
 # Every test on the dev host; the end-to-end suite again on each real Spin in
-# SPIN_BIN (a list; .ci/run sets it when ../shared/tools/spin is there).
+# SPIN_BIN (a list of Spin CLIs; .ci/run sets it when it finds one).
 test: build
 	@bash dev/test.sh
 

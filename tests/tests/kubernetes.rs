@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use dev_host::manifest::Manifest;
 use dev_host::variables::Template;
-use devtool::kube::{parse_documents, render_workspace, DIR, HEALTH_PATH};
+use devtool::kube::{gateway_name, parse_documents, render_workspace, DIR, GATEWAY_ENV, GATEWAY_HEALTH_PATH, GATEWAY_PORT, HEALTH_PATH};
 use e2e::workspace;
 use serde_json::{json, Value};
 
@@ -123,9 +123,11 @@ fn plain_variables_come_from_the_config_map_and_secrets_from_the_secret() {
     let manifest = manifest();
     let (config_map, config_file) = generator("configMapGenerator");
     let (secret, secret_file) = generator("secretGenerator");
-    // The committed examples list exactly the variables of each kind.
+    // The committed examples list exactly the variables of each kind, and
+    // the gateway's environment of that kind.
     let of_kind = |secret: bool| -> BTreeSet<String> {
-        manifest.variables.iter().filter(|(_, d)| d.secret == secret).map(|(n, _)| n.clone()).collect()
+        let vars = manifest.variables.iter().filter(|(_, d)| d.secret == secret).map(|(n, _)| n.clone());
+        vars.chain(GATEWAY_ENV.iter().filter(|e| e.1 == secret).map(|e| e.0.to_owned())).collect()
     };
     assert_eq!(env_keys(&format!("{config_file}.example")), of_kind(false));
     assert_eq!(env_keys(&format!("{secret_file}.example")), of_kind(true));
@@ -308,4 +310,123 @@ fn each_spin_app_scales_on_its_own_with_resources_and_probes() {
             assert_eq!(spec["checks"][probe]["httpGet"]["path"], HEALTH_PATH, "{name}: {probe}");
         }
     }
+}
+
+/// Every document the kustomization deploys: `(file, document)`.
+fn all_documents() -> Vec<(String, Value)> {
+    let mut docs = Vec::new();
+    for file in kustomization()["resources"].as_array().expect("resources") {
+        let file = file.as_str().unwrap();
+        docs.extend(documents(file).into_iter().map(|d| (file.to_owned(), d)));
+    }
+    docs
+}
+
+/// A core Kubernetes object read through k8s-openapi's types (v1.33, the
+/// oldest it supports) and written back: a misspelt field is dropped and a
+/// wrong type fails, so anything but an identical round trip is an error.
+fn k8s_errors(doc: &Value) -> Option<String> {
+    use k8s_openapi::api::{apps::v1::Deployment, autoscaling::v2::HorizontalPodAutoscaler, core::v1::{Namespace, Service}};
+    fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(doc: &Value) -> Result<Value, String> {
+        let typed: T = serde_json::from_value(doc.clone()).map_err(|e| e.to_string())?;
+        serde_json::to_value(typed).map_err(|e| e.to_string())
+    }
+    let back = match (doc["apiVersion"].as_str(), doc["kind"].as_str()) {
+        (Some("apps/v1"), Some("Deployment")) => round_trip::<Deployment>(doc),
+        (Some("v1"), Some("Service")) => round_trip::<Service>(doc),
+        (Some("v1"), Some("Namespace")) => round_trip::<Namespace>(doc),
+        (Some("autoscaling/v2"), Some("HorizontalPodAutoscaler")) => round_trip::<HorizontalPodAutoscaler>(doc),
+        (v, k) => Err(format!("{v:?} {k:?} is not a kind this test knows")),
+    };
+    match back {
+        Ok(back) if back == *doc => None,
+        Ok(back) => Some(format!("fields Kubernetes does not know, or of another type:\n  ours: {doc}\n  k8s:  {back}")),
+        Err(e) => Some(e),
+    }
+}
+
+#[test]
+fn every_core_object_has_kubernetes_field_names_and_types() {
+    let mut seen = BTreeSet::new();
+    for (file, doc) in all_documents().into_iter().filter(|(_, d)| d["kind"] != "SpinApp") {
+        seen.insert(doc["kind"].as_str().unwrap().to_owned());
+        if let Some(e) = k8s_errors(&doc) {
+            panic!("{file}: {} {}: {e}", doc["kind"], doc["metadata"]["name"]);
+        }
+    }
+    for kind in ["Namespace", "Deployment", "Service", "HorizontalPodAutoscaler"] {
+        assert!(seen.contains(kind), "no {kind} deployed: {seen:?}");
+    }
+}
+
+/// The round trip above can fail: a misspelt field, a quoted port and an
+/// unknown kind are each caught.
+#[test]
+fn the_kubernetes_check_rejects_wrong_names_and_types() {
+    let deployment = all_documents().into_iter().map(|(_, d)| d).find(|d| d["kind"] == "Deployment").expect("a Deployment");
+    type Spoil = fn(&mut Value);
+    let cases: [Spoil; 4] = [
+        |d| d["spec"]["template"]["spec"]["containers"][0]["enviroment"] = json!([]),
+        |d| d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = json!("8080"),
+        |d| d["spec"]["replica"] = json!(2),
+        |d| d["kind"] = json!("Deploymnet"),
+    ];
+    for (i, spoil) in cases.into_iter().enumerate() {
+        let mut bad = deployment.clone();
+        spoil(&mut bad);
+        assert!(k8s_errors(&bad).is_some(), "case {i} not caught: {bad}");
+    }
+}
+
+/// The gateway: a Deployment the Service selects on its named port, scaled
+/// by an HPA, configured like the SpinApps (secrets from the Secret, the rest
+/// from the ConfigMap, nothing inline), probed on /healthz for readiness only,
+/// and what the SpinApps' `data_api_url` names.
+#[test]
+fn the_gateway_is_deployed_and_the_spin_apps_reach_it() {
+    let manifest = manifest();
+    let name = gateway_name(&manifest);
+    let docs: Vec<Value> = all_documents().into_iter().map(|(_, d)| d).filter(|d| d["metadata"]["name"] == name).collect();
+    let of = |kind: &str| docs.iter().find(|d| d["kind"] == kind).unwrap_or_else(|| panic!("no gateway {kind}")).clone();
+    let (deployment, service, hpa) = (of("Deployment"), of("Service"), of("HorizontalPodAutoscaler"));
+
+    let pod = &deployment["spec"]["template"];
+    assert_eq!(deployment["spec"]["selector"]["matchLabels"], pod["metadata"]["labels"]);
+    assert_eq!(service["spec"]["selector"], pod["metadata"]["labels"], "the Service selects the gateway's pods");
+    let containers = pod["spec"]["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1);
+    let c = &containers[0];
+    let port = c["ports"].as_array().unwrap().iter().find(|p| p["containerPort"] == json!(GATEWAY_PORT)).expect("the gateway's port");
+    let service_port = &service["spec"]["ports"][0];
+    assert_eq!(service_port["targetPort"], port["name"], "the Service targets the container's named port");
+    assert_eq!(service_port["port"], json!(80));
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], GATEWAY_HEALTH_PATH);
+    assert!(c["livenessProbe"]["httpGet"].is_null(), "/healthz pings the database: not a liveness check");
+    assert_eq!(hpa["spec"]["scaleTargetRef"], json!({ "apiVersion": "apps/v1", "kind": "Deployment", "name": name }));
+    assert!(deployment["spec"]["replicas"].is_null(), "the HPA owns the replica count");
+
+    let (config_map, _) = generator("configMapGenerator");
+    let (secret, _) = generator("secretGenerator");
+    let env = c["env"].as_array().unwrap();
+    let names: Vec<&str> = env.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, GATEWAY_ENV.iter().map(|e| e.0).collect::<Vec<_>>());
+    for (var, (_, is_secret, _)) in env.iter().zip(GATEWAY_ENV) {
+        assert!(var.get("value").is_none(), "{var}: inline");
+        let (source, object) = if *is_secret { ("secretKeyRef", &secret) } else { ("configMapKeyRef", &config_map) };
+        assert_eq!(var["valueFrom"][source]["name"], json!(object), "{var}");
+        assert_eq!(var["valueFrom"][source]["key"], var["name"], "{var}");
+        assert_eq!(var["valueFrom"][source]["optional"], json!(!is_secret), "{var}");
+    }
+    for secret in ["MONGODB_URI", "GATEWAY_API_KEYS"] {
+        assert!(GATEWAY_ENV.iter().any(|e| e.0 == secret && e.1), "{secret} is a secret");
+    }
+
+    // The SpinApps' Data API is the gateway's Service, and Spin lets them call it.
+    let config = std::fs::read_to_string(dir().join("config.env.example")).unwrap();
+    let url = config.lines().find_map(|l| l.strip_prefix("data_api_url=")).expect("data_api_url in config.env.example");
+    assert_eq!(url, format!("http://{}", service["metadata"]["name"].as_str().unwrap()));
+    use dev_host::allowed_hosts::{AllowedHosts, OutboundUrl};
+    let allowed = AllowedHosts::from_literals(&[url]).expect("Spin accepts the gateway's URL as an allowed host");
+    let action = OutboundUrl::parse(&format!("{url}/action/findOne"), "http").unwrap();
+    assert!(allowed.allows(&action), "{url}");
 }

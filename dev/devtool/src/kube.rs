@@ -72,6 +72,38 @@ pub const REPORTS_GROUP: Group = Group {
 };
 pub const GROUPS: [Group; 3] = [READS, PROVISIONING, REPORTS_GROUP];
 
+/// The Data API gateway (`gateway/`): a plain Deployment + Service + HPA in
+/// the same namespace, which the SpinApps reach as `data_api_url`. Its image
+/// is built from gateway/Dockerfile; kustomize's `images` rewrites the name.
+pub const GATEWAY_IMAGE: &str = "dezky-gateway";
+/// The port the gateway listens on (its `GATEWAY_LISTEN` default).
+pub const GATEWAY_PORT: u16 = 8080;
+/// The gateway's `/healthz` pings the database: a readiness check (a pod
+/// whose database is unreachable leaves the Service), never a liveness one
+/// (restarting it would not bring the database back).
+pub const GATEWAY_HEALTH_PATH: &str = "/healthz";
+/// The gateway's environment: `(name, secret, example value)`. Secrets come
+/// from the app's Secret, the rest from its ConfigMap, like the SpinApps'
+/// variables; `GATEWAY_API_KEYS` must hold the `data_api_key` value (two
+/// keys, comma-separated, while rotating it).
+pub const GATEWAY_ENV: &[(&str, bool, &str)] = &[
+    ("MONGODB_URI", true, ""),
+    ("GATEWAY_API_KEYS", true, ""),
+    ("GATEWAY_MAX_BODY_BYTES", false, "16777216"),
+    ("GATEWAY_MONGODB_TIMEOUT_MS", false, "10000"),
+    ("RUST_LOG", false, "info"),
+];
+
+pub fn gateway_name(manifest: &Manifest) -> String {
+    format!("{}-gateway", manifest.name)
+}
+
+/// `data_api_url` for the SpinApps: the gateway's Service, by its short name
+/// (same namespace; the Service listens on port 80).
+pub fn gateway_url(manifest: &Manifest) -> String {
+    format!("http://{}", gateway_name(manifest))
+}
+
 /// The group a component belongs to, by its method in the route table that
 /// `/openapi.json` is built from (a component missing there is an error).
 pub fn group_of(component: &str) -> Result<Group> {
@@ -118,26 +150,41 @@ pub fn render(manifest: &Manifest) -> Result<BTreeMap<String, String>> {
         files.insert(file.clone(), yaml(&spin_app_documents(manifest, group, components)?)?);
         resources.push(file);
     }
+    files.insert("gateway.yaml".to_owned(), yaml(&gateway_documents(manifest))?);
+    resources.push("gateway.yaml".to_owned());
     let header = "# Rendered from spin.toml by `cargo run -p devtool --bin kube`; do not edit.\n";
     for text in files.values_mut() {
         text.insert_str(0, header);
     }
 
     let (secrets, plain): (Vec<_>, Vec<_>) = manifest.variables.iter().partition(|(_, d)| d.secret);
-    let env_file = |vars: &[(&String, &dev_host::manifest::VariableDecl)], what: &str, file: &str| {
-        let mut s = format!("# {what}, one per spin.toml variable. Copy to {file} and fill in; required ones are marked.\n");
+    let env_file = |vars: &[(&String, &dev_host::manifest::VariableDecl)], secret: bool, what: &str, file: &str| {
+        let mut s = format!(
+            "# {what}: one per spin.toml variable, then the gateway's. Copy to {file} and fill in; required ones are marked.\n"
+        );
         for (name, decl) in vars {
             if decl.required {
                 s.push_str("# required\n");
             }
-            // A secret's default never goes into a file meant for real values.
-            let value = if decl.secret { "" } else { decl.default.as_deref().unwrap_or("") };
+            // A secret's default never goes into a file meant for real values;
+            // the Data API is the gateway's Service unless you run your own.
+            let value = match name.as_str() {
+                _ if decl.secret => String::new(),
+                "data_api_url" => gateway_url(manifest),
+                _ => decl.default.clone().unwrap_or_default(),
+            };
             s.push_str(&format!("{name}={value}\n"));
+        }
+        for (name, is_secret, example) in GATEWAY_ENV.iter().filter(|e| e.1 == secret) {
+            if *is_secret {
+                s.push_str("# required (gateway)\n");
+            }
+            s.push_str(&format!("{name}={example}\n"));
         }
         s
     };
-    files.insert("config.env.example".to_owned(), env_file(&plain, "Plain variables", "config.env"));
-    files.insert("secrets.env.example".to_owned(), env_file(&secrets, "Secret variables", "secrets.env"));
+    files.insert("config.env.example".to_owned(), env_file(&plain, false, "Plain values", "config.env"));
+    files.insert("secrets.env.example".to_owned(), env_file(&secrets, true, "Secret values", "secrets.env"));
     files.insert(".gitignore".to_owned(), "# The real values: never committed.\nconfig.env\nsecrets.env\n".to_owned());
     files.insert("namespace.yaml".to_owned(), format!("{header}{}", yaml(&[json!({
         "apiVersion": "v1",
@@ -154,11 +201,18 @@ pub fn render(manifest: &Manifest) -> Result<BTreeMap<String, String>> {
         "namespace": manifest.name,
         "resources": resources,
         "configurations": ["kustomizeconfig.yaml"],
-        "images": [{
-            "name": IMAGE,
-            "newName": format!("ghcr.io/dezky/{}", manifest.name),
-            "newTag": manifest.version.clone().unwrap_or_else(|| "latest".to_owned()),
-        }],
+        "images": [
+            {
+                "name": IMAGE,
+                "newName": format!("ghcr.io/dezky/{}", manifest.name),
+                "newTag": manifest.version.clone().unwrap_or_else(|| "latest".to_owned()),
+            },
+            {
+                "name": GATEWAY_IMAGE,
+                "newName": format!("ghcr.io/dezky/{GATEWAY_IMAGE}"),
+                "newTag": manifest.version.clone().unwrap_or_else(|| "latest".to_owned()),
+            },
+        ],
         // The SpinApps name these exactly: kustomize does not know the
         // SpinApp's secretKeyRef/configMapKeyRef fields, so no hash suffix.
         "generatorOptions": { "disableNameSuffixHash": true },
@@ -229,6 +283,82 @@ fn spin_app_documents(manifest: &Manifest, group: Group, components: &[&str]) ->
         }));
     }
     Ok(docs)
+}
+
+/// The gateway's Deployment, Service and HPA.
+fn gateway_documents(manifest: &Manifest) -> Vec<Value> {
+    let name = gateway_name(manifest);
+    let labels = json!({ "app.kubernetes.io/part-of": manifest.name, "app.kubernetes.io/component": "gateway" });
+    let env: Vec<Value> = GATEWAY_ENV
+        .iter()
+        .map(|(var, secret, _)| {
+            let (source, from) =
+                if *secret { ("secretKeyRef", secret_name(manifest)) } else { ("configMapKeyRef", config_map_name(manifest)) };
+            // Plain ones are optional: absent, the gateway's default holds.
+            json!({ "name": var, "valueFrom": { source: { "name": from, "key": var, "optional": !secret } } })
+        })
+        .collect();
+    let deployment = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": { "name": name, "labels": labels },
+        "spec": {
+            "selector": { "matchLabels": labels },
+            "template": {
+                "metadata": { "labels": labels },
+                "spec": {
+                    // Graceful shutdown finishes in-flight requests first.
+                    "terminationGracePeriodSeconds": 30,
+                    "securityContext": { "runAsNonRoot": true, "seccompProfile": { "type": "RuntimeDefault" } },
+                    "containers": [{
+                        "name": "gateway",
+                        "image": GATEWAY_IMAGE,
+                        "ports": [{ "name": "http", "containerPort": GATEWAY_PORT, "protocol": "TCP" }],
+                        "env": env,
+                        "resources": {
+                            "requests": { "cpu": "100m", "memory": "64Mi" },
+                            "limits": { "cpu": "1", "memory": "256Mi" },
+                        },
+                        "readinessProbe": {
+                            "httpGet": { "path": GATEWAY_HEALTH_PATH, "port": "http" },
+                            "periodSeconds": 10, "timeoutSeconds": 3, "failureThreshold": 3,
+                        },
+                        "livenessProbe": {
+                            "tcpSocket": { "port": "http" },
+                            "initialDelaySeconds": 5, "periodSeconds": 20, "failureThreshold": 3,
+                        },
+                        "securityContext": {
+                            "allowPrivilegeEscalation": false,
+                            "readOnlyRootFilesystem": true,
+                            "capabilities": { "drop": ["ALL"] },
+                        },
+                    }],
+                },
+            },
+        },
+    });
+    let service = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": { "name": name, "labels": labels },
+        "spec": {
+            "selector": labels,
+            "ports": [{ "name": "http", "port": 80, "targetPort": "http", "protocol": "TCP" }],
+        },
+    });
+    // Stateless: any replica serves any request, so CPU decides the count.
+    let hpa = json!({
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": { "name": name, "labels": labels },
+        "spec": {
+            "scaleTargetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": name },
+            "minReplicas": 2,
+            "maxReplicas": 6,
+            "metrics": [{ "type": "Resource", "resource": { "name": "cpu", "target": { "type": "Utilization", "averageUtilization": 70 } } }],
+        },
+    });
+    vec![deployment, service, hpa]
 }
 
 /// Documents joined with `---`.

@@ -9,8 +9,8 @@ use crate::audit::AuditEvent;
 use crate::authentik::{AkUser, Authentik, NewUser};
 use crate::config::{ocis_autoprovision, UpstreamConfig};
 use crate::ctx::Ctx;
-use crate::data_api::{coll, Find, Sort};
-use crate::ejson::to_api_json;
+use crate::data_api::{coll, object_id, Find, Sort, Stage};
+use crate::ejson::{to_api_json, ObjectId};
 use crate::models::{Domain, Tenant, User};
 use crate::ocis::{Ensured, Ocis};
 use crate::ports::Http;
@@ -21,7 +21,7 @@ use crate::stalwart::{NewMailbox, Stalwart};
 use crate::types::{DomainName, Email, LocalPart, MemberRole, PersonName, Role};
 
 use super::invite::{self, create_identity, stamp, Invite, InviteAudit, InviteBody};
-use super::tenant::{begin, TenantScope};
+use super::tenant::{begin, begin_domains_joined, TenantScope};
 
 pub const LIST: Route = Route::get("/tenants/:slug/members");
 pub const CREATE: Route = Route::post("/tenants/:slug/members/create");
@@ -85,11 +85,53 @@ impl SideOutcome {
     }
 }
 
-/// Row 18. Critical path: (caller ∥ tenant+domains) → duplicate check →
-/// identity → (password ∥ mailbox ∥ file account) → (User ∥ audit):
-/// five sequential round trips.
+/// The stages joined to each of the tenant's domains for row 18's
+/// duplicate check: `__email` is `<local>@<domain as stored>`, and
+/// `__users` every `User` with exactly that e-mail (their `tenantIds`
+/// only), an equality join on `email`. `None` when the body names no valid
+/// local part (the request fails on it later, in the usual order).
+fn users_at_each_domain(req: &ApiRequest) -> Option<Vec<Stage>> {
+    let body = req.json::<CreateBody>().ok()?;
+    let local = LocalPart::parse(&body.local_part).ok()?;
+    Some(vec![
+        Stage::AddFields(json!({ "__email": { "$concat": [format!("{local}@"), "$domain"] } })),
+        Stage::LookupPipeline {
+            from: coll::USERS,
+            local_field: "__email",
+            foreign_field: "email",
+            pipeline: vec![Stage::Project(json!({ "_id": 0, "tenantIds": 1 }))],
+            as_field: "__users",
+        },
+    ])
+}
+
+/// Whether a `User` already has `email` in `tenant`, from the chosen
+/// domain's joined document: the same answer as
+/// `findOne({email, tenantIds: tenant})`. `None` when the join cannot
+/// tell: it matched `<local>@<domain as stored>`, which is `email` only
+/// when the stored domain is already trimmed and lower-case.
+fn duplicate_from_join(joined: &[Value], domain: &Domain, email: &Email, tenant: &ObjectId) -> Option<bool> {
+    let doc = joined.iter().find(|d| d.get("_id").and_then(object_id) == Some(domain.id))?;
+    if doc.get("__email").and_then(Value::as_str) != Some(email.as_str()) {
+        return None;
+    }
+    let users = doc.get("__users")?.as_array()?;
+    // MongoDB's `{tenantIds: id}`: the field equals id, or is an array
+    // holding it.
+    let holds = |v: &Value| match v {
+        Value::Array(ids) => ids.iter().any(|x| object_id(x).as_ref() == Some(tenant)),
+        x => object_id(x).as_ref() == Some(tenant),
+    };
+    Some(users.iter().any(|u| u.get("tenantIds").is_some_and(holds)))
+}
+
+/// Row 18. Critical path: (caller ∥ tenant+domains+users at each domain)
+/// → identity → (password ∥ mailbox ∥ file account) → (User ∥ audit):
+/// four sequential round trips (a fifth, the plain duplicate check, only
+/// when a stored domain is not in canonical form).
 pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (scope, body) = begin(ctx, req, &CREATE, TenantRule::AdminsAndPartner, |r| r.json::<CreateBody>()).await?;
+    let stages = users_at_each_domain(req).unwrap_or_default();
+    let (scope, body, joined) = begin_domains_joined(ctx, req, &CREATE, TenantRule::AdminsAndPartner, |r| r.json::<CreateBody>(), stages).await?;
     let TenantScope { caller, tenant, domains, .. } = scope;
     let group = tenant.authentik_group_id.clone().ok_or_else(|| not_provisioned(&tenant))?;
     let domain = pick_domain(&domains, body.domain.as_ref())
@@ -99,7 +141,11 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     let email = Email::parse(&format!("{local}@{}", domain.domain)).map_err(Error::BadRequest)?;
     let role: Role = body.role.into();
     let db = ctx.db()?;
-    if db.find_one(coll::USERS, json!({ "email": email, "tenantIds": tenant.id }), Some(json!({ "_id": 1 }))).await?.is_some() {
+    let duplicate = match duplicate_from_join(&joined, &domain, &email, &tenant.id) {
+        Some(d) => d,
+        None => db.find_one(coll::USERS, json!({ "email": email, "tenantIds": tenant.id }), Some(json!({ "_id": 1 }))).await?.is_some(),
+    };
+    if duplicate {
         return Err(Error::conflict(format!("{email} already exists in this workspace.")));
     }
 

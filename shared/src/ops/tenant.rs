@@ -24,25 +24,24 @@ pub struct TenantScope {
     pub relation: TenantRelation,
 }
 
-/// The tenant with its domains, in one round trip.
-async fn load<H: Http>(ctx: &Ctx<H>, slug: &Slug) -> Result<Option<(Tenant, Vec<Domain>)>, Error> {
-    let docs = ctx
-        .db()?
-        .aggregate(
-            coll::TENANTS,
-            &[
-                Stage::Match(json!({ "slug": slug })),
-                Stage::Limit(1),
-                Stage::Lookup { from: coll::DOMAINS, local_field: "_id", foreign_field: "tenantId", as_field: "__domains" },
-            ],
-        )
-        .await?;
+/// The tenant with its domains, in one round trip; `domain_stages` run
+/// over each domain inside the join (empty: the domains as stored), and
+/// the joined documents come back as read too.
+async fn load<H: Http>(ctx: &Ctx<H>, slug: &Slug, domain_stages: Vec<Stage>) -> Result<Option<(Tenant, Vec<Domain>, Vec<Value>)>, Error> {
+    let (from, local_field, foreign_field, as_field) = (coll::DOMAINS, "_id", "tenantId", "__domains");
+    let join = if domain_stages.is_empty() {
+        Stage::Lookup { from, local_field, foreign_field, as_field }
+    } else {
+        Stage::LookupPipeline { from, local_field, foreign_field, pipeline: domain_stages, as_field }
+    };
+    let docs = ctx.db()?.aggregate(coll::TENANTS, &[Stage::Match(json!({ "slug": slug })), Stage::Limit(1), join]).await?;
     let Some(mut doc) = docs.into_iter().next() else { return Ok(None) };
-    let domains = match doc.as_object_mut().and_then(|m| m.remove("__domains")) {
-        Some(Value::Array(ds)) => ds.iter().map(|d| decode(coll::DOMAINS, d)).collect::<Result<Vec<Domain>, _>>()?,
+    let raw = match doc.as_object_mut().and_then(|m| m.remove("__domains")) {
+        Some(Value::Array(ds)) => ds,
         _ => vec![],
     };
-    Ok(Some((decode(coll::TENANTS, &doc)?, domains)))
+    let domains = raw.iter().map(|d| decode(coll::DOMAINS, d)).collect::<Result<Vec<Domain>, _>>()?;
+    Ok(Some((decode(coll::TENANTS, &doc)?, domains, raw)))
 }
 
 /// The prologue of rows 17–31: method, token, body size, then — with the
@@ -73,6 +72,36 @@ pub async fn begin_with<H: Http, B, T, F: Future<Output = T>, R>(
     lookup: impl FnOnce(&Params) -> F,
     found: impl FnOnce(T, &Tenant, &[Domain]) -> Result<R, Error>,
 ) -> Result<(TenantScope, B, R), Error> {
+    let (scope, body, named, _) = begin_joined(ctx, req, route, rule, parse, vec![], lookup, found).await?;
+    Ok((scope, body, named))
+}
+
+/// [`begin`] whose domains pass through `domain_stages` inside the
+/// tenant's aggregate (e.g. joining what lives at each domain, in the
+/// same round trip); also returns the domains' documents as joined.
+pub async fn begin_domains_joined<H: Http, B>(
+    ctx: &Ctx<H>,
+    req: &ApiRequest,
+    route: &Route,
+    rule: TenantRule,
+    parse: impl FnOnce(&ApiRequest) -> Result<B, Error>,
+    domain_stages: Vec<Stage>,
+) -> Result<(TenantScope, B, Vec<Value>), Error> {
+    let (scope, body, (), raw) = begin_joined(ctx, req, route, rule, parse, domain_stages, |_| async {}, |(), _, _| Ok(())).await?;
+    Ok((scope, body, raw))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn begin_joined<H: Http, B, T, F: Future<Output = T>, R>(
+    ctx: &Ctx<H>,
+    req: &ApiRequest,
+    route: &Route,
+    rule: TenantRule,
+    parse: impl FnOnce(&ApiRequest) -> Result<B, Error>,
+    domain_stages: Vec<Stage>,
+    lookup: impl FnOnce(&Params) -> F,
+    found: impl FnOnce(T, &Tenant, &[Domain]) -> Result<R, Error>,
+) -> Result<(TenantScope, B, R, Vec<Value>), Error> {
     route.check_method(&req.method)?;
     let params = route.params(req.path()).ok_or_else(|| Error::not_found("Not found"))?;
     let slug = Slug::parse(params.get("slug")).ok();
@@ -81,7 +110,7 @@ pub async fn begin_with<H: Http, B, T, F: Future<Output = T>, R>(
         authenticate(ctx, req),
         async {
             match &slug {
-                Some(s) => load(ctx, s).await,
+                Some(s) => load(ctx, s, domain_stages).await,
                 None => Ok(None),
             }
         },
@@ -92,13 +121,13 @@ pub async fn begin_with<H: Http, B, T, F: Future<Output = T>, R>(
         return Err(Error::PayloadTooLarge);
     }
     let body = parse(req)?;
-    let (tenant, domains) = tenant?.ok_or_else(tenant_not_found)?;
+    let (tenant, domains, raw) = tenant?.ok_or_else(tenant_not_found)?;
     if tenant_relation(&caller, &tenant) == TenantRelation::None {
         return Err(tenant_not_found());
     }
     let named = found(named, &tenant, &domains)?;
     let relation = authorize_tenant(&caller, &tenant, rule)?;
-    Ok((TenantScope { caller, params, tenant, domains, relation }, body, named))
+    Ok((TenantScope { caller, params, tenant, domains, relation }, body, named, raw))
 }
 
 /// A member of the tenant, named by `:user_id`.

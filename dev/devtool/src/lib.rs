@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub mod kube;
+pub mod me_bench;
 pub mod report_bench;
 pub mod round_trips;
 pub mod spin;

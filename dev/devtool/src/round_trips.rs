@@ -85,15 +85,15 @@ pub fn controls(emu: &Emulators) -> [&Controls; 4] {
 }
 
 /// A fresh world served by the dev host (request log off): the emulators,
-/// the server and a client.
-struct World {
-    emu: Emulators,
-    server: dev_host::Server,
-    client: reqwest::Client,
+/// the server and a client (devtool::me_bench measures in one too).
+pub struct World {
+    pub emu: Emulators,
+    pub server: dev_host::Server,
+    pub client: reqwest::Client,
 }
 
 impl World {
-    async fn start(app: &Arc<App>) -> anyhow::Result<World> {
+    pub async fn start(app: &Arc<App>) -> anyhow::Result<World> {
         let emu = emulators::start(Options { stalwart_port: Some(0), ocis_port: Some(0), ..Options::default() }).await?;
         let server = crate::serve_app(app.clone(), &emu, ([127, 0, 0, 1], 0).into(), false).await?;
         server.log_requests(false);

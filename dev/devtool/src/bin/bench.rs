@@ -2,58 +2,20 @@
 //! component sizes, host start-up, per-request latency through the dev host
 //! and through each real Spin named in `SPIN_BIN` (side by side, p50, p99 and
 //! the count over 20 ms), upstream calls and sequential round trips of
-//! every operation (devtool::round_trips) and the report routes at scale
+//! every operation (devtool::round_trips), `/users/me` at 20 ms per call
+//! and under load (devtool::me_bench) and the report routes at scale
 //! (devtool::report_bench). `--clean-build`
 //! also times a clean release build of every component.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use devtool::me_bench::{ms, stats, timed, Stats};
 use devtool::spin::{spin_bins, state_dir, version, SpinUp};
 use dev_host::MemoryPeaks;
 use devtool::{load_app, serve_app, take_peak_memory, variables, workspace};
 use emulators::demo::{ACME_OWNER, OPERATOR};
 use emulators::{Emulators, Options};
 use serde_json::json;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-async fn timed(client: &reqwest::Client, method: &str, url: &str, token: Option<&str>, body: Option<String>) -> (u16, Duration) {
-    let mut req = client.request(method.parse().unwrap(), url);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.header("content-type", "application/json").body(b);
-    }
-    let start = Instant::now();
-    let resp = req.send().await.expect("host answers");
-    let status = resp.status().as_u16();
-    let _ = resp.bytes().await;
-    (status, start.elapsed())
-}
-
-struct Stats {
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
-    over_20ms: usize,
-}
-
-fn stats(mut times: Vec<Duration>) -> Stats {
-    times.sort();
-    Stats {
-        p50: percentile(&times, 0.5),
-        p99: percentile(&times, 0.99),
-        max: *times.last().unwrap(),
-        over_20ms: times.iter().filter(|t| **t > Duration::from_millis(20)).count(),
-    }
-}
 
 async fn start_emulators() -> anyhow::Result<Emulators> {
     emulators::start(Options { stalwart_port: Some(0), ocis_port: Some(0), ..Options::default() }).await
@@ -104,6 +66,9 @@ async fn latencies(base: &str, emu: &Emulators, peaks: Option<&MemoryPeaks>) -> 
 async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--reports-only") {
         return devtool::report_bench::run(load_app()?, devtool::report_bench::ISSUE).await;
+    }
+    if std::env::args().any(|a| a == "--me-only") {
+        return devtool::me_bench::run(load_app()?).await;
     }
     if std::env::args().any(|a| a == "--round-trips-only") {
         return devtool::round_trips::run(load_app()?).await;
@@ -193,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     devtool::round_trips::run(app.clone()).await?;
+    devtool::me_bench::run(app.clone()).await?;
 
     // Reports at scale (rows 8, 13, 15, 16): devtool::report_bench.
     devtool::report_bench::run(app.clone(), devtool::report_bench::ISSUE).await?;

@@ -79,3 +79,73 @@ async fn members_create_duplicate_check_matches_the_sequential_find_one() {
         }
     }
 }
+
+/// Row 5 answers the document composed from the one read and the update
+/// instead of reading it back: it must be byte for byte what a read
+/// (`GET /users/:subject`) returns afterwards — with fields we never
+/// write, a role of a tenant the user is not in, a field set for the
+/// first time and roles dropped with the tenants left.
+#[tokio::test]
+async fn users_update_answers_what_a_read_back_returns() {
+    let env = Env::start().await;
+    let sub = "rt-floor-sub";
+    env.db().insert("dezky", "users", json!({
+        "_id": oid("65c0000000000000000000c1"), "authentikSubjectId": sub, "email": "odd@acme.test", "name": "Odd",
+        "tenantIds": [oid(GLOBEX.id), oid(ACME.id)],
+        "tenantRoles": {ACME.id: "admin", GLOBEX.id: "member", INITECH.id: "owner"},
+        "legacy": {"nested": [1, {"$numberLong": "2"}], "when": {"$date": {"$numberLong": "1700000000000"}}},
+        "createdAt": {"$date": {"$numberLong": "1700000000000"}},
+    }));
+    let path = format!("/users/{sub}/update");
+    for body in [
+        json!({"name": "Odd Two", "platformAdmin": false}),
+        json!({"tenantSlugs": ["initech", "acme"], "role": "admin", "email": "odd2@acme.test"}),
+        json!({"tenantSlugs": [], "active": false}),
+    ] {
+        let r = env.post(&path, &OPERATOR, body.clone()).await;
+        assert_eq!(r.status, 200, "{body}: {}", r.text);
+        let read = env.get(&format!("/users/{sub}"), &OPERATOR).await;
+        assert_eq!(read.status, 200, "{}", read.text);
+        assert_eq!(r.text, read.text, "{body}: the answer differs from the document read back");
+    }
+}
+
+/// Row 12 reads the target with its partner's slug and that partner's
+/// owners/admins in one aggregate; the last-admin rule must count as the
+/// separate query over the caller's partner did (admins of another
+/// partner never count), and the event names the partner.
+#[tokio::test]
+async fn partner_team_remove_counts_the_admins_of_the_callers_partner() {
+    let env = Env::start().await;
+    let sp = oid(SOUTHPOLE.id);
+    let path = |sub: &str| format!("/users/me/partner/users/{sub}/remove");
+    // A second southpole admin, and an admin of another partner.
+    env.db().insert("dezky", "users", json!({"_id": oid("65c0000000000000000000d1"), "authentikSubjectId": "sp-second",
+        "email": "second@southpole.test", "name": "Second", "role": "admin", "active": true, "partnerId": sp.clone(), "tenantIds": []}));
+    let admins = |env: &Env| env.find("users", json!({"partnerId": sp.clone(), "role": {"$in": ["owner", "admin"]}})).len();
+    assert_eq!(admins(&env), 2);
+    let r = env.post(&path("sp-second"), &SOUTHPOLE_ADMIN, json!({})).await;
+    assert_eq!((r.status, r.json()), (200, json!({"removed": true})), "{}", r.text);
+    let audit = env.find("auditevents", json!({"action": "partner.user_removed", "resourceId": "sp-second"}));
+    assert_eq!((audit.len(), audit[0]["partnerSlug"].as_str()), (1, Some("southpole")));
+    // Now the sequential count is one: the last admin stays.
+    assert_eq!(admins(&env), 1);
+    let r = env.post(&path(SOUTHPOLE_ADMIN.sub), &SOUTHPOLE_ADMIN, json!({})).await;
+    assert_eq!((r.status, r.detail()), (409, "Cannot remove the last partner admin".to_owned()));
+}
+
+/// Rows 7/10/31 write the audit event beside the password and its expiry
+/// marker: when the password fails, the event written beside it goes
+/// again with everything else, as if it had never been sent.
+#[tokio::test]
+async fn an_invite_whose_password_fails_leaves_no_audit_event() {
+    let env = Env::start().await;
+    let before = env.world();
+    // The identity the invite creates gets the next pk.
+    let pk = env.authentik().users().iter().map(|u| u.pk).max().unwrap_or(0) + 1;
+    env.fail(&env.emu.authentik().controls, FaultRule::new(&format!("/api/v3/core/users/{pk}/set_password/"), Fault::Status(500)));
+    let r = env.post("/platform/operators/invite", &OPERATOR, json!({"name": "New Op", "email": "pwfail@dezky.test"})).await;
+    assert_eq!(r.status, 502, "{}", r.text);
+    assert!(env.emu.authentik().controls.log.all().iter().any(|c| c.path() == format!("/api/v3/core/users/{pk}/set_password/")), "the password was attempted");
+    assert_eq!(env.world(), before, "an audit event, a document or an identity was left behind");
+}

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::audit::{self, AuditEvent};
-use crate::authentik::{AkUser, Authentik, NewUser};
+use crate::authentik::{AkGroup, AkUser, Authentik, NewUser};
 use crate::caller::Caller;
 use crate::config::UpstreamConfig;
 use crate::ctx::Ctx;
@@ -30,7 +30,8 @@ use crate::data_api::coll;
 use crate::ports::Http;
 use crate::problem::Error;
 use crate::random::temp_password;
-use crate::request::ApiResponse;
+use crate::ejson::ObjectId;
+use crate::request::{ApiRequest, ApiResponse};
 use crate::types::{Email, PersonName};
 
 /// The timestamps of a `User` upsert: `updatedAt` always, `createdAt` on insert.
@@ -114,6 +115,21 @@ async fn undo_identity<H: Http>(ak: &Authentik<'_, H>, pk: i64) {
     }
 }
 
+/// Records `event` under `id` (see [`undo_audit`]).
+pub async fn audit_with_id<H: Http>(ctx: &Ctx<H>, caller: &Caller, event: AuditEvent, id: ObjectId) -> Result<(), Error> {
+    let mut doc = event.document(caller, &ctx.now);
+    doc["_id"] = id.ejson();
+    ctx.db()?.insert_one(coll::AUDIT_EVENTS, doc).await?;
+    Ok(())
+}
+
+pub async fn undo_audit<H: Http>(ctx: &Ctx<H>, id: ObjectId) {
+    let Ok(db) = ctx.db() else { return };
+    if let Err(e) = db.delete_one(coll::AUDIT_EVENTS, json!({ "_id": id })).await {
+        eprintln!("undo: deleting audit event {} failed: {e}", id.to_hex());
+    }
+}
+
 async fn undo_user_doc<H: Http>(ctx: &Ctx<H>, uid: &str, before: Option<Value>) {
     let Ok(db) = ctx.db() else { return };
     let filter = json!({ "authentikSubjectId": uid });
@@ -126,10 +142,55 @@ async fn undo_user_doc<H: Http>(ctx: &Ctx<H>, uid: &str, before: Option<Value>) 
     }
 }
 
-pub async fn run<H: Http>(ctx: &Ctx<H>, caller: &Caller, inv: Invite<'_>) -> Result<ApiResponse, Error> {
+/// The reads an invite starts with: the identity holding the invited
+/// e-mail and (for the routes whose group is Authentik's to name) the
+/// group. They change nothing, so a route makes them concurrently with
+/// its prologue, from the body as it will parse; a request refused later
+/// has only read. Errors are kept for the step that uses the value, so
+/// the check order is the sequential one.
+pub struct Prefetch {
+    /// The e-mail read for, and what was found (`None`: not read).
+    identity: Option<(Email, Result<Option<AkUser>, Error>)>,
+    group: Option<Result<Option<AkGroup>, Error>>,
+}
+
+impl Prefetch {
+    pub async fn read<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, group: Option<&str>) -> Prefetch {
+        // Without the configuration there is nothing to read; the step
+        // that needs it reports that.
+        let Ok(cfg) = UpstreamConfig::authentik(ctx.vars()) else { return Prefetch { identity: None, group: None } };
+        let ak = Authentik::new(&ctx.http, &cfg);
+        let email = req.json::<InviteBody>().ok().map(|b| b.email);
+        let (identity, group) = futures::join!(
+            async {
+                let e = email?;
+                let found = ak.find_user_by_email(e.as_str()).await.map_err(Error::from);
+                Some((e, found))
+            },
+            async { Some(ak.find_group(group?).await.map_err(Error::from)) }
+        );
+        Prefetch { identity, group }
+    }
+
+    /// The group `name` as read, else found or created now (after the
+    /// caller's permission was checked: creating it is a write).
+    pub async fn group<H: Http>(&mut self, ctx: &Ctx<H>, name: &str, attributes: Value) -> Result<AkGroup, Error> {
+        if let Some(g) = self.group.take().transpose()?.flatten() {
+            return Ok(g);
+        }
+        let cfg = UpstreamConfig::authentik(ctx.vars())?;
+        Ok(Authentik::new(&ctx.http, &cfg).ensure_group(name, attributes).await?)
+    }
+}
+
+pub async fn run<H: Http>(ctx: &Ctx<H>, caller: &Caller, inv: Invite<'_>, read: Prefetch) -> Result<ApiResponse, Error> {
     let cfg = UpstreamConfig::authentik(ctx.vars())?;
     let ak = Authentik::new(&ctx.http, &cfg);
-    match ak.find_user_by_email(inv.email.as_str()).await? {
+    let found = match read.identity {
+        Some((e, found)) if &e == inv.email => found?,
+        _ => ak.find_user_by_email(inv.email.as_str()).await?,
+    };
+    match found {
         Some(existing) => attach(ctx, caller, &ak, &inv, existing).await,
         None => match create(ctx, caller, &ak, &inv).await {
             // The username was taken since the lookup (a concurrent invite,
@@ -227,21 +288,28 @@ async fn create<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
     )
     .await?;
 
+    // The audit event has a known id, so it can be undone when a step
+    // running beside it fails.
+    let audit_id = ctx.new_object_id();
+    let mut audited = false;
     let result = async {
         let (doc, link) = futures::join!(upsert_doc(ctx, &created, (inv.user_update)(&created, false)), ak.recovery_link(created.pk));
         doc?;
         let link = link?;
-        let password = match &link {
-            Some(_) => None,
-            None => {
-                let p = temp_password();
-                ak.set_password(created.pk, &p).await?;
-                ak.mark_password_expired(&created).await?;
-                Some(p)
-            }
-        };
+        let password = link.is_none().then(temp_password);
         let handoff = if link.is_some() { "recovery-link" } else { "temp-password" };
-        audit::record(ctx, caller, inv.audit.event(inv, &created, false, Some(handoff))).await?;
+        // The password, its expiry marker (an attribute: another endpoint)
+        // and the audit event are independent of each other.
+        let handoff_done = async {
+            if let Some(p) = &password {
+                futures::try_join!(ak.set_password(created.pk, p), ak.mark_password_expired(&created))?;
+            }
+            Ok::<_, Error>(())
+        };
+        let (handed, event) = futures::join!(handoff_done, audit_with_id(ctx, caller, inv.audit.event(inv, &created, false, Some(handoff)), audit_id));
+        audited = event.is_ok();
+        handed?;
+        event?;
         Ok::<_, Error>((link, password))
     }
     .await;
@@ -257,6 +325,9 @@ async fn create<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
             Ok(ApiResponse::created(body))
         }
         Err(e) => {
+            if audited {
+                undo_audit(ctx, audit_id).await;
+            }
             undo_user_doc(ctx, &created.uid, None).await;
             undo_identity(ak, created.pk).await;
             Err(e)

@@ -20,8 +20,8 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::stalwart::{NewMailbox, Stalwart};
 use crate::types::{DomainName, Email, LocalPart, MemberRole, PersonName, Role};
 
-use super::invite::{self, create_identity, stamp, Invite, InviteAudit, InviteBody};
-use super::tenant::{begin, begin_domains_joined, TenantScope};
+use super::invite::{self, audit_with_id, create_identity, stamp, undo_audit, Invite, InviteAudit, InviteBody, Prefetch};
+use super::tenant::{begin, begin_domains_joined, begin_with, TenantScope};
 
 pub const LIST: Route = Route::get("/tenants/:slug/members");
 pub const CREATE: Route = Route::post("/tenants/:slug/members/create");
@@ -231,11 +231,9 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
                 .tenant(&tenant.slug)
                 .metadata(json!({ "name": body.name, "role": role, "mailbox": mailbox.status, "ocis": files.status }));
             let audit_id = ctx.new_object_id();
-            let mut audit_doc = event.document(&caller, &ctx.now);
-            audit_doc["_id"] = audit_id.ejson();
             let (doc, audited) = futures::join!(
                 db.update_one(coll::USERS, json!({ "authentikSubjectId": created.uid }), update, true),
-                db.insert_one(coll::AUDIT_EVENTS, audit_doc)
+                audit_with_id(ctx, &caller, event, audit_id)
             );
             match (doc, audited) {
                 (Ok(_), Ok(_)) => Ok(()),
@@ -245,9 +243,9 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
                         let _ = db.delete_one(coll::USERS, json!({ "authentikSubjectId": created.uid })).await;
                     }
                     if a.is_ok() {
-                        let _ = db.delete_one(coll::AUDIT_EVENTS, json!({ "_id": audit_id })).await;
+                        undo_audit(ctx, audit_id).await;
                     }
-                    Err(Error::from(d.err().or(a.err()).expect("one of them failed")))
+                    Err(d.map_err(Error::from).err().or(a.err()).expect("one of them failed"))
                 }
             }
         }
@@ -286,7 +284,9 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
 
 /// Row 31: P or PT (a tenant admin cannot appoint more admins).
 pub async fn invite_admin<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (scope, body) = begin(ctx, req, &INVITE_ADMIN, TenantRule::PartnerOnly, |r| r.json::<InviteBody>()).await?;
+    // The identity is read concurrently with the caller and the tenant.
+    let read = |_: &_| Prefetch::read(ctx, req, None);
+    let (scope, body, read) = begin_with(ctx, req, &INVITE_ADMIN, TenantRule::PartnerOnly, |r| r.json::<InviteBody>(), read, |r, _, _| Ok(r)).await?;
     let TenantScope { caller, tenant, .. } = scope;
     let group = tenant.authentik_group_id.clone().ok_or_else(|| not_provisioned(&tenant))?;
     let role_key = format!("tenantRoles.{}", tenant.id);
@@ -321,6 +321,6 @@ pub async fn invite_admin<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<Api
     };
     let already = |_: &AkUser| Error::conflict(format!("{} is already an admin of this workspace.", body.email));
     let inv = Invite { email: &body.email, name: &body.name, group, attributes, user_update: &update, audit, check_attach: &|_, _| Ok(()), granted: &granted, already: &already };
-    invite::run(ctx, &caller, inv).await
+    invite::run(ctx, &caller, inv, read).await
 }
 

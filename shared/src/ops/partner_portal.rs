@@ -6,12 +6,12 @@
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
-use crate::audit::{self, AuditEvent};
-use crate::authentik::Authentik;
+use crate::audit::AuditEvent;
+use crate::authentik::{AkGroup, Authentik};
 use crate::caller::Caller;
 use crate::config::UpstreamConfig;
 use crate::ctx::Ctx;
-use crate::data_api::{coll, Find, Sort, Stage};
+use crate::data_api::{coll, decode, Find, Sort, Stage};
 use crate::ejson::{to_api_json, DateTime, ObjectId};
 use crate::models::{Partner, User};
 use crate::ports::Http;
@@ -21,6 +21,7 @@ use crate::request::{ApiRequest, ApiResponse, Params, Route};
 use crate::types::Subject;
 
 use super::begin;
+use super::lifecycle::audited;
 
 pub const TEAM: Route = Route::get("/users/me/partner/users");
 pub const TEAM_REMOVE: Route = Route::post("/users/me/partner/users/:subject/remove");
@@ -124,58 +125,106 @@ pub async fn team<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse
 /// last owner/admin cannot be removed (`409`); leaving the partner-staff
 /// group in Authentik is best-effort. Answers `{removed: true}`.
 pub async fn team_remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (caller, params) = portal(ctx, req, &TEAM_REMOVE).await?;
+    // Read concurrently with the caller, from the path as it will parse:
+    // the target with its partner and that partner's admins, and the
+    // staff group. The target's partner is the caller's whenever the
+    // removal goes ahead, so these are the reads the caller's partner
+    // would have named.
+    let named = TEAM_REMOVE.params(req.path()).and_then(|p| Subject::parse(p.get("subject")).ok());
+    let (caller, target, group) = futures::join!(portal(ctx, req, &TEAM_REMOVE), read_target(ctx, named.as_ref()), find_staff_group(ctx));
+    let (caller, params) = caller?;
     let partner_id = partner_of(&caller)?;
     let raw = params.get("subject");
     let not_found = || Error::not_found(format!("User {raw} not found"));
     let subject = Subject::parse(raw).map_err(|_| not_found())?;
-    let db = ctx.db()?;
-    let (target, partner) = futures::join!(
-        db.find_one_as::<User>(coll::USERS, json!({ "authentikSubjectId": subject })),
-        db.find_one_as::<Partner>(coll::PARTNERS, json!({ "_id": partner_id })),
-    );
-    let (target, _) = target?.filter(|(u, _)| u.partner_id == Some(partner_id)).ok_or_else(not_found)?;
+    let target = target?.filter(|t| t.user.partner_id == Some(partner_id)).ok_or_else(not_found)?;
     staff(&caller, Need::Admin)?;
-    if target.global_role().is_some_and(|r| r.is_admin()) {
-        let admins = db
-            .find(
-                coll::USERS,
-                Find::filter(json!({ "partnerId": partner_id, "role": { "$in": ["owner", "admin"] } })).project(json!({ "_id": 1 })).limit(2),
-            )
-            .await?;
-        if admins.len() <= 1 {
-            return Err(Error::conflict("Cannot remove the last partner admin"));
-        }
+    if target.user.global_role().is_some_and(|r| r.is_admin()) && target.admins <= 1 {
+        return Err(Error::conflict("Cannot remove the last partner admin"));
     }
-    leave_staff_group(ctx, &target).await;
-    db.update_one(
-        coll::USERS,
-        json!({ "_id": target.id, "partnerId": partner_id }),
-        json!({ "$unset": { "partnerId": "", "partnerTenantAccess": "" }, "$set": { "updatedAt": ctx.now.ejson() } }),
-        false,
-    )
-    .await?;
-    let mut event = AuditEvent::user("partner.user_removed", subject.as_str(), target.email.clone()).metadata(json!({ "partnerId": partner_id.to_hex() }));
+    let db = ctx.db()?;
+    let write = async {
+        db.update_one(
+            coll::USERS,
+            json!({ "_id": target.user.id, "partnerId": partner_id }),
+            json!({ "$unset": { "partnerId": "", "partnerTenantAccess": "" }, "$set": { "updatedAt": ctx.now.ejson() } }),
+            false,
+        )
+        .await
+        .map(|_| ())
+        .map_err(Error::from)
+    };
+    let mut event = AuditEvent::user("partner.user_removed", subject.as_str(), target.user.email.clone()).metadata(json!({ "partnerId": partner_id.to_hex() }));
     // Not in the seed: with the partner's slug the removal shows in the
     // partner's own activity feed (row 14).
-    if let Some((p, _)) = partner? {
-        event = event.partner(&p.slug);
+    if let Some(slug) = &target.partner_slug {
+        event = event.partner(slug);
     }
-    audit::record(ctx, &caller, event).await?;
+    let undo = async { db.replace_one(coll::USERS, json!({ "_id": target.user.id }), target.doc.clone(), false).await.map(|_| ()) };
+    // Leaving the group is best-effort and independent of the document.
+    let (_, done) = futures::join!(leave_staff_group(ctx, &target.user, group), audited(ctx, &caller, event, write, undo));
+    done?;
     Ok(ApiResponse::ok(json!({ "removed": true })))
+}
+
+/// Row 12's target: the `User`, as stored, with its partner's slug and
+/// how many owners/admins that partner has (two at most: "more than one"
+/// is all that is asked).
+struct Target {
+    user: User,
+    doc: Value,
+    partner_slug: Option<String>,
+    admins: usize,
+}
+
+/// [`Target`] in one aggregate (`None`: no such user, or no subject).
+async fn read_target<H: Http>(ctx: &Ctx<H>, subject: Option<&Subject>) -> Result<Option<Target>, Error> {
+    let Some(subject) = subject else { return Ok(None) };
+    let pipeline = [
+        Stage::Match(json!({ "authentikSubjectId": subject })),
+        Stage::Limit(1),
+        Stage::LookupPipeline {
+            from: coll::PARTNERS,
+            local_field: "partnerId",
+            foreign_field: "_id",
+            pipeline: vec![Stage::Project(json!({ "_id": 0, "slug": 1 }))],
+            as_field: "__partner",
+        },
+        Stage::LookupPipeline {
+            from: coll::USERS,
+            local_field: "partnerId",
+            foreign_field: "partnerId",
+            pipeline: vec![Stage::Match(json!({ "role": { "$in": ["owner", "admin"] } })), Stage::Project(json!({ "_id": 1 })), Stage::Limit(2)],
+            as_field: "__admins",
+        },
+    ];
+    let Some(mut doc) = ctx.db()?.aggregate(coll::USERS, &pipeline).await?.into_iter().next() else { return Ok(None) };
+    let mut take = |k: &str| match doc.as_object_mut().and_then(|m| m.remove(k)) {
+        Some(Value::Array(v)) => v,
+        _ => vec![],
+    };
+    let (partner, admins) = (take("__partner"), take("__admins").len());
+    let partner_slug = partner.first().and_then(|p| p.get("slug")).and_then(Value::as_str).map(str::to_owned);
+    Ok(Some(Target { user: decode(coll::USERS, &doc)?, doc, partner_slug, admins }))
+}
+
+/// The partner-staff group, if it exists (`None` too when Authentik is
+/// not configured or the lookup failed: leaving it is best-effort).
+async fn find_staff_group<H: Http>(ctx: &Ctx<H>) -> Option<AkGroup> {
+    let cfg = UpstreamConfig::authentik(ctx.vars()).ok()?;
+    Authentik::new(&ctx.http, &cfg).find_group(&ctx.groups().partner_staff).await.ok().flatten()
 }
 
 /// Best-effort: the user leaves the partner-staff group (the seed only
 /// logged a failure). A missing group has nothing to leave.
-async fn leave_staff_group<H: Http>(ctx: &Ctx<H>, user: &User) {
-    let Ok(cfg) = UpstreamConfig::authentik(ctx.vars()) else { return };
+async fn leave_staff_group<H: Http>(ctx: &Ctx<H>, user: &User, group: Option<AkGroup>) {
+    let (Ok(cfg), Some(group)) = (UpstreamConfig::authentik(ctx.vars()), group) else { return };
     let ak = Authentik::new(&ctx.http, &cfg);
     let pk = match user.authentik_user_pk {
         Some(pk) => Some(pk.0),
         None => ak.find_user_by_email(&user.email).await.ok().flatten().map(|u| u.pk),
     };
-    let Some(pk) = pk else { return };
-    if let Ok(Some(group)) = ak.find_group(&ctx.groups().partner_staff).await {
+    if let Some(pk) = pk {
         let _ = ak.remove_from_group(&group.pk, pk).await;
     }
 }

@@ -3,9 +3,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::authentik::{AkUser, Authentik};
+use crate::authentik::AkUser;
 use crate::caller::Caller;
-use crate::config::UpstreamConfig;
 use crate::ctx::Ctx;
 use crate::data_api::{coll, Find, Sort};
 use crate::ejson::to_api_json;
@@ -16,21 +15,29 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::types::Slug;
 
 use super::begin;
-use super::invite::{self, stamp, Invite, InviteAudit, InviteBody};
+use super::invite::{self, stamp, Invite, InviteAudit, InviteBody, Prefetch};
 
 pub const INVITE: Route = Route::post("/partners/:slug/users/invite");
 pub const USERS: Route = Route::get("/partners/:slug/users");
 
 /// Row 9 (P): the partner's users, newest first (`_id` descending on ties).
 pub async fn users<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (caller, params) = begin(ctx, req, &USERS).await?;
+    let slug = USERS.params(req.path()).and_then(|p| Slug::parse(p.get("slug")).ok());
+    let (caller, partner) = futures::join!(begin(ctx, req, &USERS), find_partner(ctx, slug.as_ref()));
+    let (caller, _) = caller?;
     req.no_body()?;
     caller.require_platform_admin()?;
-    let slug = Slug::parse(params.get("slug")).map_err(|_| partner_not_found())?;
-    let db = ctx.db()?;
-    let (partner, _) = db.find_one_as::<Partner>(coll::PARTNERS, json!({ "slug": slug })).await?.ok_or_else(partner_not_found)?;
-    let users = db.find(coll::USERS, Find::filter(json!({ "partnerId": partner.id })).sort(Sort::newest_first()).limit(50_000)).await?;
+    let partner = partner?.ok_or_else(partner_not_found)?;
+    let users = ctx.db()?.find(coll::USERS, Find::filter(json!({ "partnerId": partner.id })).sort(Sort::newest_first()).limit(50_000)).await?;
     Ok(ApiResponse::ok(to_api_json(Value::Array(users))))
+}
+
+/// The partner a path names (`None`: no such partner, or a slug that is
+/// not one); read concurrently with the caller, so a caller refused
+/// later has only read.
+async fn find_partner<H: Http>(ctx: &Ctx<H>, slug: Option<&Slug>) -> Result<Option<Partner>, Error> {
+    let Some(slug) = slug else { return Ok(None) };
+    Ok(ctx.db()?.find_one_as::<Partner>(coll::PARTNERS, json!({ "slug": slug })).await?.map(|(p, _)| p))
 }
 
 fn partner_not_found() -> Error {
@@ -52,14 +59,16 @@ fn authorize_partner_admin(caller: &Caller, partner: &Partner) -> Result<(), Err
 }
 
 pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (caller, params) = begin(ctx, req, &INVITE).await?;
+    let group_name = &ctx.groups().partner_staff;
+    // The caller, the partner, the group and the identity are read
+    // concurrently (the partner from the path as it will parse).
+    let slug = INVITE.params(req.path()).and_then(|p| Slug::parse(p.get("slug")).ok());
+    let (caller, partner, mut read) = futures::join!(begin(ctx, req, &INVITE), find_partner(ctx, slug.as_ref()), Prefetch::read(ctx, req, Some(group_name)));
+    let (caller, _) = caller?;
     let body: InviteBody = req.json()?;
-    let slug = Slug::parse(params.get("slug")).map_err(|_| partner_not_found())?;
-    let (partner, _) = ctx.db()?.find_one_as::<Partner>(coll::PARTNERS, json!({ "slug": slug })).await?.ok_or_else(partner_not_found)?;
+    let partner = partner?.ok_or_else(partner_not_found)?;
     authorize_partner_admin(&caller, &partner)?;
-
-    let cfg = UpstreamConfig::authentik(ctx.vars())?;
-    let group = Authentik::new(&ctx.http, &cfg).ensure_group(&ctx.groups().partner_staff, json!({ "role": "partner-staff" })).await?;
+    let group = read.group(ctx, group_name, json!({ "role": "partner-staff" })).await?;
     let update = |u: &AkUser, attached: bool| {
         let (email, name) = if attached {
             (u.email.clone(), body.name_for(u).to_owned())
@@ -100,7 +109,7 @@ pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     let granted = |doc: &Value| partner_of(doc) == Some(partner.id);
     let already = |_: &AkUser| Error::conflict(format!("User {} already belongs to partner {}.", body.email, partner.id));
     let inv = Invite { email: &body.email, name: &body.name, group: group.pk, attributes, user_update: &update, audit, check_attach: &check, granted: &granted, already: &already };
-    invite::run(ctx, &caller, inv).await
+    invite::run(ctx, &caller, inv, read).await
 }
 
 /// The partner a `User` document names.

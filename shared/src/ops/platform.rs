@@ -3,8 +3,6 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::authentik::Authentik;
-use crate::config::UpstreamConfig;
 use crate::ctx::Ctx;
 use crate::data_api::{coll, Sort, Stage};
 use crate::ports::Http;
@@ -13,7 +11,7 @@ use crate::problem::Error;
 use crate::request::{ApiRequest, ApiResponse, Route};
 
 use super::begin;
-use super::invite::{self, stamp, Invite, InviteAudit, InviteBody};
+use super::invite::{self, stamp, Invite, InviteAudit, InviteBody, Prefetch};
 
 pub const INVITE: Route = Route::post("/platform/operators/invite");
 pub const REPORTS: Route = Route::get("/platform/reports");
@@ -87,11 +85,13 @@ pub async fn platform_reports<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result
 }
 
 pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (caller, _) = begin(ctx, req, &INVITE).await?;
+    let group_name = &ctx.groups().platform_admin;
+    // The caller, the group and the identity are read concurrently.
+    let (caller, mut read) = futures::join!(begin(ctx, req, &INVITE), Prefetch::read(ctx, req, Some(group_name)));
+    let (caller, _) = caller?;
     let body: InviteBody = req.json()?;
     caller.require_platform_admin()?;
-    let cfg = UpstreamConfig::authentik(ctx.vars())?;
-    let group = Authentik::new(&ctx.http, &cfg).ensure_group(&ctx.groups().platform_admin, json!({ "role": "platform-admin" })).await?;
+    let group = read.group(ctx, group_name, json!({ "role": "platform-admin" })).await?;
     let update = |u: &crate::authentik::AkUser, _attached: bool| {
         stamp(ctx, json!({
             "$set": { "email": body.email, "name": body.name, "platformAdmin": true, "authentikUserPk": u.pk },
@@ -123,6 +123,7 @@ pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
             granted: &|_| true,
             already: &exists,
         },
+        read,
     )
     .await
 }

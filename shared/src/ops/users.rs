@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::access::administered_tenants;
-use crate::audit::{self, AuditEvent};
+use crate::audit::AuditEvent;
 use crate::ctx::Ctx;
 use crate::data_api::{coll, decode, DataApi, Find, Sort};
 use crate::ejson::{to_api_json, ObjectId};
@@ -18,6 +18,8 @@ use crate::request::{ApiRequest, ApiResponse, Params, Route};
 use crate::types::{Email, PersonName, Role, Slug, Subject};
 
 use super::begin;
+use super::lifecycle::audited;
+use super::profile::with_set;
 
 pub const LIST: Route = Route::get("/users");
 pub const GET: Route = Route::get("/users/:subject");
@@ -68,13 +70,36 @@ async fn find_by_subject<H: Http>(db: &DataApi<'_, H>, subject: &Subject) -> Res
         .ok_or_else(|| user_not_found(subject.as_str()))
 }
 
+/// The user the path names, read concurrently with the caller (a read:
+/// a caller refused later has only read). Returns the lookup's answer
+/// for the subject the route then parses, `404` when there is none.
+async fn read_named<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route) -> impl FnOnce(&Subject) -> Result<(User, Value), Error> {
+    let named = route.params(req.path()).and_then(|p| Subject::parse(p.get("subject")).ok());
+    let found = match &named {
+        Some(subject) => Some(async { find_by_subject(&ctx.db()?, subject).await }.await),
+        None => None,
+    };
+    move |subject: &Subject| match (named, found) {
+        (Some(n), Some(found)) if &n == subject => found,
+        _ => Err(user_not_found(subject.as_str())),
+    }
+}
+
+/// The tenants the body names, resolved concurrently with the caller
+/// (`None`: the body does not parse, and the route fails on it first).
+async fn read_tenants<H: Http>(ctx: &Ctx<H>, slugs: Option<Option<Vec<Slug>>>) -> Option<Result<Vec<ObjectId>, Error>> {
+    let slugs = slugs?;
+    Some(async { resolve_tenants(&ctx.db()?, slugs.as_deref().unwrap_or_default()).await }.await)
+}
+
 /// Row 3.
 pub async fn get<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (caller, params) = begin(ctx, req, &GET).await?;
+    let (caller, found) = futures::join!(begin(ctx, req, &GET), read_named(ctx, req, &GET));
+    let (caller, params) = caller?;
     req.no_body()?;
     caller.require_platform_admin()?;
     let subject = subject_param(&params)?;
-    let (_, doc) = find_by_subject(&ctx.db()?, &subject).await?;
+    let (_, doc) = found(&subject)?;
     Ok(ApiResponse::ok(to_api_json(doc)))
 }
 
@@ -120,15 +145,24 @@ async fn resolve_tenants<H: Http>(db: &DataApi<'_, H>, slugs: &[Slug]) -> Result
 
 /// Row 4.
 pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (caller, _) = begin(ctx, req, &CREATE).await?;
+    // The subject's document and the tenants are read concurrently with
+    // the caller, from the body as it will parse.
+    let pre = req.json::<CreateBody>().ok();
+    let exists = async {
+        let subject = pre.as_ref().map(|b| &b.authentik_subject_id)?;
+        Some(async { Ok::<_, Error>(ctx.db()?.find_one(coll::USERS, json!({ "authentikSubjectId": subject }), Some(json!({ "_id": 1 }))).await?) }.await)
+    };
+    let (caller, exists, tenants) = futures::join!(begin(ctx, req, &CREATE), exists, read_tenants(ctx, pre.as_ref().map(|b| b.tenant_slugs.clone())));
+    let (caller, _) = caller?;
     let body: CreateBody = req.json()?;
     caller.require_platform_admin()?;
     let db = ctx.db()?;
     let subject = &body.authentik_subject_id;
-    if db.find_one(coll::USERS, json!({ "authentikSubjectId": subject }), Some(json!({ "_id": 1 }))).await?.is_some() {
+    let (Some(exists), Some(tenants)) = (exists, tenants) else { return Err(Error::Internal("the body parsed only once".into())) };
+    if exists?.is_some() {
         return Err(Error::conflict(format!("User {subject} already exists")));
     }
-    let tenant_ids = resolve_tenants(&db, body.tenant_slugs.as_deref().unwrap_or_default()).await?;
+    let tenant_ids = tenants?;
     let role = body.role.unwrap_or(Role::Member);
     let id = ctx.new_object_id();
     let now = ctx.now.ejson();
@@ -149,14 +183,13 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     if !tenant_ids.is_empty() {
         doc["tenantRoles"] = tenant_ids.iter().map(|t| (t.to_hex(), json!(role))).collect::<Map<_, _>>().into();
     }
-    db.insert_one(coll::USERS, doc.clone()).await?;
     let event = AuditEvent::user("user.created", subject.as_str(), body.email.as_str())
         .metadata(json!({ "name": body.name, "role": role, "tenantCount": tenant_ids.len() }));
-    if let Err(e) = audit::record(ctx, &caller, event).await {
-        // Unaudited mutations are not allowed to stand.
-        let _ = db.delete_one(coll::USERS, json!({ "_id": id })).await;
-        return Err(e);
-    }
+    // The document and its event, concurrently; unaudited mutations are
+    // not allowed to stand, nor events of writes that failed.
+    let write = async { db.insert_one(coll::USERS, doc.clone()).await.map(|_| ()).map_err(Error::from) };
+    let undo = async { db.delete_one(coll::USERS, json!({ "_id": id })).await.map(|_| ()) };
+    audited(ctx, &caller, event, write, undo).await?;
     Ok(ApiResponse::created(to_api_json(doc)))
 }
 
@@ -173,12 +206,19 @@ struct UpdateBody {
 
 /// Row 5: returns the updated document.
 pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (caller, params) = begin(ctx, req, &UPDATE).await?;
+    // The user and the tenants named are read concurrently with the caller.
+    let slugs = req.json::<UpdateBody>().ok().map(|b| b.tenant_slugs);
+    let named_tenants = matches!(slugs, Some(Some(_)));
+    let (caller, found, tenants) = futures::join!(begin(ctx, req, &UPDATE), read_named(ctx, req, &UPDATE), async {
+        if named_tenants { read_tenants(ctx, slugs).await } else { None }
+    });
+    let (caller, params) = caller?;
     let body: UpdateBody = req.json()?;
     caller.require_platform_admin()?;
     let subject = subject_param(&params)?;
     let db = ctx.db()?;
-    let (user, before) = find_by_subject(&db, &subject).await?;
+    let (user, before) = found(&subject)?;
+    let mut tenants = tenants;
 
     let mut set = Map::new();
     let mut unset = Map::new();
@@ -204,7 +244,10 @@ pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         changed.push("platformAdmin");
     }
     if let Some(slugs) = &body.tenant_slugs {
-        let ids = resolve_tenants(&db, slugs).await?;
+        let ids = match tenants.take() {
+            Some(ids) => ids?,
+            None => resolve_tenants(&db, slugs).await?,
+        };
         // Roles of tenants the user leaves go with the membership.
         for key in user.tenant_roles.keys() {
             if !ids.iter().any(|t| &t.to_hex() == key) {
@@ -214,39 +257,49 @@ pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         set.insert("tenantIds".into(), json!(ids));
         changed.push("tenantIds");
     }
+    // What the document is after the update, composed rather than read
+    // back (the Data API has no findOneAndUpdate): `$set` as MongoDB
+    // applies it, then the roles unset.
+    let mut after = with_set(&before, &set.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>(), &ctx.now);
+    if let Some(Value::Object(roles)) = after.get_mut("tenantRoles") {
+        for key in unset.keys() {
+            roles.remove(key.trim_start_matches("tenantRoles."));
+        }
+    }
     set.insert("updatedAt".into(), ctx.now.ejson());
     let mut update = json!({ "$set": set });
     if !unset.is_empty() {
         update["$unset"] = Value::Object(unset);
     }
     let filter = json!({ "_id": user.id });
-    let result = db.update_one(coll::USERS, filter.clone(), update, false).await?;
-    if result.matched == 0 {
-        return Err(user_not_found(subject.as_str()));
-    }
+    // The change and its event, concurrently (each undone if the other fails).
+    let write = async {
+        if db.update_one(coll::USERS, filter.clone(), update, false).await?.matched == 0 {
+            return Err(user_not_found(subject.as_str()));
+        }
+        Ok(())
+    };
     let event = AuditEvent::user("user.updated", subject.as_str(), user.email.as_str()).metadata(json!({ "fields": changed }));
-    if let Err(e) = audit::record(ctx, &caller, event).await {
-        let _ = db.replace_one(coll::USERS, filter, before, false).await;
-        return Err(e);
-    }
-    let after = db.find_one(coll::USERS, json!({ "_id": user.id }), None).await?.ok_or_else(|| user_not_found(subject.as_str()))?;
+    let undo = async { db.replace_one(coll::USERS, filter.clone(), before, false).await.map(|_| ()) };
+    audited(ctx, &caller, event, write, undo).await?;
     Ok(ApiResponse::ok(to_api_json(after)))
 }
 
 /// Row 6: `204`.
 pub async fn deactivate<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (caller, params) = begin(ctx, req, &DEACTIVATE).await?;
+    let (caller, found) = futures::join!(begin(ctx, req, &DEACTIVATE), read_named(ctx, req, &DEACTIVATE));
+    let (caller, params) = caller?;
     req.no_body()?;
     caller.require_platform_admin()?;
     let subject = subject_param(&params)?;
     let db = ctx.db()?;
-    let (user, _) = find_by_subject(&db, &subject).await?;
+    let (user, _) = found(&subject)?;
     let filter = json!({ "_id": user.id });
-    db.update_one(coll::USERS, filter.clone(), json!({ "$set": { "active": false, "updatedAt": ctx.now.ejson() } }), false).await?;
+    let write = async {
+        db.update_one(coll::USERS, filter.clone(), json!({ "$set": { "active": false, "updatedAt": ctx.now.ejson() } }), false).await.map(|_| ()).map_err(Error::from)
+    };
     let event = AuditEvent::user("user.deactivated", user.id.to_hex(), user.email.as_str());
-    if let Err(e) = audit::record(ctx, &caller, event).await {
-        let _ = db.update_one(coll::USERS, filter, json!({ "$set": { "active": user.active } }), false).await;
-        return Err(e);
-    }
+    let undo = async { db.update_one(coll::USERS, filter.clone(), json!({ "$set": { "active": user.active } }), false).await.map(|_| ()) };
+    audited(ctx, &caller, event, write, undo).await?;
     Ok(ApiResponse::no_content())
 }

@@ -149,3 +149,41 @@ async fn an_invite_whose_password_fails_leaves_no_audit_event() {
     assert!(env.emu.authentik().controls.log.all().iter().any(|c| c.path() == format!("/api/v3/core/users/{pk}/set_password/")), "the password was attempted");
     assert_eq!(env.world(), before, "an audit event, a document or an identity was left behind");
 }
+
+/// Row 30 answers the documents composed from the ones read and the role
+/// updates instead of reading them again: each must equal what a read
+/// returns afterwards, the previous owners in the order a read by id
+/// gives (the collection's), with fields we never write.
+#[tokio::test]
+async fn ownership_transfer_answers_what_a_read_back_returns() {
+    let env = Env::start().await;
+    let acme = oid(ACME.id);
+    // A second owner, stored before the demo's, with a lower _id, and
+    // fields of its own; the new owner has no tenantRoles at all.
+    env.db().insert("dezky", "users", json!({"_id": oid("65a000000000000000000000"), "authentikSubjectId": "rt-co-owner",
+        "email": "co@acme.test", "name": "Co Owner", "role": "member", "active": true, "tenantIds": [acme.clone()],
+        "tenantRoles": {ACME.id: "owner", GLOBEX.id: "member"}, "prefs": {"theme": "dark"}}));
+    env.db().insert("dezky", "users", json!({"_id": oid("65c0000000000000000000e1"), "authentikSubjectId": "rt-next-owner",
+        "email": "next@acme.test", "name": "Next", "role": "admin", "active": true, "tenantIds": [acme]}));
+    let r = env.post("/tenants/acme/ownership/transfer", &ACME_OWNER, json!({"userId": "65c0000000000000000000e1"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let out = r.json();
+    let read = |sub: String| {
+        let env = &env;
+        async move {
+            let g = env.get(&format!("/users/{sub}"), &OPERATOR).await;
+            assert_eq!(g.status, 200, "{}", g.text);
+            g.json()
+        }
+    };
+    assert_eq!(out["newOwner"], read("rt-next-owner".into()).await);
+    let previous = out["previousOwners"].as_array().unwrap();
+    assert_eq!(previous.len(), 2, "{out}");
+    for doc in previous {
+        assert_eq!(doc, &read(doc["authentikSubjectId"].as_str().unwrap().to_owned()).await);
+    }
+    let ids: Vec<Value> = previous.iter().map(|d| oid(d["_id"].as_str().unwrap())).collect();
+    let by_read: Vec<String> = env.find("users", json!({"_id": {"$in": ids}})).iter().map(|d| d["authentikSubjectId"].as_str().unwrap().to_owned()).collect();
+    let answered: Vec<String> = previous.iter().map(|d| d["authentikSubjectId"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(answered, by_read);
+}

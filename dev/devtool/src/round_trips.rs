@@ -85,7 +85,7 @@ fn ops() -> Vec<Op> {
         Op { setup: Some((mia("suspend"), json!({}))), ..post("members-resume", mia("resume"), &ACME_OWNER, json!({})) }
             .floor(3, "as members-suspend"),
         post("members-logout", mia("logout"), &ACME_OWNER, json!({}))
-            .floor(4, "prologue → identity (its username) → sessions (Authentik filters them by username) → (each ended ∥ audit); each page past the first adds one"),
+            .floor(4, "prologue → identity (its username) → sessions (Authentik filters them by username) → (each ended ∥ audit); each page past the first adds one (bulk_delete by pk, 2 in all, exists only from Authentik 2026.2)"),
         post("members-reset-password", mia("reset-password"), &ACME_OWNER, json!({}))
             .floor(3, "prologue → (password ∥ audit ∥ mailbox secret read) → mailbox password: Stalwart's change names the secret it replaces"),
         post("members-update", mia("update"), &ACME_OWNER, json!({"name": "Mia M", "phone": "1"}))
@@ -103,7 +103,7 @@ fn ops() -> Vec<Op> {
         post("mailbox-create", member("mailbox/create", &ACME_INACTIVE_ADMIN), &ACME_OWNER, json!({"localPart": "ivan.i"}))
             .floor(3, "prologue → mailbox → (document ∥ audit): the document stores the new mailbox's id"),
         post("ownership-transfer", "/tenants/acme/ownership/transfer".into(), &ACME_OWNER, json!({"userId": ACME_ADMIN.id}))
-            .floor(4, "prologue → (new owner promoted ∥ members read) → (previous owners demoted ∥ audit) → fresh documents: promoting first keeps an owner at every moment; demoting needs the members read"),
+            .floor(3, "prologue → (new owner promoted ∥ members read) → (previous owners demoted ∥ audit): promoting first keeps an owner at every moment, demoting needs the members read; the answer is composed, not read back"),
         get("platform-reports", "/platform/reports", &OPERATOR)
             .floor(2, "caller → (tenants ∥ subscriptions pipelines): 1 by the data, kept at 2 so two platform-wide pipelines run only for a caller known to be P"),
         get("partner-users-list", "/partners/northwind/users", &OPERATOR)

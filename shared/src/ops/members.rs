@@ -21,7 +21,7 @@ use crate::stalwart::{NewMailbox, Stalwart};
 use crate::types::{DomainName, Email, LocalPart, MemberRole, PersonName, Role};
 
 use super::invite::{self, audit_with_id, create_identity, stamp, undo_audit, Invite, InviteAudit, InviteBody, Prefetch};
-use super::tenant::{begin, begin_domains_joined, begin_with, TenantScope};
+use super::tenant::{begin, begin_joined, begin_with, TenantScope};
 
 pub const LIST: Route = Route::get("/tenants/:slug/members");
 pub const CREATE: Route = Route::post("/tenants/:slug/members/create");
@@ -131,7 +131,8 @@ fn duplicate_from_join(joined: &[Value], domain: &Domain, email: &Email, tenant:
 /// when a stored domain is not in canonical form).
 pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let stages = users_at_each_domain(req).unwrap_or_default();
-    let (scope, body, joined) = begin_domains_joined(ctx, req, &CREATE, TenantRule::AdminsAndPartner, |r| r.json::<CreateBody>(), stages).await?;
+    let parse = |r: &ApiRequest| r.json::<CreateBody>();
+    let (scope, body, (), joined) = begin_joined(ctx, req, &CREATE, TenantRule::AdminsAndPartner, parse, stages, |_| async {}, |(), _, _| Ok(())).await?;
     let TenantScope { caller, tenant, domains, .. } = scope;
     let group = tenant.authentik_group_id.clone().ok_or_else(|| not_provisioned(&tenant))?;
     let domain = pick_domain(&domains, body.domain.as_ref())

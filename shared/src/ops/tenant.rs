@@ -76,23 +76,11 @@ pub async fn begin_with<H: Http, B, T, F: Future<Output = T>, R>(
     Ok((scope, body, named))
 }
 
-/// [`begin`] whose domains pass through `domain_stages` inside the
-/// tenant's aggregate (e.g. joining what lives at each domain, in the
-/// same round trip); also returns the domains' documents as joined.
-pub async fn begin_domains_joined<H: Http, B>(
-    ctx: &Ctx<H>,
-    req: &ApiRequest,
-    route: &Route,
-    rule: TenantRule,
-    parse: impl FnOnce(&ApiRequest) -> Result<B, Error>,
-    domain_stages: Vec<Stage>,
-) -> Result<(TenantScope, B, Vec<Value>), Error> {
-    let (scope, body, (), raw) = begin_joined(ctx, req, route, rule, parse, domain_stages, |_| async {}, |(), _, _| Ok(())).await?;
-    Ok((scope, body, raw))
-}
-
+/// [`begin_with`] whose domains pass through `domain_stages` inside the
+/// tenant's aggregate (e.g. joining what lives at each domain, in the same
+/// round trip); also returns the domains' documents as joined.
 #[allow(clippy::too_many_arguments)]
-async fn begin_joined<H: Http, B, T, F: Future<Output = T>, R>(
+pub(super) async fn begin_joined<H: Http, B, T, F: Future<Output = T>, R>(
     ctx: &Ctx<H>,
     req: &ApiRequest,
     route: &Route,

@@ -83,11 +83,11 @@ pub async fn transfer<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResp
     };
     let (promoted, others) = futures::join!(promote, other_members(&db, tenant, &new_owner.id, true));
     match (promoted, others) {
-        (Ok(r), _) if r.matched == 0 => return Err(member_not_found()),
-        (Err(e), _) => return Err(e.into()),
+        (Ok(r), _) if r.matched == 0 => Err(member_not_found()),
+        (Err(e), _) => Err(e.into()),
         (Ok(_), Err(e)) => {
             roles_back(&db, tenant, &[new_owner]).await;
-            return Err(e);
+            Err(e)
         }
         (Ok(_), Ok(others)) => {
             let previous: Vec<&User> = others.iter().map(|(u, _)| u).filter(|u| u.role_for_tenant(tenant) == Some(Role::Owner)).collect();

@@ -145,24 +145,26 @@ async fn resolve_tenants<H: Http>(db: &DataApi<'_, H>, slugs: &[Slug]) -> Result
 
 /// Row 4.
 pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    // The subject's document and the tenants are read concurrently with
-    // the caller, from the body as it will parse.
-    let pre = req.json::<CreateBody>().ok();
-    let exists = async {
-        let subject = pre.as_ref().map(|b| &b.authentik_subject_id)?;
-        Some(async { Ok::<_, Error>(ctx.db()?.find_one(coll::USERS, json!({ "authentikSubjectId": subject }), Some(json!({ "_id": 1 }))).await?) }.await)
+    // The body is parsed first but reported after the caller (401 before
+    // 400); whenever it parses, the subject's document and the tenants
+    // are read concurrently with the caller.
+    let parsed = req.json::<CreateBody>();
+    let reads = async {
+        let body = parsed.as_ref().ok()?;
+        let taken = async { Ok::<_, Error>(ctx.db()?.find_one(coll::USERS, json!({ "authentikSubjectId": body.authentik_subject_id }), Some(json!({ "_id": 1 }))).await?) };
+        Some(futures::join!(taken, read_tenants(ctx, Some(body.tenant_slugs.clone()))))
     };
-    let (caller, exists, tenants) = futures::join!(begin(ctx, req, &CREATE), exists, read_tenants(ctx, pre.as_ref().map(|b| b.tenant_slugs.clone())));
+    let (caller, reads) = futures::join!(begin(ctx, req, &CREATE), reads);
     let (caller, _) = caller?;
-    let body: CreateBody = req.json()?;
+    let body = parsed?;
     caller.require_platform_admin()?;
     let db = ctx.db()?;
     let subject = &body.authentik_subject_id;
-    let (Some(exists), Some(tenants)) = (exists, tenants) else { return Err(Error::Internal("the body parsed only once".into())) };
-    if exists?.is_some() {
+    let (taken, tenants) = reads.expect("read whenever the body parses");
+    if taken?.is_some() {
         return Err(Error::conflict(format!("User {subject} already exists")));
     }
-    let tenant_ids = tenants?;
+    let tenant_ids = tenants.expect("a parsed body names its tenants")?;
     let role = body.role.unwrap_or(Role::Member);
     let id = ctx.new_object_id();
     let now = ctx.now.ejson();

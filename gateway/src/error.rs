@@ -45,8 +45,8 @@ impl ApiError {
     }
 
     /// `{"error", "error_code", "link"}`. The hosted service's `link` points
-    /// at its log entry; ours has no log UI, so it carries a fresh id that is
-    /// also in the request's log line.
+    /// at its log entry; there is no such page here, so it keeps the shape
+    /// (an https URL with a fresh id) for clients that read it.
     pub fn envelope(&self) -> Value {
         json!({
             "error": self.message,

@@ -300,7 +300,7 @@ fn optional_bool(body: &Document, key: &str) -> Result<bool, ApiError> {
 }
 
 /// MongoDB's naming rules for databases and collections.
-fn check_names(db: &str, coll: &str) -> Result<(), ApiError> {
+pub fn check_names(db: &str, coll: &str) -> Result<(), ApiError> {
     if db.len() >= 64 || db.chars().any(|c| matches!(c, '/' | '\\' | '.' | ' ' | '"' | '$' | '\0')) {
         return Err(ApiError::invalid(format!("invalid database name '{db}'")));
     }

@@ -25,6 +25,7 @@
 //! - an upsert does not copy a one-element `$in` from the filter.
 
 pub mod actions;
+mod collection;
 pub mod ejson;
 pub mod engine;
 pub mod server;

@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
+use gateway::{ActionRequest, ApiKeys, HttpOptions};
 use bson::{Bson, Document};
 use serde_json::{json, Value};
 
@@ -71,52 +72,12 @@ impl Default for DataApiOptions {
     }
 }
 
-/// A Data API error: the HTTP status and the contract's envelope fields.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApiError {
-    pub status: u16,
-    pub code: String,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn bad_request(code: &str, message: impl Into<String>) -> ApiError {
-        ApiError { status: 400, code: code.to_owned(), message: message.into() }
-    }
-    pub fn invalid_session() -> ApiError {
-        ApiError {
-            status: 401,
-            code: "InvalidSession".to_owned(),
-            message: "invalid session: error finding user for endpoint".to_owned(),
-        }
-    }
-    pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError { status: 404, code: "NotFound".to_owned(), message: message.into() }
-    }
-    /// `{"error", "error_code", "link"}`.
-    pub fn envelope(&self) -> Value {
-        json!({
-            "error": self.message,
-            "error_code": self.code,
-            "link": format!(
-                "https://services.cloud.mongodb.com/groups/emulator/apps/emulator/logs?co_id={}",
-                bson::oid::ObjectId::new().to_hex()
-            ),
-        })
-    }
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status, self.code, self.message)
-    }
-}
-
-impl std::error::Error for ApiError {}
+/// A Data API error: the gateway's (status, `error_code`, message).
+pub use gateway::ApiError;
 
 impl From<engine::EngineError> for ApiError {
     fn from(e: engine::EngineError) -> Self {
-        ApiError { status: 400, code: e.code.to_owned(), message: e.message }
+        ApiError::new(400, e.code, e.message)
     }
 }
 
@@ -136,6 +97,8 @@ pub struct DataApi(Arc<Inner>);
 struct Inner {
     store: Mutex<Store>,
     api_key: Mutex<String>,
+    /// What the HTTP layer checks: [`DataApi::api_key`], as a key set.
+    keys: ApiKeys,
     database: String,
 }
 
@@ -149,6 +112,7 @@ impl DataApi {
         let fresh = !store.has_database(&opts.database);
         let api = DataApi(Arc::new(Inner {
             store: Mutex::new(store),
+            keys: ApiKeys::new([&opts.api_key]),
             api_key: Mutex::new(opts.api_key),
             database: opts.database,
         }));
@@ -171,7 +135,7 @@ impl DataApi {
 
     /// The HTTP routes (not wrapped by [`crate::faults::Controls`]).
     pub fn router(&self) -> Router {
-        server::router(self.clone())
+        gateway::router(self.clone(), HttpOptions::new(self.0.keys.clone()))
     }
 
     pub fn api_key(&self) -> String {
@@ -179,7 +143,9 @@ impl DataApi {
     }
 
     pub fn set_api_key(&self, key: impl Into<String>) {
-        *self.0.api_key.lock().unwrap() = key.into();
+        let key = key.into();
+        self.0.keys.set([&key]);
+        *self.0.api_key.lock().unwrap() = key;
     }
 
     /// The database the demo data lives in.
@@ -201,7 +167,12 @@ impl DataApi {
     /// Runs one action on a decoded request body, atomically (no HTTP, no
     /// authentication). The result is the response document before encoding.
     pub fn execute(&self, action: Action, body: &Document) -> Result<Document, ApiError> {
-        actions::run(&mut self.lock(), action, body)
+        self.run(ActionRequest::parse(action, body)?)
+    }
+
+    /// Runs one checked request atomically: what the HTTP route runs.
+    pub fn run(&self, req: ActionRequest) -> Result<Document, ApiError> {
+        actions::run(&mut self.lock(), req)
     }
 
     /// Runs one action with an Extended JSON body, answering canonical EJSON:

@@ -87,32 +87,8 @@ pub(crate) fn show(v: &Bson) -> String {
     v.clone().into_relaxed_extjson().to_string()
 }
 
-/// The name MongoDB uses for a value's type in messages and `$type`.
-pub fn type_name(v: &Bson) -> &'static str {
-    match v {
-        Bson::Double(_) => "double",
-        Bson::String(_) => "string",
-        Bson::Document(_) => "object",
-        Bson::Array(_) => "array",
-        Bson::Binary(_) => "binData",
-        Bson::Undefined => "undefined",
-        Bson::ObjectId(_) => "objectId",
-        Bson::Boolean(_) => "bool",
-        Bson::DateTime(_) => "date",
-        Bson::Null => "null",
-        Bson::RegularExpression(_) => "regex",
-        Bson::DbPointer(_) => "dbPointer",
-        Bson::JavaScriptCode(_) => "javascript",
-        Bson::Symbol(_) => "symbol",
-        Bson::JavaScriptCodeWithScope(_) => "javascriptWithScope",
-        Bson::Int32(_) => "int",
-        Bson::Timestamp(_) => "timestamp",
-        Bson::Int64(_) => "long",
-        Bson::Decimal128(_) => "decimal",
-        Bson::MinKey => "minKey",
-        Bson::MaxKey => "maxKey",
-    }
-}
+/// MongoDB's name of a value's BSON type, for messages (the gateway's: one list).
+pub use gateway::ejson::type_name;
 
 /// An integer argument (Int32, Int64 or an integral Double).
 pub(crate) fn integer_arg(v: &Bson) -> Option<i64> {

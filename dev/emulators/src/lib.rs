@@ -36,6 +36,9 @@ pub struct Options {
     /// The key the Data API accepts (default [`demo::DATA_API_KEY`]).
     pub data_api_key: String,
     pub data_api_port: Option<u16>,
+    /// The Data API's MongoDB wire-protocol listener (same store; see
+    /// [`data_api::wire`]); only with `data_api_port`.
+    pub data_api_wire_port: Option<u16>,
     /// The Authentik emulator's port; it also serves the OIDC issuer.
     pub authentik_port: Option<u16>,
     pub stalwart_port: Option<u16>,
@@ -51,6 +54,7 @@ impl Default for Options {
             database: data_api::DEFAULT_DATABASE.to_owned(),
             data_api_key: demo::DATA_API_KEY.to_owned(),
             data_api_port: Some(0),
+            data_api_wire_port: Some(0),
             authentik_port: Some(0),
             stalwart_port: Some(0),
             ocis_port: Some(0),
@@ -68,11 +72,21 @@ pub struct DataApiHandle {
     pub key: String,
     /// Direct access to the store (see [`DataApi`]'s test helpers).
     pub api: DataApi,
-    /// Faults and request log of this emulator.
+    /// Faults and request log of this emulator (HTTP only).
     pub controls: Controls,
+    /// The wire-protocol listener's address, when it runs.
+    pub wire_addr: Option<SocketAddr>,
 }
 
 impl DataApiHandle {
+    /// A MongoDB connection string for the wire-protocol listener
+    /// (`mongodb://127.0.0.1:<port>/?directConnection=true`); panics when
+    /// it was not started.
+    pub fn wire_url(&self) -> String {
+        let addr = self.wire_addr.expect("the Data API's wire listener was not started");
+        format!("mongodb://{addr}/?directConnection=true")
+    }
+
     /// `<url>/action/<action>`.
     pub fn action_url(&self, action: &str) -> String {
         format!("{}/action/{action}", self.url)
@@ -205,7 +219,16 @@ pub async fn start(opts: Options) -> anyhow::Result<Emulators> {
             let controls = Controls::default();
             let (listener, addr, url) = Servers::bind(port).await?;
             servers.spawn(listener, controls.wrap(api.router()));
-            Some(DataApiHandle { url, addr, key: api.api_key(), api, controls })
+            let wire_addr = match opts.data_api_wire_port {
+                Some(port) => {
+                    let (listener, addr, _) = Servers::bind(port).await?;
+                    let stop = servers.stop.subscribe();
+                    servers.tasks.push(tokio::spawn(data_api::wire::Wire::new(api.clone()).serve(listener, stop)));
+                    Some(addr)
+                }
+                None => None,
+            };
+            Some(DataApiHandle { url, addr, key: api.api_key(), api, controls, wire_addr })
         }
         None => None,
     };

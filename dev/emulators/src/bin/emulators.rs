@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use emulators::{demo, start, Options};
 
-const USAGE: &str = "usage: emulators [--data-dir DIR | --memory] [--no-seed] [--data-api-port N] \
+const USAGE: &str = "usage: emulators [--data-dir DIR | --memory] [--no-seed] [--data-api-port N] [--data-api-wire-port N | --no-wire] \
 [--authentik-port N] [--stalwart-port N] [--ocis-port N] [--api-key KEY] [--quiet-tokens]";
 
 struct Args {
@@ -27,6 +27,7 @@ fn parse_args() -> Result<Args, String> {
     let mut opts = Options {
         data_dir: Some(PathBuf::from(".dev-data")),
         data_api_port: Some(4010),
+        data_api_wire_port: Some(4017),
         authentik_port: Some(4020),
         stalwart_port: Some(4030),
         ocis_port: Some(4040),
@@ -46,6 +47,8 @@ fn parse_args() -> Result<Args, String> {
             "--memory" => opts.data_dir = None,
             "--no-seed" => opts.seed = false,
             "--data-api-port" => opts.data_api_port = Some(port(value("--data-api-port")?)?),
+            "--data-api-wire-port" => opts.data_api_wire_port = Some(port(value("--data-api-wire-port")?)?),
+            "--no-wire" => opts.data_api_wire_port = None,
             "--authentik-port" => opts.authentik_port = Some(port(value("--authentik-port")?)?),
             "--stalwart-port" => opts.stalwart_port = Some(port(value("--stalwart-port")?)?),
             "--ocis-port" => opts.ocis_port = Some(port(value("--ocis-port")?)?),
@@ -112,6 +115,9 @@ async fn main() -> ExitCode {
         println!("           also under {}/app/<any-app-id>/endpoint/data/v1", d.url);
         println!("           api-key: {}", d.key);
         println!("           faults/log: {}/__emulator/faults, {}/__emulator/requests", d.url, d.url);
+        if d.wire_addr.is_some() {
+            println!("           MongoDB wire protocol (same data): {}", d.wire_url());
+        }
     }
     if let Some(a) = &emus.authentik {
         println!("Authentik  {}", a.url);

@@ -106,6 +106,12 @@ pub(crate) fn find(store: &Store, db: &str, coll: &str, q: &FindQuery) -> Vec<Do
     refs.into_iter().skip(q.skip).take(limit).cloned().map(project).collect()
 }
 
+/// How many documents match `filter`, after `skip`, at most `limit` (`None`: all).
+pub(crate) fn count(store: &Store, db: &str, coll: &str, filter: &Filter, skip: usize, limit: Option<usize>) -> usize {
+    let n = store.docs(db, coll).iter().filter(|d| filter.matches(d)).count().saturating_sub(skip);
+    limit.map_or(n, |l| n.min(l))
+}
+
 /// Runs a pipeline over a collection; `$lookup` reads collections of the same database.
 pub(crate) fn aggregate(store: &Store, db: &str, coll: &str, pipeline: &Pipeline) -> Result<Vec<Document>, EngineError> {
     pipeline.run_on(store.docs(db, coll), &|from: &str| store.docs(db, from))
@@ -331,4 +337,73 @@ pub(crate) fn delete(store: &mut Store, db: &str, coll: &str, filter: &Filter, m
         persist(store, db, coll)?;
     }
     Ok(deleted)
+}
+
+// ---------------------------------------------------------------------------
+// Find and modify
+
+/// What a find-and-modify does to the document it picks.
+#[derive(Clone, Debug)]
+pub(crate) enum Modify {
+    Remove,
+    /// Change it (or, with `upsert`, insert when nothing matches);
+    /// `return_new`: answer the document after the change.
+    Change { change: Change, upsert: bool, return_new: bool },
+}
+
+/// What a find-and-modify did.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Modified {
+    /// Whether a document matched.
+    pub found: bool,
+    /// The document before (or after, with `return_new`) the change.
+    pub value: Option<Document>,
+    /// The `_id` an upsert inserted.
+    pub upserted_id: Option<Bson>,
+}
+
+/// Picks the first document matching `filter` in `sort` order (natural
+/// order without one) and removes or changes it, atomically.
+pub(crate) fn find_and_modify(
+    store: &mut Store,
+    db: &str,
+    coll: &str,
+    filter: &Filter,
+    sort: &SortSpec,
+    modify: &Modify,
+) -> OpResult<Modified> {
+    let mut matching: Vec<(usize, &Document)> =
+        store.docs(db, coll).iter().enumerate().filter(|(_, d)| filter.matches(d)).collect();
+    sort.sort_items(&mut matching, |(_, d)| Some(*d));
+    let Some((index, before)) = matching.first().map(|(i, d)| (*i, (*d).clone())) else {
+        return match modify {
+            Modify::Change { change, upsert: true, return_new } => {
+                let doc = change.upsert(filter)?;
+                let inserted = doc.0.clone();
+                let id = insert_unpersisted(store, db, coll, doc)?;
+                persist(store, db, coll)?;
+                let value = return_new.then_some(inserted);
+                Ok(Modified { found: false, value, upserted_id: Some(id) })
+            }
+            _ => Ok(Modified::default()),
+        };
+    };
+    let value = match modify {
+        Modify::Remove => {
+            store.docs_mut(db, coll).remove(index);
+            persist(store, db, coll)?;
+            before
+        }
+        Modify::Change { change, return_new, .. } => {
+            let docs = store.docs_mut(db, coll);
+            if change_at(docs, index, change)? {
+                let after = docs[index].clone();
+                persist(store, db, coll)?;
+                if *return_new { after } else { before }
+            } else {
+                before
+            }
+        }
+    };
+    Ok(Modified { found: true, value: Some(value), upserted_id: None })
 }

@@ -30,6 +30,7 @@ pub mod ejson;
 pub mod engine;
 pub mod server;
 mod store;
+pub mod wire;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};

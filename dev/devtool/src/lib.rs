@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub mod gateway_bench;
 pub mod kube;
 pub mod me_bench;
 pub mod report_bench;
@@ -53,7 +54,12 @@ pub fn variables(emu: &Emulators) -> HashMap<String, String> {
 /// Serves the app against `emu`. Variables already in the environment
 /// (`SPIN_VARIABLE_*`) win over the emulator defaults.
 pub async fn serve_app(app: Arc<App>, emu: &Emulators, addr: std::net::SocketAddr, env_wins: bool) -> anyhow::Result<Server> {
-    let mut vars = variables(emu);
+    serve_with(app, variables(emu), addr, env_wins).await
+}
+
+/// Serves the app with `vars` (e.g. [`variables`] with `data_api_url`
+/// pointing elsewhere); with `env_wins`, `SPIN_VARIABLE_*` win over them.
+pub async fn serve_with(app: Arc<App>, mut vars: HashMap<String, String>, addr: std::net::SocketAddr, env_wins: bool) -> anyhow::Result<Server> {
     if env_wins {
         vars.retain(|k, _| std::env::var(format!("SPIN_VARIABLE_{}", k.to_uppercase())).is_err());
     }

@@ -70,6 +70,9 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--me-only") {
         return devtool::me_bench::run(load_app()?).await;
     }
+    if std::env::args().any(|a| a == "--gateway-only") {
+        return devtool::gateway_bench::run().await;
+    }
     if std::env::args().any(|a| a == "--round-trips-only") {
         return devtool::round_trips::run(load_app()?).await;
     }
@@ -159,6 +162,7 @@ async fn main() -> anyhow::Result<()> {
 
     devtool::round_trips::run(app.clone()).await?;
     devtool::me_bench::run(app.clone()).await?;
+    devtool::gateway_bench::run().await?;
 
     // Reports at scale (rows 8, 13, 15, 16): devtool::report_bench.
     devtool::report_bench::run(app.clone(), devtool::report_bench::ISSUE).await?;

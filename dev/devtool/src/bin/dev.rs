@@ -1,13 +1,21 @@
 //! `make dev`: every emulator with the demo data (persisted in `.dev-data/`)
 //! and the dev host serving `spin.toml` against them; prints the URL and a
 //! ready token per demo user. Ctrl-C stops everything cleanly.
+//!
+//! `make dev ARGS=--gateway`: the app reaches the Data API through the
+//! gateway (gateway/, in process, driver backend) on the emulator's MongoDB
+//! wire listener instead of the emulator's own HTTP endpoint.
 
-use devtool::{load_app, role_label, serve_app, workspace};
+use devtool::{load_app, role_label, serve_with, variables, workspace};
 use emulators::{demo, Options};
+
+/// Where the gateway listens with `--gateway` (beside the emulators' 4010–4040).
+const GATEWAY_PORT: u16 = 4011;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
+    let with_gateway = std::env::args().any(|a| a == "--gateway");
     let emu = emulators::start(Options {
         data_dir: Some(workspace().join(".dev-data")),
         data_api_port: Some(4010),
@@ -17,12 +25,31 @@ async fn main() -> anyhow::Result<()> {
         ..Options::default()
     })
     .await?;
+    let gateway = match with_gateway {
+        true => {
+            let config = gateway::Config::new(emu.data_api().wire_url(), vec![emu.data_api().key.clone()]);
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", GATEWAY_PORT)).await?;
+            Some(gateway::Running::start(&config, listener).await?)
+        }
+        false => None,
+    };
     let started = std::time::Instant::now();
     let app = load_app()?;
     let stats = app.load_stats();
-    let server = serve_app(app.clone(), &emu, ([127, 0, 0, 1], port).into(), true).await?;
+    let mut vars = variables(&emu);
+    if let Some(g) = &gateway {
+        vars.insert("data_api_url".to_owned(), g.url.clone());
+    }
+    let server = serve_with(app.clone(), vars, ([127, 0, 0, 1], port).into(), true).await?;
 
     println!("\nData API  {}   (api-key: {})", emu.data_api().url, emu.data_api().key);
+    if let Some(g) = &gateway {
+        println!(
+            "Gateway   {}   (the app's data_api_url: driver backend on the emulator's MongoDB wire endpoint {})",
+            g.url,
+            emu.data_api().wire_url()
+        );
+    }
     println!("Authentik {}   (token: {})", emu.authentik().url, demo::AUTHENTIK_TOKEN);
     if let Some(s) = &emu.stalwart {
         println!("Stalwart  {}", s.url);
@@ -31,12 +58,13 @@ async fn main() -> anyhow::Result<()> {
         println!("OCIS      {}", o.url);
     }
     println!(
-        "\nThe app: http://{}   ({} components, loaded in {:?}: {} compiled, {} from cache)",
+        "\nThe app: http://{}   ({} components, loaded in {:?}: {} compiled, {} from cache; Data API through {})",
         server.addr,
         app.components().count(),
         started.elapsed(),
         stats.compiled,
-        stats.from_cache
+        stats.from_cache,
+        if gateway.is_some() { "the gateway" } else { "the emulator's HTTP endpoint" },
     );
     println!("\nTokens (1 hour) — try: curl -H \"Authorization: Bearer $TOKEN\" http://{}/users/me\n", server.addr);
     for u in demo::USERS.iter() {
@@ -46,6 +74,9 @@ async fn main() -> anyhow::Result<()> {
     println!("Ctrl-C stops.");
     tokio::signal::ctrl_c().await?;
     server.shutdown().await;
+    if let Some(g) = gateway {
+        g.shutdown().await?;
+    }
     emu.shutdown().await;
     Ok(())
 }

@@ -101,6 +101,8 @@ pub enum Stage {
     AddFields(Value),
     /// `$unwind` of a field path (`"$field"`).
     Unwind(&'static str),
+    /// `$replaceRoot` with the document at a field path (`"$field"`).
+    ReplaceRoot(&'static str),
     /// `$facet`: named sub-pipelines over the same input, in the order given.
     Facet(Vec<(&'static str, Vec<Stage>)>),
 }
@@ -133,6 +135,7 @@ impl Serialize for Stage {
             Stage::Project(spec) => m.serialize_entry("$project", spec)?,
             Stage::AddFields(spec) => m.serialize_entry("$addFields", spec)?,
             Stage::Unwind(path) => m.serialize_entry("$unwind", path)?,
+            Stage::ReplaceRoot(path) => m.serialize_entry("$replaceRoot", &json!({ "newRoot": path }))?,
             Stage::Facet(facets) => m.serialize_entry("$facet", &Facets(facets))?,
         }
         m.end()

@@ -187,3 +187,71 @@ async fn ownership_transfer_answers_what_a_read_back_returns() {
     let answered: Vec<String> = previous.iter().map(|d| d["authentikSubjectId"].as_str().unwrap().to_owned()).collect();
     assert_eq!(answered, by_read);
 }
+
+/// Row 14 reads the partner's and its tenants' events in one pipeline from
+/// the partner (two joins merged); the answer must be the sequential query's:
+/// events on the partner's slug or on one of its tenants' slugs, newest
+/// first, `_id` descending on ties, at most `limit`, older than `before`.
+#[tokio::test]
+async fn partner_activity_answers_the_sequential_query() {
+    let env = Env::start().await;
+    let db = env.db();
+    let partner = oid(NORTHWIND.id);
+    // A northwind tenant without a slug: it must not join the events that
+    // have no tenantSlug. Events: ties on createdAt with ids out of
+    // insertion order, one naming both the partner and one of its tenants
+    // (listed once), others' events, events without any slug.
+    db.insert("dezky", "tenants", json!({"_id": oid("65e0000000000000000000c1"), "name": "No Slug", "partnerId": partner}));
+    let t0 = CREATED_AT_MS + 200 * 86_400_000;
+    let northwind_tenants: Vec<String> =
+        env.find("tenants", json!({"partnerId": partner})).iter().filter_map(|t| t["slug"].as_str().map(str::to_owned)).collect();
+    assert!(northwind_tenants.len() >= 2, "{northwind_tenants:?}");
+    let events = [
+        ("65e0000000000000000000f3", json!({"partnerSlug": "northwind"}), t0),
+        ("65e0000000000000000000f1", json!({"tenantSlug": northwind_tenants[0]}), t0),
+        ("65e0000000000000000000f2", json!({"tenantSlug": northwind_tenants[1], "partnerSlug": "northwind"}), t0 + 5),
+        ("65e0000000000000000000f4", json!({}), t0 + 10),
+        ("65e0000000000000000000f5", json!({"tenantSlug": null}), t0 + 11),
+        ("65e0000000000000000000f6", json!({"tenantSlug": "acme"}), t0 + 12),
+        ("65e0000000000000000000f7", json!({"partnerSlug": "southpole"}), t0 + 13),
+        ("65e0000000000000000000f8", json!({"tenantSlug": northwind_tenants[0]}), t0 - 5),
+    ];
+    for (id, extra, at) in events {
+        let mut e = json!({"_id": oid(id), "action": "x", "resourceType": "user", "resourceId": "r", "resourceName": "n",
+            "createdAt": {"$date": {"$numberLong": at.to_string()}}});
+        e.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        db.insert("dezky", "auditevents", e);
+    }
+    // The sequential rule, asked of the emulator directly.
+    let sequential = |slugs: &[String], partner_slug: Option<&str>, limit: u32, before: Option<i64>| -> Vec<String> {
+        let mut or = vec![json!({"tenantSlug": {"$in": slugs}})];
+        if let Some(p) = partner_slug {
+            or.push(json!({"partnerSlug": p}));
+        }
+        let mut filter = json!({"$or": or});
+        if let Some(b) = before {
+            filter["createdAt"] = json!({"$lt": {"$date": {"$numberLong": b.to_string()}}});
+        }
+        let pipeline = json!([{"$match": filter}, {"$sort": {"createdAt": -1, "_id": -1}}, {"$limit": limit}]);
+        db.aggregate("dezky", "auditevents", pipeline).iter().map(|e| e["_id"]["$oid"].as_str().unwrap().to_owned()).collect()
+    };
+    let route = |query: String| {
+        let env = &env;
+        async move {
+            let r = env.get(&format!("/users/me/partner/activity{query}"), &NORTHWIND_OWNER).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.json().as_array().unwrap().iter().map(|e| e["_id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+        }
+    };
+    let before = shared::ejson::DateTime(t0 + 5).to_iso();
+    for (query, limit, before_ms) in
+        [(String::new(), 50, None), ("?limit=1".into(), 1, None), ("?limit=2".into(), 2, None), ("?limit=3".into(), 3, None), (format!("?before={before}"), 50, Some(t0 + 5))]
+    {
+        let expected = sequential(&northwind_tenants, Some("northwind"), limit, before_ms);
+        assert!(!expected.is_empty());
+        assert_eq!(route(query.clone()).await, expected, "{query}");
+    }
+    // The partner deleted under its staff: its tenants' events still show.
+    db.delete_many("dezky", "partners", json!({"_id": partner}));
+    assert_eq!(route(String::new()).await, sequential(&northwind_tenants, None, 50, None));
+}

@@ -114,7 +114,7 @@ fn ops() -> Vec<Op> {
             .floor(2, "(caller ∥ target+its partner+its partner's admins ∥ staff group) → (group left ∥ document ∥ audit)"),
         get("partner-tenants", "/users/me/partner/tenants", &NORTHWIND_OWNER).floor(2, "caller → tenants of the caller's partner"),
         get("partner-activity", "/users/me/partner/activity", &NORTHWIND_OWNER)
-            .floor(3, "caller → (partner ∥ its tenants' slugs) → events by slug: one aggregate would need $lookup `let`, which the emulated Data API refuses"),
+            .floor(2, "caller → one pipeline from the caller's partner: its tenants' slugs joined, then the newest events on those slugs and on the partner's own, merged"),
         get("partner-mrr", "/users/me/partner/mrr", &NORTHWIND_OWNER).floor(2, "caller → one pipeline over the caller's partner's tenants"),
         get("partner-reports", "/users/me/partner/reports", &NORTHWIND_OWNER).floor(2, "caller → (tenants ∥ partner) pipelines of the caller's partner"),
     ]

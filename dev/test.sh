@@ -24,6 +24,14 @@ run() {
 
 run "dev host, every test" cargo test --no-fail-fast
 
+# The gateway's contract suite against a real MongoDB (ignored, so counted
+# as skipped above, unless MONGODB_URI names one).
+if [ -n "${MONGODB_URI:-}" ]; then
+  run "gateway on the MongoDB at MONGODB_URI, contract suite" cargo test --no-fail-fast -p gateway --test contract -- --ignored
+else
+  echo "#### real MongoDB: skipped (MONGODB_URI is not set; the gateway's mongodb:: contract tests are reported as skipped)" | tee -a "$out"
+fi
+
 in_process=" ${IN_PROCESS_TESTS:-imports clients kubernetes} "
 e2e=()
 for f in tests/tests/*.rs; do

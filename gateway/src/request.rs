@@ -299,12 +299,13 @@ fn optional_bool(body: &Document, key: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// MongoDB's naming rules for databases and collections.
+/// MongoDB's naming rules for databases and collections: the one copy,
+/// which the emulator's wire listener applies too.
 pub fn check_names(db: &str, coll: &str) -> Result<(), ApiError> {
-    if db.len() >= 64 || db.chars().any(|c| matches!(c, '/' | '\\' | '.' | ' ' | '"' | '$' | '\0')) {
+    if db.is_empty() || db.len() >= 64 || db.chars().any(|c| matches!(c, '/' | '\\' | '.' | ' ' | '"' | '$' | '\0')) {
         return Err(ApiError::invalid(format!("invalid database name '{db}'")));
     }
-    if coll.starts_with("system.") || coll.contains('$') || coll.contains('\0') || coll.starts_with('.') {
+    if coll.is_empty() || coll.starts_with("system.") || coll.contains('$') || coll.contains('\0') || coll.starts_with('.') {
         return Err(ApiError::invalid(format!("invalid collection name '{coll}'")));
     }
     Ok(())

@@ -430,3 +430,28 @@ fn the_gateway_is_deployed_and_the_spin_apps_reach_it() {
     let action = OutboundUrl::parse(&format!("{url}/action/findOne"), "http").unwrap();
     assert!(allowed.allows(&action), "{url}");
 }
+
+/// The Deployment sets exactly the variables the gateway's `Config` reads
+/// (asked through its reader, so a renamed variable fails here), plus
+/// `RUST_LOG` for its log filter; `GATEWAY_LISTEN` stays at its default,
+/// the container port.
+#[test]
+fn the_gateway_deployment_sets_what_the_gateway_reads() {
+    use std::cell::RefCell;
+    let asked = RefCell::new(BTreeSet::new());
+    let config = gateway::Config::from_vars(|name| {
+        asked.borrow_mut().insert(name.to_owned());
+        match name {
+            "MONGODB_URI" => Some("mongodb://db:27017".to_owned()),
+            "GATEWAY_API_KEYS" => Some("k".to_owned()),
+            _ => None,
+        }
+    })
+    .expect("the gateway reads its required variables");
+    assert_eq!(config.listen.port(), GATEWAY_PORT, "the container port is the gateway's default");
+    let mut asked = asked.into_inner();
+    assert!(asked.remove("GATEWAY_LISTEN"));
+    asked.insert("RUST_LOG".to_owned());
+    let deployed: BTreeSet<String> = GATEWAY_ENV.iter().map(|e| e.0.to_owned()).collect();
+    assert_eq!(deployed, asked);
+}

@@ -56,15 +56,10 @@ fn persist(store: &Store, db: &str, coll: &str) -> OpResult<()> {
     })
 }
 
-/// MongoDB's naming rules for databases and collections.
+/// MongoDB's naming rules for databases and collections (the gateway's
+/// [`gateway::request::check_names`], so every front end refuses alike).
 pub(crate) fn check_namespace(db: &str, coll: &str) -> Result<(), EngineError> {
-    if db.is_empty() || db.len() >= 64 || db.chars().any(|c| matches!(c, '/' | '\\' | '.' | ' ' | '"' | '$' | '\0')) {
-        return Err(EngineError::bad(format!("invalid database name '{db}'")));
-    }
-    if coll.is_empty() || coll.starts_with("system.") || coll.contains('$') || coll.contains('\0') || coll.starts_with('.') {
-        return Err(EngineError::bad(format!("invalid collection name '{coll}'")));
-    }
-    Ok(())
+    gateway::request::check_names(db, coll).map_err(|e| EngineError::bad(e.message))
 }
 
 // ---------------------------------------------------------------------------

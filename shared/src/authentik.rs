@@ -245,7 +245,9 @@ impl<'a, H: Http> Authentik<'a, H> {
         };
         let first = page(1).await?;
         let pages = first.pointer("/pagination/total_pages").and_then(Value::as_u64).unwrap_or(1);
-        let rest = futures::future::try_join_all((2..=pages).map(page)).await?;
+        // Every page is awaited before an error is answered: no call is
+        // left in flight (see `ops`, "joins").
+        let rest = futures::future::join_all((2..=pages).map(page)).await.into_iter().collect::<Result<Vec<_>, _>>()?;
         let mut uuids = Vec::new();
         for v in std::iter::once(&first).chain(&rest) {
             // A listing without results is not "no sessions".

@@ -226,3 +226,100 @@ impl Env {
             .collect()
     }
 }
+
+/// One of the four upstream systems, to aim a fault at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum System {
+    DataApi,
+    Authentik,
+    Stalwart,
+    Ocis,
+}
+
+/// The Data API's path of `action` (`data_api_url` is the emulator's
+/// origin: the app calls `<data_api_url>/action/<action>`).
+pub fn data_api_action(action: &str) -> String {
+    format!("/action/{action}")
+}
+
+/// A fault on one Data API action on one collection (the collection is
+/// named in the body, so it is told apart there).
+pub fn data_api_rule(action: &str, collection: &str, fault: Fault) -> FaultRule {
+    FaultRule::new(data_api_action(action), fault).method("POST").body_contains(format!("\"collection\":\"{collection}\""))
+}
+
+impl Env {
+    pub fn controls(&self, system: System) -> &emulators::faults::Controls {
+        match system {
+            System::DataApi => &self.emu.data_api().controls,
+            System::Authentik => &self.emu.authentik().controls,
+            System::Stalwart => &self.emu.stalwart().controls,
+            System::Ocis => &self.emu.ocis().controls,
+        }
+    }
+
+    /// Adds a fault rule to one system.
+    pub fn inject(&self, system: System, rule: FaultRule) {
+        self.controls(system).faults.add(rule);
+    }
+
+    /// How many requests ended in a trap (or another guest failure without
+    /// a response) in the runtime serving this test: the dev host counts
+    /// them; for a real Spin, its log entries saying so are counted.
+    pub fn traps(&self) -> usize {
+        match &self.host {
+            Host::Dev(server) => server.traps(),
+            Host::Spin(spin) => spin_failed_requests(&spin.stderr()).len(),
+        }
+    }
+
+    /// The runtime's log entries about failed guests (for assertion messages).
+    pub fn trap_log(&self) -> String {
+        match &self.host {
+            Host::Dev(_) => "(the dev host's lines start with `dev-host: component`)".to_owned(),
+            Host::Spin(spin) => spin_failed_requests(&spin.stderr()).join("\n"),
+        }
+    }
+}
+
+/// Spin's log entries for requests whose guest failed, one per request.
+/// Spin 3.6 and 4.0 log a handler that traps (or returns without a
+/// response) as one ERROR line, `spin_trigger_http::server: Error
+/// processing request: guest invocation failed`, followed by wasmtime's
+/// indented cause chain (`0: error while executing at wasm backtrace:`,
+/// `1: resource has children`); an entry is the line with its chain.
+pub fn spin_failed_requests(log: &str) -> Vec<String> {
+    let mut entries: Vec<String> = Vec::new();
+    let mut in_entry = false;
+    for line in log.lines() {
+        if line.contains("Error processing request") {
+            entries.push(line.to_owned());
+            in_entry = true;
+        } else if in_entry && line.starts_with(char::is_whitespace) {
+            let last = entries.last_mut().expect("an entry is open");
+            last.push('\n');
+            last.push_str(line);
+        } else {
+            in_entry = false;
+        }
+    }
+    entries
+}
+
+#[cfg(test)]
+mod tests {
+    /// Spin 4.0.2's own lines for a trapping request (captured from this
+    /// suite before issue 19's fix), between two ordinary ones.
+    #[test]
+    fn a_spin_trap_entry_is_one_failed_request() {
+        let log = "Serving http://127.0.0.1:3000\n\
+            2026-12-07T03:57:14.979599Z ERROR spin_trigger_http::server: Error processing request: guest invocation failed\n    \
+            0: error while executing at wasm backtrace:\n    \
+            1: resource has children\n\
+            POST /platform/operators/invite -> 502: Authentik answered 500\n";
+        let entries = super::spin_failed_requests(log);
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert!(entries[0].ends_with("1: resource has children"), "{}", entries[0]);
+        assert!(super::spin_failed_requests("Serving http://127.0.0.1:3000\nPOST /x -> 502: y\n").is_empty());
+    }
+}

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -67,6 +67,7 @@ pub struct Server {
     task: Option<JoinHandle<()>>,
     memory: Arc<MemoryPeaks>,
     log_requests: Arc<AtomicBool>,
+    traps: Arc<AtomicUsize>,
 }
 
 impl Server {
@@ -85,6 +86,13 @@ impl Server {
     /// default; `make bench` sends thousands of requests).
     pub fn log_requests(&self, on: bool) {
         self.log_requests.store(on, Ordering::Relaxed);
+    }
+
+    /// How many requests ended with the guest failing (a trap, or a return
+    /// without a response) since the server started: each is also a
+    /// `dev-host: component '…' failed` line on stderr. Tests hold it at 0.
+    pub fn traps(&self) -> usize {
+        self.traps.load(Ordering::Relaxed)
     }
 
     /// Stops accepting, lets in-flight requests finish (up to 5 s), then
@@ -114,6 +122,7 @@ struct ServeState {
     components: HashMap<String, ComponentRuntime>,
     memory: Arc<MemoryPeaks>,
     log_requests: Arc<AtomicBool>,
+    traps: Arc<AtomicUsize>,
 }
 
 /// Resolves variables and allow-lists for this run, starts listening, and
@@ -160,11 +169,13 @@ pub async fn serve(app: Arc<App>, opts: ServeOptions) -> Result<Server> {
 
     let memory = Arc::new(MemoryPeaks::new(components.keys().map(String::as_str)));
     let log_requests = Arc::new(AtomicBool::new(true));
+    let traps = Arc::new(AtomicUsize::new(0));
     let state = Arc::new(ServeState {
         app,
         components,
         memory: memory.clone(),
         log_requests: log_requests.clone(),
+        traps: traps.clone(),
     });
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, state, stop_rx));
@@ -174,6 +185,7 @@ pub async fn serve(app: Arc<App>, opts: ServeOptions) -> Result<Server> {
         task: Some(task),
         memory,
         log_requests,
+        traps,
     })
 }
 
@@ -299,6 +311,7 @@ async fn dispatch(
     let response = match run_component(state, &id, req).await {
         Ok(resp) => resp,
         Err(e) => {
+            state.traps.fetch_add(1, Ordering::Relaxed);
             eprintln!("dev-host: component '{id}' failed: {e:#}");
             status_only(StatusCode::INTERNAL_SERVER_ERROR)
         }
@@ -390,14 +403,15 @@ async fn run_component(
         Ok(Ok(response)) => {
             // The head is out; a later failure can only cut the body short.
             let id = id.to_string();
+            let traps = state.traps.clone();
             tokio::spawn(async move {
-                match guest.await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => eprintln!(
-                        "dev-host: component '{id}' failed after sending its response head: {e:#}"
-                    ),
-                    Err(e) => eprintln!("dev-host: component '{id}' task failed: {e}"),
-                }
+                let failed = match guest.await {
+                    Ok(Ok(())) => return,
+                    Ok(Err(e)) => format!("failed after sending its response head: {e:#}"),
+                    Err(e) => format!("task failed: {e}"),
+                };
+                traps.fetch_add(1, Ordering::Relaxed);
+                eprintln!("dev-host: component '{id}' {failed}");
             });
             Ok(response)
         }

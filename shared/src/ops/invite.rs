@@ -130,7 +130,7 @@ pub async fn undo_audit<H: Http>(ctx: &Ctx<H>, id: ObjectId) {
     }
 }
 
-async fn undo_user_doc<H: Http>(ctx: &Ctx<H>, uid: &str, before: Option<Value>) {
+pub(super) async fn undo_user_doc<H: Http>(ctx: &Ctx<H>, uid: &str, before: Option<Value>) {
     let Ok(db) = ctx.db() else { return };
     let filter = json!({ "authentikSubjectId": uid });
     let r = match before {
@@ -289,9 +289,11 @@ async fn create<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
     .await?;
 
     // The audit event has a known id, so it can be undone when a step
-    // running beside it fails.
+    // running beside it fails. Every join below awaits all its branches:
+    // a failure is compensated only once nothing of this request is still
+    // in flight (a dropped call could land after its undo).
     let audit_id = ctx.new_object_id();
-    let mut audited = false;
+    let mut audit_sent = false;
     let result = async {
         let (doc, link) = futures::join!(upsert_doc(ctx, &created, (inv.user_update)(&created, false)), ak.recovery_link(created.pk));
         doc?;
@@ -302,12 +304,14 @@ async fn create<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
         // and the audit event are independent of each other.
         let handoff_done = async {
             if let Some(p) = &password {
-                futures::try_join!(ak.set_password(created.pk, p), ak.mark_password_expired(&created))?;
+                let (set, marked) = futures::join!(ak.set_password(created.pk, p), ak.mark_password_expired(&created));
+                set?;
+                marked?;
             }
             Ok::<_, Error>(())
         };
+        audit_sent = true;
         let (handed, event) = futures::join!(handoff_done, audit_with_id(ctx, caller, inv.audit.event(inv, &created, false, Some(handoff)), audit_id));
-        audited = event.is_ok();
         handed?;
         event?;
         Ok::<_, Error>((link, password))
@@ -325,7 +329,9 @@ async fn create<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
             Ok(ApiResponse::created(body))
         }
         Err(e) => {
-            if audited {
+            // Sent, the event may be stored even if its answer was lost
+            // (a timeout): delete it by its id either way.
+            if audit_sent {
                 undo_audit(ctx, audit_id).await;
             }
             undo_user_doc(ctx, &created.uid, None).await;

@@ -20,7 +20,7 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::stalwart::{NewMailbox, Stalwart};
 use crate::types::{DomainName, Email, LocalPart, MemberRole, PersonName, Role};
 
-use super::invite::{self, audit_with_id, create_identity, stamp, undo_audit, Invite, InviteAudit, InviteBody, Prefetch};
+use super::invite::{self, audit_with_id, create_identity, stamp, undo_audit, undo_user_doc, Invite, InviteAudit, InviteBody, Prefetch};
 use super::tenant::{begin, begin_joined, begin_with, TenantScope};
 
 pub const LIST: Route = Route::get("/tenants/:slug/members");
@@ -239,13 +239,10 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
             match (doc, audited) {
                 (Ok(_), Ok(_)) => Ok(()),
                 (d, a) => {
-                    // Undo whichever half was written.
-                    if d.is_ok() {
-                        let _ = db.delete_one(coll::USERS, json!({ "authentikSubjectId": created.uid })).await;
-                    }
-                    if a.is_ok() {
-                        undo_audit(ctx, audit_id).await;
-                    }
+                    // Undo both halves: one that failed may still have been
+                    // stored (a timeout loses the answer, not the write),
+                    // and both are keyed by what only this request wrote.
+                    futures::join!(undo_user_doc(ctx, &created.uid, None), undo_audit(ctx, audit_id));
                     Err(d.map_err(Error::from).err().or(a.err()).expect("one of them failed"))
                 }
             }

@@ -4,6 +4,15 @@
 //!
 //! Every operation checks in docs/api.md's order: `405` → `401` → `413` →
 //! `400` → `404` → `403` → the operation itself.
+//!
+//! **Joins.** Calls run concurrently only through joins that await every
+//! branch (`futures::join!`, `join_all`): a failure is answered, and
+//! compensated, once nothing of the request is still in flight. A join
+//! that drops its siblings on the first error (`try_join!`,
+//! `try_join_all`, `select!`) would leave calls whose outcome is unknown
+//! to the undo (an audit event landing after its delete) — the test below
+//! keeps them out. (Dropping a call half-way is still safe for the
+//! runtime: `spin::SpinHttp` releases its resources child-first.)
 
 pub mod aliases;
 pub mod invite;
@@ -36,4 +45,34 @@ pub async fn begin<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route) -> Re
     }
     let params = route.params(req.path()).ok_or_else(|| Error::not_found("Not found"))?;
     Ok((caller, params))
+}
+
+#[cfg(test)]
+mod tests {
+    /// No join in the domain drops a sibling still in flight (see "Joins").
+    #[test]
+    fn every_join_awaits_all_its_branches() {
+        // Spelt in halves so this file does not find itself.
+        const DROPPING: [&str; 4] = [concat!("try", "_join"), concat!("select", "!"), concat!("select", "_all"), concat!("select", "(")];
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut offenders = Vec::new();
+        let mut dirs = vec![src];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for (n, line) in text.lines().enumerate() {
+                        let code = line.split("//").next().unwrap_or("");
+                        if DROPPING.iter().any(|p| code.contains(p)) {
+                            offenders.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(offenders.is_empty(), "joins that drop siblings:\n{}", offenders.join("\n"));
+    }
 }

@@ -40,8 +40,10 @@ pub fn is_admin_of(user: &User, tenant: &ObjectId) -> bool {
     user.belongs_to(tenant) && user.role_for_tenant(tenant).is_some_and(|r| r.is_admin())
 }
 
+/// How the caller relates to `tenant`, whether or not they are active
+/// (being inactive is a role too weak, decided by [`authorize_tenant`]).
 pub fn tenant_relation(caller: &Caller, tenant: &Tenant) -> TenantRelation {
-    if caller.is_platform_admin() {
+    if caller.has_platform_role() {
         return TenantRelation::Platform;
     }
     let Some(user) = caller.user.as_ref() else { return TenantRelation::None };
@@ -64,7 +66,7 @@ pub fn authorize_tenant(caller: &Caller, tenant: &Tenant, rule: TenantRule) -> R
     let relation = tenant_relation(caller, tenant);
     let active = caller.user.as_ref().is_none_or(|u| u.active);
     let allowed = match relation {
-        TenantRelation::Platform => true,
+        TenantRelation::Platform => active,
         TenantRelation::None => return Err(tenant_not_found()),
         TenantRelation::Partner => active,
         TenantRelation::Member { admin } => active && admin && rule == TenantRule::AdminsAndPartner,
@@ -134,10 +136,17 @@ mod tests {
         let platform = caller(json!({"platformAdmin": true}), false);
         let token_platform = caller(json!({}), true);
         let (owner, admin, plain, inactive) = (member("owner", true), member("admin", true), member("member", true), member("admin", false));
+        let inactive_platform = caller(json!({"platformAdmin": true, "active": false}), false);
+        let inactive_token_platform = caller(json!({"active": false}), true);
         let cases: Vec<(&str, &Caller, &Tenant, TenantRule, u16)> = vec![
             ("platform admin by User", &platform, &acme, rule, 200),
             ("platform admin by token", &token_platform, &acme, rule, 200),
             ("P sees deleted tenants", &platform, &deleted, rule, 200),
+            // P sees every workspace, so an inactive P is too weak, not blind.
+            ("inactive platform admin by User", &inactive_platform, &acme, rule, 403),
+            ("inactive platform admin by token", &inactive_token_platform, &acme, rule, 403),
+            ("inactive P, deleted tenant", &inactive_platform, &deleted, rule, 403),
+            ("inactive P, partner-only rule", &inactive_platform, &acme, partner_only, 403),
             ("owner", &owner, &acme, rule, 200),
             ("admin", &admin, &acme, rule, 200),
             ("member is visible but too weak", &plain, &acme, rule, 403),

@@ -11,6 +11,7 @@ use crate::models::User;
 use crate::ports::Http;
 use crate::problem::{Error, System, UpstreamError, UpstreamFailure};
 use crate::request::ApiRequest;
+use crate::types::Subject;
 use crate::upstream::{json_body, Call};
 
 /// Clock skew tolerated on `exp`/`nbf`.
@@ -19,6 +20,7 @@ const LEEWAY_SECS: i64 = 60;
 /// What a verified token says.
 #[derive(Clone, Debug)]
 pub struct TokenIdentity {
+    /// A well-formed [`Subject`]'s text: never blank.
     pub subject: String,
     /// Lower-cased; `None` when the token has no `email` claim.
     pub email: Option<String>,
@@ -41,7 +43,13 @@ impl Caller {
     /// P: the token says so, or the `User` does. An inactive user is never P.
     pub fn is_platform_admin(&self) -> bool {
         let active = self.user.as_ref().is_none_or(|u| u.active);
-        active && (self.token_platform_admin || self.user.as_ref().is_some_and(|u| u.platform_admin))
+        active && self.has_platform_role()
+    }
+
+    /// P's role, active or not: what makes every workspace visible, so an
+    /// inactive P is refused (`403`) rather than told it does not exist.
+    pub fn has_platform_role(&self) -> bool {
+        self.token_platform_admin || self.user.as_ref().is_some_and(|u| u.platform_admin)
     }
 
     pub fn active_user(&self) -> Option<&User> {
@@ -98,7 +106,7 @@ pub async fn verify_token<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<Tok
         leeway_secs: LEEWAY_SECS,
     };
     let claims = jwt::verify(token, &jwks, &expect).map_err(|e| Error::Unauthorized(token_message(&e).into()))?;
-    Ok(identity(&claims))
+    identity(&claims).ok_or_else(|| Error::Unauthorized(token_message(&JwtError::MissingClaim("sub")).into()))
 }
 
 fn token_message(e: &JwtError) -> &'static str {
@@ -122,17 +130,21 @@ async fn fetch_jwks<H: Http>(ctx: &Ctx<H>, url: &str) -> Result<Jwks, Error> {
         .map_err(|e| UpstreamError::new(System::Authentik, UpstreamFailure::BadResponse(format!("JWKS: {e:?}"))).into())
 }
 
-fn identity(claims: &Map<String, Value>) -> TokenIdentity {
+/// What the claims say; `None` when `sub` is not a [`Subject`] (blank, or
+/// with spaces): such a token names nobody, and must never match, or
+/// create, a `User` with that subject.
+fn identity(claims: &Map<String, Value>) -> Option<TokenIdentity> {
     let s = |k: &str| claims.get(k).and_then(Value::as_str).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
-    TokenIdentity {
-        subject: s("sub").unwrap_or_default(),
+    let subject = Subject::parse(claims.get("sub").and_then(Value::as_str)?).ok()?;
+    Some(TokenIdentity {
+        subject: subject.as_str().to_owned(),
         email: s("email").map(|e| e.to_lowercase()),
         name: s("name").or_else(|| s("preferred_username")),
         groups: match claims.get("groups") {
             Some(Value::Array(g)) => g.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
             _ => vec![],
         },
-    }
+    })
 }
 
 /// Verifies the token and loads the caller's `User` (one round trip).
@@ -168,6 +180,15 @@ mod tests {
             "email": "doc@x.dk",
         })));
         assert_eq!(c.actor(), json!({ "userId": "65a000000000000000000abc", "email": "doc@x.dk" }));
+    }
+
+    #[test]
+    fn a_subject_that_is_not_one_names_nobody() {
+        let claims = |sub: Value| json!({ "sub": sub }).as_object().unwrap().clone();
+        for bad in [json!(""), json!(" "), json!("\t\n"), json!("a b"), json!(42), Value::Null] {
+            assert!(identity(&claims(bad.clone())).is_none(), "{bad}");
+        }
+        assert_eq!(identity(&claims(json!(" ak-sub-1 "))).unwrap().subject, "ak-sub-1");
     }
 
     #[test]

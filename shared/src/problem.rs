@@ -33,7 +33,8 @@ pub enum UpstreamFailure {
     Taken(String),
     /// No (complete) answer in time.
     Timeout,
-    /// Could not connect, or the connection broke.
+    /// Could not connect, or the connection broke; what happened, in plain
+    /// words (the transport's own description stays in the log).
     Unreachable(String),
     /// The host refused the call (not in `allowed_outbound_hosts`).
     Denied(String),
@@ -55,7 +56,7 @@ fn describe(f: &UpstreamFailure) -> String {
         UpstreamFailure::Status { status, reason } => format!("answered {status}: {reason}"),
         UpstreamFailure::Taken(reason) => format!("refused a duplicate: {reason}"),
         UpstreamFailure::Timeout => "timed out".into(),
-        UpstreamFailure::Unreachable(e) => format!("is unreachable: {e}"),
+        UpstreamFailure::Unreachable(e) => format!("could not be reached ({e})."),
         UpstreamFailure::Denied(e) => format!("may not be called from this component: {e}"),
         UpstreamFailure::BadResponse(e) => format!("sent an unexpected answer: {e}"),
         UpstreamFailure::NotConfigured => "is not configured".into(),
@@ -68,6 +69,12 @@ impl UpstreamError {
     }
     pub fn is_timeout(&self) -> bool {
         self.failure == UpstreamFailure::Timeout
+    }
+    /// Whether the call may have taken effect although it failed: no
+    /// answer came (a timeout, a connection that broke), so a write may
+    /// still have been stored. An error status is a definite refusal.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self.failure, UpstreamFailure::Timeout | UpstreamFailure::Unreachable(_))
     }
     pub fn taken(system: System, reason: impl Into<String>) -> Self {
         Self::new(system, UpstreamFailure::Taken(reason.into()))
@@ -201,7 +208,8 @@ mod tests {
         assert_eq!(e(UpstreamFailure::Timeout).status(), 504);
         assert_eq!(e(UpstreamFailure::NotConfigured).status(), 503);
         assert_eq!(e(UpstreamFailure::Status { status: 500, reason: "boom".into() }).status(), 502);
-        assert_eq!(e(UpstreamFailure::Unreachable("refused".into())).status(), 502);
+        assert_eq!(e(UpstreamFailure::Unreachable("connection refused".into())).status(), 502);
+        assert_eq!(e(UpstreamFailure::Unreachable("connection refused".into())).problem().detail, "Authentik could not be reached (connection refused).");
         assert_eq!(e(UpstreamFailure::Taken("username: This field must be unique.".into())).status(), 409);
         assert_eq!(
             e(UpstreamFailure::Status { status: 500, reason: "boom".into() }).problem().detail,

@@ -27,26 +27,66 @@ fn transport_error(e: &ErrorCode) -> TransportError {
     match e {
         ErrorCode::ConnectionTimeout | ErrorCode::ConnectionReadTimeout | ErrorCode::ConnectionWriteTimeout => TransportError::Timeout,
         ErrorCode::HttpRequestDenied => TransportError::Denied("host not in allowed_outbound_hosts".into()),
-        other => TransportError::Unreachable(format!("{other:?}")),
+        other => unreachable(plain_words(other), other),
     }
 }
 
-/// Waits for the response without blocking the executor, so several calls
-/// can be in flight at once (`futures::join!`).
-async fn response(fut: FutureIncomingResponse) -> Result<IncomingResponse, ErrorCode> {
-    let mut token: Option<spin_executor::CancelToken> = None;
-    futures::future::poll_fn(move |cx| match fut.get() {
-        Some(Ok(result)) => std::task::Poll::Ready(result),
-        Some(Err(())) => std::task::Poll::Ready(Err(ErrorCode::InternalError(Some("response taken twice".into())))),
-        None => {
-            if let Some(t) = token.take() {
-                t.cancel();
+/// What happened, in words a caller can read in a problem's `detail`.
+fn plain_words(e: &ErrorCode) -> &'static str {
+    match e {
+        ErrorCode::ConnectionRefused => "connection refused",
+        ErrorCode::DnsTimeout | ErrorCode::DnsError(_) | ErrorCode::DestinationNotFound => "its host name did not resolve",
+        ErrorCode::DestinationUnavailable | ErrorCode::DestinationIpProhibited | ErrorCode::DestinationIpUnroutable => "no route to its address",
+        ErrorCode::ConnectionTerminated | ErrorCode::ConnectionLimitReached => "the connection was closed",
+        ErrorCode::TlsProtocolError | ErrorCode::TlsCertificateError | ErrorCode::TlsAlertReceived(_) => "the TLS handshake failed",
+        ErrorCode::HttpResponseIncomplete => "its answer broke off",
+        _ => "the connection failed",
+    }
+}
+
+/// An unreachable upstream: `plain` goes into the problem; the host's own
+/// description (`ErrorCode::…`, a stream error) only into this log line,
+/// for whoever runs the service.
+fn unreachable(plain: &str, debug: impl std::fmt::Debug) -> TransportError {
+    eprintln!("outbound call failed ({plain}): {debug:?}");
+    TransportError::Unreachable(plain.to_owned())
+}
+
+/// A response being waited for, without blocking the executor, so several
+/// calls can be in flight at once (`futures::join!`).
+///
+/// The pollable registered with the executor is a child of `fut` in the
+/// host's resource table, and wasmtime traps (`resource has children`) when
+/// a parent is dropped before its child. So the registration is held by a
+/// cancel-on-drop token declared *before* `fut`: fields drop in declaration
+/// order, and the pollable goes first whether the wait ends or the future
+/// is dropped half-way (a sibling failed, a caller gave up).
+struct AwaitResponse {
+    registration: Option<spin_executor::CancelOnDropToken>,
+    fut: FutureIncomingResponse,
+}
+
+impl Future for AwaitResponse {
+    type Output = Result<IncomingResponse, ErrorCode>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = self.get_mut();
+        // Whatever woke us, the old registration is spent.
+        this.registration = None;
+        match this.fut.get() {
+            Some(Ok(result)) => std::task::Poll::Ready(result),
+            Some(Err(())) => std::task::Poll::Ready(Err(ErrorCode::InternalError(Some("response taken twice".into())))),
+            None => {
+                let token = spin_executor::push_waker_and_get_token(this.fut.subscribe(), cx.waker().clone());
+                this.registration = Some(token.into());
+                std::task::Poll::Pending
             }
-            token = Some(spin_executor::push_waker_and_get_token(fut.subscribe(), cx.waker().clone()));
-            std::task::Poll::Pending
         }
-    })
-    .await
+    }
+}
+
+fn response(fut: FutureIncomingResponse) -> AwaitResponse {
+    AwaitResponse { registration: None, fut }
 }
 
 impl Http for SpinHttp {
@@ -66,7 +106,7 @@ impl Http for SpinHttp {
         if !req.body.is_empty() || matches!(req.method, "POST" | "PUT" | "PATCH") {
             headers.push(("content-length".into(), req.body.len().to_string().into_bytes()));
         }
-        let fields = Fields::from_list(&headers).map_err(|e| TransportError::Unreachable(format!("bad header: {e:?}")))?;
+        let fields = Fields::from_list(&headers).map_err(|e| unreachable("a request header was invalid", e))?;
         let out = OutgoingRequest::new(fields);
         let method = match req.method {
             "GET" => Method::Get,
@@ -108,7 +148,7 @@ impl Http for SpinHttp {
         } else {
             let body = out.body().map_err(|()| bad("body"))?;
             let stream = body.write().map_err(|()| bad("body stream"))?;
-            let sending = |e| TransportError::Unreachable(format!("sending body: {e:?}"));
+            let sending = |e| unreachable("the request could not be sent", e);
             let fits = stream.check_write().map_err(sending)? >= req.body.len() as u64;
             if fits {
                 stream.write(&req.body).map_err(sending)?;
@@ -153,7 +193,7 @@ impl Http for SpinHttp {
         let body = resp.into_body().await.map_err(|io| {
             match spin_sdk::wit::wasi::http0_2_0::types::http_error_code(&io) {
                 Some(code) => transport_error(&code),
-                None => TransportError::Unreachable(io.to_debug_string()),
+                None => unreachable("its answer broke off", io.to_debug_string()),
             }
         })?;
         Ok(InboundResponse { status, body })
@@ -177,17 +217,20 @@ fn now() -> DateTime {
     DateTime(ms)
 }
 
-/// Reads at most [`MAX_BODY`] bytes; `None` if the body is larger.
-async fn read_body(req: IncomingRequest) -> Option<Vec<u8>> {
+/// Reads at most [`MAX_BODY`] bytes: `Ok(None)` if the body is larger (a
+/// `413`, in its place in the check order). A stream that breaks before
+/// its end is a `400` at once: the request never fully arrived, so there
+/// is no request to check.
+async fn read_body(req: IncomingRequest) -> Result<Option<Vec<u8>>, Error> {
     let mut stream = req.into_body_stream();
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
-        body.extend(chunk.ok()?);
+        body.extend(chunk.map_err(|_| Error::bad_request("The request body broke off before its end."))?);
         if body.len() > MAX_BODY {
-            return None;
+            return Ok(None);
         }
     }
-    Some(body)
+    Ok(Some(body))
 }
 
 /// The whole life of a request in a component: buffer it, run the
@@ -216,10 +259,13 @@ where
         .into_iter()
         .next()
         .map(|v| String::from_utf8_lossy(&v).into_owned());
-    let body = read_body(req).await;
-    let api_req = ApiRequest { method: method.clone(), uri: uri.clone(), authorization, body };
-    let ctx = Ctx::new(SpinHttp, Box::new(SpinVariables), now());
-    let outcome = op(ctx, api_req).await;
+    let outcome = match read_body(req).await {
+        Ok(body) => {
+            let api_req = ApiRequest { method: method.clone(), uri: uri.clone(), authorization, body };
+            op(Ctx::new(SpinHttp, Box::new(SpinVariables), now()), api_req).await
+        }
+        Err(e) => Err(e),
+    };
     if let Err(e) = &outcome {
         if e.status() >= 500 {
             let path = uri.split('?').next().unwrap_or("");

@@ -88,7 +88,7 @@ async fn refused_connections_are_502_or_reported() {
     let r = env.post("/tenants/acme/members/create", &ACME_OWNER, json!({"name": "A", "localPart": "a", "role": "member"})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.json()["provisioning"]["stalwart"], "error");
-    assert!(r.json()["stalwartError"].as_str().unwrap().contains("unreachable"), "{}", r.text);
+    assert!(r.json()["stalwartError"].as_str().unwrap().contains("could not be reached"), "{}", r.text);
 
     let env = Env::start_with(|v, _| {
         v.insert("data_api_url".into(), "http://127.0.0.1:1".into());
@@ -96,5 +96,5 @@ async fn refused_connections_are_502_or_reported() {
     .await;
     let r = env.get("/users/me", &OPERATOR).await;
     assert_eq!(r.status, 502, "{}", r.text);
-    assert!(r.detail().starts_with("Data API is unreachable"), "{}", r.detail());
+    assert!(r.detail().starts_with("Data API could not be reached"), "{}", r.detail());
 }

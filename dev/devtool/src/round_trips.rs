@@ -85,9 +85,9 @@ fn ops() -> Vec<Op> {
         Op { setup: Some((mia("suspend"), json!({}))), ..post("members-resume", mia("resume"), &ACME_OWNER, json!({})) }
             .floor(3, "as members-suspend"),
         post("members-logout", mia("logout"), &ACME_OWNER, json!({}))
-            .floor(4, "prologue → identity (its username) → sessions (Authentik filters them by username) → (each ended ∥ audit); each page past the first adds one (bulk_delete by pk, 2 in all, exists only from Authentik 2026.2)"),
+            .floor(5, "prologue → identity (its username) → sessions (Authentik filters them by username) → audit → each ended: audit first, as an ended session cannot be restored, and the event counts the sessions listed; more than one page adds one (bulk_delete by pk, 2 in all, exists only from Authentik 2026.2)"),
         post("members-reset-password", mia("reset-password"), &ACME_OWNER, json!({}))
-            .floor(3, "prologue → (password ∥ audit ∥ mailbox secret read) → mailbox password: Stalwart's change names the secret it replaces"),
+            .floor(4, "prologue → (audit → password, beside the mailbox secret read) → mailbox password: audit first, as a password set cannot be undone; Stalwart's change names the secret it replaces"),
         post("members-update", mia("update"), &ACME_OWNER, json!({"name": "Mia M", "phone": "1"}))
             .floor(3, "prologue → (document ∥ audit ∥ identity read) → (identity ∥ mailbox name): a PATCH replaces all attributes, so they are merged with the ones read"),
         post("members-change-email", member("change-email", &ACME_INACTIVE_ADMIN), &ACME_OWNER, json!({"email": "ivan@home.test"}))

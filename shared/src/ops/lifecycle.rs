@@ -4,8 +4,9 @@
 //!
 //! All five share one prologue ([`begin`]: P, TA, PT; no body; the member
 //! looked up concurrently with the caller and the tenant), one "mailbox is
-//! here" rule ([`Member::mailbox_here`]) and one way of writing a change
-//! with its audit event ([`audited`]).
+//! here" rule ([`Member::mailbox_here`]) and two ways of writing a change
+//! with its audit event: beside it, for a change that can be undone
+//! ([`audited`]), and before it, for one that cannot ([`audited_first`]).
 
 use std::future::Future;
 
@@ -27,7 +28,7 @@ use crate::random::temp_password;
 use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::stalwart::Stalwart;
 
-use super::invite::stamp;
+use super::invite::{audit_with_id, stamp, undo_audit};
 use super::tenant::{begin_member, Member, TenantScope};
 
 pub const REMOVE: Route = Route::post("/tenants/:slug/members/:user_id/remove");
@@ -67,7 +68,9 @@ fn gone_is_done(r: Result<(), UpstreamError>) -> Result<(), UpstreamError> {
 /// Runs `change` and writes `event` concurrently. Whichever half fails,
 /// the other is undone (`undo` reverses `change`; the event is deleted) and
 /// that failure is the answer: a change is never answered without its
-/// event, and no event stays for a change that did not happen.
+/// event, and no event stays for a change that did not happen. A half whose
+/// answer was lost (a timeout, a broken connection) may still have been
+/// stored, so it is undone too.
 pub(super) async fn audited<H: Http, T>(
     ctx: &Ctx<H>,
     caller: &Caller,
@@ -79,23 +82,52 @@ pub(super) async fn audited<H: Http, T>(
     let id = ctx.new_object_id();
     let mut doc = event.document(caller, &ctx.now);
     doc["_id"] = id.ejson();
-    match futures::join!(change, db.insert_one(coll::AUDIT_EVENTS, doc)) {
-        (Ok(out), Ok(_)) => Ok(out),
-        (Ok(_), Err(e)) => {
+    let (failure, undo_change) = match futures::join!(change, db.insert_one(coll::AUDIT_EVENTS, doc)) {
+        (Ok(out), Ok(_)) => return Ok(out),
+        // The change went through; its event did not.
+        (Ok(_), Err(e)) => (Error::from(e), true),
+        // The change failed; if its answer was lost, it may have happened.
+        (Err(e), _) => {
+            let unknown = matches!(&e, Error::Upstream(u) if u.outcome_unknown());
+            (e, unknown)
+        }
+    };
+    // Both undos are keyed by what this request wrote (the event's id, the
+    // document as read), so one that finds nothing to undo is harmless.
+    let change_back = async {
+        if undo_change {
             if let Err(u) = undo.await {
-                eprintln!("undo after a failed audit write failed: {u}");
+                eprintln!("undo of a change without its audit event failed: {u}");
             }
-            Err(e.into())
         }
-        (Err(e), logged) => {
-            if logged.is_ok() {
-                if let Err(u) = db.delete_one(coll::AUDIT_EVENTS, json!({ "_id": id })).await {
-                    eprintln!("deleting audit event {id} failed: {u}");
-                }
-            }
-            Err(e)
-        }
+    };
+    futures::join!(change_back, undo_audit(ctx, id));
+    Err(failure)
+}
+
+/// Audit first, for a step that cannot be undone (a password set, sessions
+/// ended): the event is written, then the step is taken, and the event is
+/// deleted again if the step fails. A failed audit write means the step is
+/// never taken. So a step is never done without its event — which
+/// [`audited`] cannot promise when there is no `undo` — at the price of
+/// one round trip more than running the two side by side.
+pub(super) async fn audited_first<H: Http, T>(
+    ctx: &Ctx<H>,
+    caller: &Caller,
+    event: AuditEvent,
+    step: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let id = ctx.new_object_id();
+    if let Err(e) = audit_with_id(ctx, caller, event, id).await {
+        // A write whose answer was lost (a timeout) may still be stored.
+        undo_audit(ctx, id).await;
+        return Err(e);
     }
+    let done = step.await;
+    if done.is_err() {
+        undo_audit(ctx, id).await;
+    }
+    done
 }
 
 /// Puts the member's document back exactly as it was read (the undo of a
@@ -144,6 +176,16 @@ pub(super) fn mailbox_here<'a, H: Http>(ctx: &'a Ctx<H>, stalwart: Option<&'a Up
 /// The member's identity pk.
 pub(super) fn identity(user: &User) -> Option<i64> {
     user.authentik_user_pk.map(|pk| pk.0)
+}
+
+/// The member's identity pk, found by e-mail when the document does not
+/// name it (written before the pk was kept, or by hand), as partner-staff
+/// removal finds it. `None`: there is no identity to change.
+pub(super) async fn identity_or_by_email<H: Http>(ak: &Authentik<'_, H>, user: &User) -> Result<Option<i64>, UpstreamError> {
+    match identity(user) {
+        Some(pk) => Ok(Some(pk)),
+        None => Ok(ak.find_user_by_email(&user.email).await?.map(|u| u.pk)),
+    }
 }
 
 /// Whether removing `user` from `tenant` removes the person altogether:
@@ -224,13 +266,14 @@ pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
 
 /// Rows 20 and 21. (caller ∥ tenant+domains ∥ member) → (identity ∥ the
 /// mailbox's permissions read) → (mailbox ∥ document ∥ audit): three
-/// sequential round trips.
+/// sequential round trips; one more, first, to find the identity by e-mail
+/// when the document does not name it.
 async fn set_suspended<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route, suspended: bool) -> Result<ApiResponse, Error> {
     let (scope, member) = begin(ctx, req, route).await?;
     let systems = Systems::load(ctx)?;
     let ak = &systems.authentik(ctx);
     let who = member.user.email.as_str();
-    let pk = identity(&member.user);
+    let pk = identity_or_by_email(ak, &member.user).await?;
     let sign_in = |active: bool| async move {
         match pk {
             Some(pk) => ak.set_active(pk, active).await.map(|_| ()),
@@ -298,9 +341,11 @@ pub async fn resume<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
 
 /// Row 22. (caller ∥ tenant+domains ∥ member) → identity (for its
 /// username) → session listing (first page, then the others concurrently)
-/// → (every session ended ∥ audit): four sequential round trips, five with
-/// more than one page. Any failure is a 502: a logout is never reported
-/// when it did not happen.
+/// → audit → every session ended: five sequential round trips, six with
+/// more than one page. The event names how many sessions end, so it is
+/// written once they are listed, and before any ends (audit first: an
+/// ended session cannot be restored). Any failure is a 502: a logout is
+/// never reported when it did not happen.
 pub async fn logout<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (scope, member) = begin(ctx, req, &LOGOUT).await?;
     let systems = Systems::load(ctx)?;
@@ -321,14 +366,15 @@ pub async fn logout<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         results.into_iter().collect::<Result<Vec<()>, _>>().map(|_| ()).map_err(Error::from)
     };
     let event = event("tenant.user_logout_forced", &scope, &member).metadata(json!({ "sessions": count }));
-    audited(ctx, &scope.caller, event, end_all, async { Ok(()) }).await?;
+    audited_first(ctx, &scope.caller, event, end_all).await?;
     Ok(ApiResponse::ok(json!({ "sessions": count })))
 }
 
-/// Row 23. (caller ∥ tenant+domains ∥ member) → (identity password ∥
-/// audit ∥ the mailbox's credential read) → mailbox password: three
-/// sequential round trips. The password goes to Authentik and Stalwart
-/// and into this response only.
+/// Row 23. (caller ∥ tenant+domains ∥ member) → (audit → identity
+/// password, beside the mailbox's credential read) → mailbox password: four
+/// sequential round trips. Audit first: a password set cannot be undone,
+/// and one set but never shown would lock the member out. The password
+/// goes to Authentik and Stalwart and into this response only.
 pub async fn reset_password<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (scope, member) = begin(ctx, req, &RESET_PASSWORD).await?;
     let pk = identity(&member.user).ok_or_else(|| Error::conflict("This member has no sign-in identity, so there is no password to reset."))?;
@@ -336,7 +382,7 @@ pub async fn reset_password<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<A
     let ak = systems.authentik(ctx);
     let mail = systems.mailbox(ctx, &member);
     let password = temp_password();
-    // 1) The identity (required) with the audit event; the mailbox's
+    // 1) The audit event, then the identity (required); the mailbox's
     // credential key is only read meanwhile.
     let set = async { ak.set_password(pk, &password).await.map_err(Error::from) };
     let key = async {
@@ -345,7 +391,7 @@ pub async fn reset_password<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<A
             None => None,
         }
     };
-    let (done, key) = futures::join!(audited(ctx, &scope.caller, event("tenant.user_password_reset", &scope, &member), set, async { Ok(()) }), key);
+    let (done, key) = futures::join!(audited_first(ctx, &scope.caller, event("tenant.user_password_reset", &scope, &member), set), key);
     done?;
     // 2) The mailbox, if here (best-effort).
     if let (Some((client, id)), Some(key)) = (&mail, key) {

@@ -91,9 +91,11 @@ pub(super) async fn begin_joined<H: Http, B, T, F: Future<Output = T>, R>(
     found: impl FnOnce(T, &Tenant, &[Domain]) -> Result<R, Error>,
 ) -> Result<(TenantScope, B, R, Vec<Value>), Error> {
     route.check_method(&req.method)?;
-    let params = route.params(req.path()).ok_or_else(|| Error::not_found("Not found"))?;
-    let slug = Slug::parse(params.get("slug")).ok();
-    let named = lookup(&params);
+    // A path without the route's shape is a 404, but only in its place in
+    // the check order: after the token, the size and the body.
+    let params = route.params(req.path());
+    let slug = params.as_ref().and_then(|p| Slug::parse(p.get("slug")).ok());
+    let named = params.as_ref().map(lookup);
     let (caller, tenant, named) = futures::join!(
         authenticate(ctx, req),
         async {
@@ -102,13 +104,19 @@ pub(super) async fn begin_joined<H: Http, B, T, F: Future<Output = T>, R>(
                 None => Ok(None),
             }
         },
-        named
+        async {
+            match named {
+                Some(named) => Some(named.await),
+                None => None,
+            }
+        }
     );
     let caller = caller?;
     if req.body.is_none() {
         return Err(Error::PayloadTooLarge);
     }
     let body = parse(req)?;
+    let (Some(params), Some(named)) = (params, named) else { return Err(Error::not_found("Not found")) };
     let (tenant, domains, raw) = tenant?.ok_or_else(tenant_not_found)?;
     if tenant_relation(&caller, &tenant) == TenantRelation::None {
         return Err(tenant_not_found());

@@ -289,6 +289,15 @@ impl<'a, H: Http> DataApi<'a, H> {
         update_result(v)
     }
 
+    /// Inserts `document` unless a document matching `key` exists, in one
+    /// write: an upsert that only sets on insert. Of concurrent inserts of
+    /// one key the database lets one in (the emulator's writes are serial;
+    /// a real MongoDB needs a unique index on the key for that). `false`:
+    /// the key was taken and nothing was written.
+    pub async fn insert_unless_exists(&self, collection: &str, key: Value, document: Value) -> Result<bool, UpstreamError> {
+        Ok(self.update_one(collection, key, json!({ "$setOnInsert": document }), true).await?.upserted_id.is_some())
+    }
+
     pub async fn update_many(&self, collection: &str, filter: Value, update: Value) -> Result<UpdateResult, UpstreamError> {
         let v = self.action("updateMany", collection, &json!({ "filter": filter, "update": update })).await?;
         update_result(v)
@@ -436,6 +445,17 @@ mod tests {
         });
         assert!(body.contains(r#"{"$lookup":{"from":"users","localField":"_id","foreignField":"tenantIds","pipeline":[{"$unwind":"$x"}],"as":"u"}}"#), "{body}");
         assert!(body.contains(r#"{"$facet":{"z":[{"$sort":{"m":-1,"_id":1}},{"$limit":1}],"a":[{"$group":{"_id":null}}]}}"#), "{body}");
+    }
+
+    #[test]
+    fn an_insert_unless_exists_is_an_upsert_that_only_sets_on_insert() {
+        let body = sent(|db| {
+            // The recorder's answer is no update result; only the request matters here.
+            let _ = futures::executor::block_on(db.insert_unless_exists("users", json!({ "k": "a" }), json!({ "k": "a", "n": 1 })));
+            vec![]
+        });
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!((&v["filter"], &v["update"], &v["upsert"]), (&json!({ "k": "a" }), &json!({ "$setOnInsert": { "k": "a", "n": 1 } }), &json!(true)));
     }
 
     #[test]

@@ -249,7 +249,15 @@ async fn attach<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
                     return Ok(false);
                 }
             }
-            None => upsert_doc(ctx, &existing, update).await?,
+            None => {
+                // Keyed by the subject: of concurrent attaches of a person
+                // without a document, one inserts it; the others matched
+                // it and leave the event to that one.
+                let r = db.update_one(coll::USERS, json!({ "authentikSubjectId": existing.uid }), update, true).await?;
+                if r.upserted_id.is_none() {
+                    return Ok(false);
+                }
+            }
         }
         audit::record(ctx, caller, inv.audit.event(inv, &existing, true, None)).await?;
         Ok::<_, Error>(true)

@@ -11,17 +11,18 @@ use crate::authentik::{AkGroup, Authentik};
 use crate::caller::Caller;
 use crate::config::UpstreamConfig;
 use crate::ctx::Ctx;
-use crate::data_api::{coll, decode, Find, Sort, Stage};
+use crate::data_api::{coll, decode, DataApi, Find, Sort, Stage};
 use crate::ejson::{to_api_json, DateTime, ObjectId};
 use crate::models::User;
 use crate::ports::Http;
-use crate::problem::Error;
+use crate::problem::{Error, UpstreamError};
 use crate::reports::{self, facet, int_of, js_round, str_of};
 use crate::request::{ApiRequest, ApiResponse, Params, Route};
 use crate::types::Subject;
 
 use super::begin;
-use super::lifecycle::audited;
+use super::lifecycle::{audited, best_effort, identity_or_by_email};
+use super::profile::put_back;
 
 pub const TEAM: Route = Route::get("/users/me/partner/users");
 pub const TEAM_REMOVE: Route = Route::post("/users/me/partner/users/:subject/remove");
@@ -123,7 +124,17 @@ pub async fn team<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse
 /// Row 12: detaches a user from the caller's partner (unsets `partnerId`
 /// and `partnerTenantAccess`). A user outside the partner is `404`; the
 /// last owner/admin cannot be removed (`409`); leaving the partner-staff
-/// group in Authentik is best-effort. Answers `{removed: true}`.
+/// group in Authentik is best-effort, once the removal stands. Answers
+/// `{removed: true}`.
+///
+/// (caller ∥ target with the partner's admins ∥ staff group) → (document
+/// [→ the partner's admins again, when removing one] ∥ audit) → group
+/// leave. The admins read first are a count-then-write: two admins
+/// removing each other both pass it. So a removed admin is followed by a
+/// second look, after the write; of two such removals the later look sees
+/// the other's write, so both never stand. A removal that finds no
+/// owner/admin left puts the user back and is a `409` (its event deleted,
+/// the group untouched): one removal stands, or neither.
 pub async fn team_remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     // Read concurrently with the caller, from the path as it will parse:
     // the target with its partner and that partner's admins, and the
@@ -139,20 +150,38 @@ pub async fn team_remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiR
     let subject = Subject::parse(raw).map_err(|_| not_found())?;
     let target = target?.filter(|t| t.user.partner_id == Some(partner_id)).ok_or_else(not_found)?;
     staff(&caller, Need::Admin)?;
-    if target.user.global_role().is_some_and(|r| r.is_admin()) && target.admins <= 1 {
-        return Err(Error::conflict("Cannot remove the last partner admin"));
+    let removes_admin = target.user.global_role().is_some_and(|r| r.is_admin());
+    if removes_admin && target.admins <= 1 {
+        return Err(last_partner_admin());
     }
     let db = ctx.db()?;
     let write = async {
-        db.update_one(
-            coll::USERS,
-            json!({ "_id": target.user.id, "partnerId": partner_id }),
-            json!({ "$unset": { "partnerId": "", "partnerTenantAccess": "" }, "$set": { "updatedAt": ctx.now.ejson() } }),
-            false,
-        )
-        .await
-        .map(|_| ())
-        .map_err(Error::from)
+        let removed = db
+            .update_one(
+                coll::USERS,
+                json!({ "_id": target.user.id, "partnerId": partner_id }),
+                json!({ "$unset": { "partnerId": "", "partnerTenantAccess": "" }, "$set": { "updatedAt": ctx.now.ejson() } }),
+                false,
+            )
+            .await?;
+        if removed.matched == 0 {
+            // A concurrent removal of the same user got there first (and
+            // is the one audited).
+            return Err(not_found());
+        }
+        if removes_admin {
+            let kept = has_admin(&db, partner_id).await;
+            if !matches!(kept, Ok(true)) {
+                if let Err(u) = rejoin(&db, &target).await {
+                    eprintln!("undo: putting {} back on partner {} failed: {u}", target.user.email, partner_id.to_hex());
+                }
+                return Err(match kept {
+                    Err(e) => e.into(),
+                    Ok(_) => last_partner_admin(),
+                });
+            }
+        }
+        Ok(())
     };
     let mut event = AuditEvent::user("partner.user_removed", subject.as_str(), target.user.email.clone()).metadata(json!({ "partnerId": partner_id.to_hex() }));
     // Not in the seed: with the partner's slug the removal shows in the
@@ -160,11 +189,36 @@ pub async fn team_remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiR
     if let Some(slug) = &target.partner_slug {
         event = event.partner(slug);
     }
-    let undo = async { db.replace_one(coll::USERS, json!({ "_id": target.user.id }), target.doc.clone(), false).await.map(|_| ()) };
-    // Leaving the group is best-effort and independent of the document.
-    let (_, done) = futures::join!(leave_staff_group(ctx, &target.user, group), audited(ctx, &caller, event, write, undo));
-    done?;
+    audited(ctx, &caller, event, write, rejoin(&db, &target)).await?;
+    // Only now that the removal stands: a lost race must not leave the
+    // user outside the group with their partner access back.
+    leave_staff_group(ctx, &target.user, group).await;
     Ok(ApiResponse::ok(json!({ "removed": true })))
+}
+
+fn last_partner_admin() -> Error {
+    Error::conflict("Cannot remove the last partner admin")
+}
+
+/// A partner's owners and admins (their global `role`).
+fn partner_admin_filter() -> Value {
+    json!({ "role": { "$in": ["owner", "admin"] } })
+}
+
+/// Whether `partner` has an owner or admin now.
+async fn has_admin<H: Http>(db: &DataApi<'_, H>, partner: ObjectId) -> Result<bool, UpstreamError> {
+    let mut filter = partner_admin_filter();
+    filter["partnerId"] = json!(partner);
+    Ok(db.find_one(coll::USERS, filter, Some(json!({ "_id": 1 }))).await?.is_some())
+}
+
+/// Undoes this request's removal: the partner fields (and the timestamp)
+/// back as read, only while the user is on no partner, so an attach to
+/// another partner made meanwhile stands.
+async fn rejoin<H: Http>(db: &DataApi<'_, H>, target: &Target) -> Result<(), UpstreamError> {
+    let filter = json!({ "_id": target.user.id, "partnerId": { "$exists": false } });
+    let update = put_back(&target.doc, ["partnerId", "partnerTenantAccess", "updatedAt"]);
+    db.update_one(coll::USERS, filter, update, false).await.map(|_| ())
 }
 
 /// Row 12's target: the `User`, as stored, with its partner's slug and
@@ -194,7 +248,7 @@ async fn read_target<H: Http>(ctx: &Ctx<H>, subject: Option<&Subject>) -> Result
             from: coll::USERS,
             local_field: "partnerId",
             foreign_field: "partnerId",
-            pipeline: vec![Stage::Match(json!({ "role": { "$in": ["owner", "admin"] } })), Stage::Project(json!({ "_id": 1 })), Stage::Limit(2)],
+            pipeline: vec![Stage::Match(partner_admin_filter()), Stage::Project(json!({ "_id": 1 })), Stage::Limit(2)],
             as_field: "__admins",
         },
     ];
@@ -212,7 +266,13 @@ async fn read_target<H: Http>(ctx: &Ctx<H>, subject: Option<&Subject>) -> Result
 /// not configured or the lookup failed: leaving it is best-effort).
 async fn find_staff_group<H: Http>(ctx: &Ctx<H>) -> Option<AkGroup> {
     let cfg = UpstreamConfig::authentik(ctx.vars()).ok()?;
-    Authentik::new(&ctx.http, &cfg).find_group(&ctx.groups().partner_staff).await.ok().flatten()
+    match Authentik::new(&ctx.http, &cfg).find_group(&ctx.groups().partner_staff).await {
+        Ok(group) => group,
+        Err(e) => {
+            eprintln!("finding the partner-staff group failed: {e}");
+            None
+        }
+    }
 }
 
 /// Best-effort: the user leaves the partner-staff group (the seed only
@@ -220,13 +280,13 @@ async fn find_staff_group<H: Http>(ctx: &Ctx<H>) -> Option<AkGroup> {
 async fn leave_staff_group<H: Http>(ctx: &Ctx<H>, user: &User, group: Option<AkGroup>) {
     let (Ok(cfg), Some(group)) = (UpstreamConfig::authentik(ctx.vars()), group) else { return };
     let ak = Authentik::new(&ctx.http, &cfg);
-    let pk = match user.authentik_user_pk {
-        Some(pk) => Some(pk.0),
-        None => ak.find_user_by_email(&user.email).await.ok().flatten().map(|u| u.pk),
+    let leave = async {
+        match identity_or_by_email(&ak, user).await? {
+            Some(pk) => ak.remove_from_group(&group.pk, pk).await,
+            None => Ok(()),
+        }
     };
-    if let Some(pk) = pk {
-        let _ = ak.remove_from_group(&group.pk, pk).await;
-    }
+    best_effort("leaving the partner-staff group", &user.email, leave).await;
 }
 
 /// Row 13: the partner's tenants (deleted ones too, with their status),

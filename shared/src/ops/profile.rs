@@ -23,6 +23,7 @@ use crate::types::{AlternativeEmail, ContactText, Email, MemberRole, PersonName,
 use super::invite::stamp;
 use super::lifecycle::{audited, best_effort, event, identity, restore, Systems};
 use super::mailbox::has_mailbox;
+use super::ownership::role_as_read;
 use super::tenant::{begin_member, member_not_found};
 
 pub const UPDATE: Route = Route::post("/tenants/:slug/members/:user_id/update");
@@ -104,6 +105,46 @@ pub fn last_admin_check(others: &[User], tenant: &ObjectId) -> Result<(), Error>
     }
 }
 
+/// [`last_admin_check`] on the tenant's members as they are now.
+async fn keeps_an_admin<H: Http>(db: &DataApi<'_, H>, tenant: &ObjectId, demoted: &ObjectId) -> Result<(), Error> {
+    let others: Vec<User> = other_members(db, tenant, demoted, false).await?.into_iter().map(|(u, _)| u).collect();
+    last_admin_check(&others, tenant)
+}
+
+fn role_changed_meanwhile() -> Error {
+    Error::conflict("This member’s role changed while the request ran; reload and try again.")
+}
+
+/// Adds the fields of the object `more` to the object `filter`.
+fn extend(filter: &mut Value, more: Value) {
+    if let (Some(f), Value::Object(m)) = (filter.as_object_mut(), more) {
+        f.extend(m);
+    }
+}
+
+/// The update that puts `keys` (dotted paths) back as `doc` has them:
+/// `$set` to the value read, `$unset` where there was none. It undoes this
+/// request's own writes of those keys and leaves the rest of the document
+/// alone, unlike replacing it whole, which would also undo what a
+/// concurrent request wrote meanwhile.
+pub(super) fn put_back<'k>(doc: &Value, keys: impl IntoIterator<Item = &'k str>) -> Value {
+    let (mut set, mut unset) = (Map::new(), Map::new());
+    for key in keys {
+        match key.split('.').try_fold(doc, |at, part| at.get(part)) {
+            Some(v) => set.insert(key.to_owned(), v.clone()),
+            None => unset.insert(key.to_owned(), json!("")),
+        };
+    }
+    // An empty operator is an error to MongoDB.
+    let mut update = Map::new();
+    for (op, fields) in [("$set", set), ("$unset", unset)] {
+        if !fields.is_empty() {
+            update.insert(op.to_owned(), Value::Object(fields));
+        }
+    }
+    Value::Object(update)
+}
+
 /// The tenant's users other than `except`, with what their roles need.
 pub(super) async fn other_members<H: Http>(db: &DataApi<'_, H>, tenant: &ObjectId, except: &ObjectId, full: bool) -> Result<Vec<(User, Value)>, Error> {
     let mut q = Find::filter(json!({ "tenantIds": tenant, "_id": { "$ne": except } })).limit(50_000);
@@ -139,19 +180,24 @@ pub(super) fn with_set(doc: &Value, set: &[(String, Value)], now: &DateTime) -> 
 }
 
 /// Row 24. (caller ∥ tenant+domains ∥ member) → [the other admins, only
-/// when demoting an admin] → (document ∥ audit ∥ identity read) →
-/// (identity ∥ mailbox name): three sequential round trips, four when
-/// demoting. The database is authoritative; the identity and the mailbox
-/// follow best-effort.
+/// when demoting an admin] → (document [→ the other admins again, when
+/// demoting] ∥ audit ∥ identity read) → (identity ∥ mailbox name): three
+/// sequential round trips, five when demoting (the second look keeps a
+/// workspace's last admin when admins demote each other at once). The
+/// database is authoritative; the identity and the mailbox follow
+/// best-effort.
 pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (scope, member, body) = begin_member(ctx, req, &UPDATE, TenantRule::AdminsAndPartner, |r| r.json::<UpdateBody>()).await?;
     let (tenant, user) = (&scope.tenant, &member.user);
     let db = ctx.db()?;
-    if let Some(to) = body.role {
-        if check_role_change(user, &tenant.id, scope.caller.user.as_ref().map(|u| &u.id), to)? {
-            let others: Vec<User> = other_members(&db, &tenant.id, &user.id, false).await?.into_iter().map(|(u, _)| u).collect();
-            last_admin_check(&others, &tenant.id)?;
-        }
+    let demotes = match body.role {
+        Some(to) => check_role_change(user, &tenant.id, scope.caller.user.as_ref().map(|u| &u.id), to)?,
+        None => false,
+    };
+    if demotes {
+        // The plain case answers before anything is written; a concurrent
+        // demotion is caught after the write (below).
+        keeps_an_admin(&db, &tenant.id, &user.id).await?;
     }
     let set = body.changes(&tenant.id);
     if set.is_empty() {
@@ -165,11 +211,31 @@ pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     // 1) The document with its audit event; the identity is read meanwhile
     // (its attributes are replaced wholesale by a PATCH, so they are merged).
     let write = async {
-        let filter = json!({ "_id": user.id, "tenantIds": tenant.id });
+        let mut filter = json!({ "_id": user.id, "tenantIds": tenant.id });
+        if demotes {
+            // Only while the member is still the admin read: of concurrent
+            // demotions of one admin, one writes.
+            extend(&mut filter, role_as_read(user, &tenant.id));
+        }
         let fields: Map<String, Value> = set.iter().cloned().collect();
         let r = db.update_one(coll::USERS, filter, stamp(ctx, json!({ "$set": fields })), false).await?;
         if r.matched == 0 {
-            return Err(member_not_found());
+            return Err(if demotes { role_changed_meanwhile() } else { member_not_found() });
+        }
+        if demotes {
+            // The check above is count-then-write: two admins demoting each
+            // other both pass it. With this demotion written, look again;
+            // of two racing demotions the later one's look sees the
+            // other's write, so both never stand. A lost race (or a failed
+            // look) puts back what this request set, while it stands.
+            if let Err(e) = keeps_an_admin(&db, &tenant.id, &user.id).await {
+                let ours = json!({ "_id": user.id, format!("tenantRoles.{}", tenant.id): Role::Member.as_str() });
+                let keys = set.iter().map(|(k, _)| k.as_str()).chain(["updatedAt"]);
+                if let Err(u) = db.update_one(coll::USERS, ours, put_back(&member.doc, keys), false).await {
+                    eprintln!("undo: restoring the role of {} failed: {u}", user.email);
+                }
+                return Err(e);
+            }
         }
         Ok(())
     };
@@ -366,6 +432,19 @@ mod tests {
         let e = last_admin_check(&others(&[json!({"tenantRoles": {ACME: "member"}, "role": "admin"})]), &t).unwrap_err();
         assert_eq!(e.status(), 409, "the tenant's role wins over the legacy one");
         assert_eq!(last_admin_check(&[], &t).unwrap_err().status(), 409);
+    }
+
+    #[test]
+    fn put_back_restores_the_keys_read_and_nothing_else() {
+        let doc = json!({"name": "Mia", "tenantRoles": {ACME: "admin"}, "updatedAt": {"$date": {"$numberLong": "5"}}});
+        let keys = ["name", "phone", &format!("tenantRoles.{ACME}") as &str, "updatedAt"];
+        assert_eq!(
+            put_back(&doc, keys),
+            json!({"$set": {"name": "Mia", format!("tenantRoles.{ACME}"): "admin", "updatedAt": {"$date": {"$numberLong": "5"}}}, "$unset": {"phone": ""}})
+        );
+        // No empty operator: MongoDB refuses `{"$unset": {}}`.
+        assert_eq!(put_back(&doc, ["name"]), json!({"$set": {"name": "Mia"}}));
+        assert_eq!(put_back(&doc, ["tenantRoles.x.y"]), json!({"$unset": {"tenantRoles.x.y": ""}}));
     }
 
     #[test]

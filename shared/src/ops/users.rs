@@ -60,6 +60,10 @@ fn subject_param(params: &Params) -> Result<Subject, Error> {
     Subject::parse(raw).map_err(|_| user_not_found(raw))
 }
 
+fn already_exists(subject: &Subject) -> Error {
+    Error::conflict(format!("User {subject} already exists"))
+}
+
 fn user_not_found(subject: &str) -> Error {
     Error::not_found(format!("User {subject} not found"))
 }
@@ -162,7 +166,7 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     let subject = &body.authentik_subject_id;
     let (taken, tenants) = reads.expect("read whenever the body parses");
     if taken?.is_some() {
-        return Err(Error::conflict(format!("User {subject} already exists")));
+        return Err(already_exists(subject));
     }
     let tenant_ids = tenants.expect("a parsed body names its tenants")?;
     let role = body.role.unwrap_or(Role::Member);
@@ -188,8 +192,16 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     let event = AuditEvent::user("user.created", subject.as_str(), body.email.as_str())
         .metadata(json!({ "name": body.name, "role": role, "tenantCount": tenant_ids.len() }));
     // The document and its event, concurrently; unaudited mutations are
-    // not allowed to stand, nor events of writes that failed.
-    let write = async { db.insert_one(coll::USERS, doc.clone()).await.map(|_| ()).map_err(Error::from) };
+    // not allowed to stand, nor events of writes that failed. The insert
+    // is keyed by the subject: the check above answers the plain case, and
+    // of concurrent creates of one person (a double click) one inserts and
+    // the others find it taken.
+    let write = async {
+        match db.insert_unless_exists(coll::USERS, json!({ "authentikSubjectId": subject }), doc.clone()).await? {
+            true => Ok(()),
+            false => Err(already_exists(subject)),
+        }
+    };
     let undo = async { db.delete_one(coll::USERS, json!({ "_id": id })).await.map(|_| ()) };
     audited(ctx, &caller, event, write, undo).await?;
     Ok(ApiResponse::created(to_api_json(doc)))

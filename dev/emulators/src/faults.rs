@@ -369,3 +369,24 @@ mod tests {
         assert_eq!(faults.take("POST", "/x", br#"{"collection":"auditevents"}"#), None, "used up");
     }
 }
+
+#[cfg(test)]
+mod chaos_tests {
+    use super::*;
+
+    #[test]
+    fn chaos_replays_from_its_seed() {
+        let chaos = Chaos { seed: 7, delay_max_ms: 50, fault_per_mille: 100, timeout_ms: 2000 };
+        let draws: Vec<_> = (0..2000).map(|n| chaos.draw(n)).collect();
+        assert_eq!(draws, (0..2000).map(|n| chaos.draw(n)).collect::<Vec<_>>());
+        assert!(draws.iter().all(|(d, _)| *d <= Duration::from_millis(50)));
+        let faults: Vec<&Fault> = draws.iter().filter_map(|(_, f)| f.as_ref()).collect();
+        // About a tenth, each kind among them.
+        assert!((120..=280).contains(&faults.len()), "{}", faults.len());
+        for kind in [Fault::Status(500), Fault::Status(502), Fault::Status(503), Fault::Drop, Fault::DelayMs(2000)] {
+            assert!(faults.contains(&&kind), "{kind:?}");
+        }
+        let other = Chaos { seed: 8, ..chaos };
+        assert_ne!(draws, (0..2000).map(|n| other.draw(n)).collect::<Vec<_>>());
+    }
+}

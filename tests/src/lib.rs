@@ -236,10 +236,11 @@ pub enum System {
     Ocis,
 }
 
-/// The Data API's path of `action` (`data_api_url` is the emulator's
-/// origin: the app calls `<data_api_url>/action/<action>`).
+/// The Data API's path of `action`, exactly (`data_api_url` is the
+/// emulator's origin: the app calls `<data_api_url>/action/<action>`; the
+/// `$` keeps `find` from matching `findOne`).
 pub fn data_api_action(action: &str) -> String {
-    format!("/action/{action}")
+    format!("/action/{action}$")
 }
 
 /// A fault on one Data API action on one collection (the collection is

@@ -179,12 +179,17 @@ impl Faults {
 }
 
 /// Whether `path` starts with `pattern`, where a `*` in the pattern stands
-/// for one path segment's worth of characters (none of them `/`): ids that
+/// for one path segment's worth of characters (none of them `/`), and a
+/// final `$` for the path's end: ids that
 /// a test cannot know in advance, e.g. `/api/v3/core/users/*/set_password/`
 /// or the Data API's `/app/*/endpoint/data/v1/action/insertOne`.
 fn prefix_matches(pattern: &str, path: &str) -> bool {
     match pattern.split_once('*') {
-        None => path.starts_with(pattern),
+        // A final `$` ends the path: `/action/find$` is not `/action/findOne`.
+        None => match pattern.strip_suffix('$') {
+            Some(whole) => path == whole,
+            None => path.starts_with(pattern),
+        },
         Some((head, tail)) => match path.strip_prefix(head) {
             None => false,
             Some(rest) => {
@@ -353,6 +358,10 @@ mod tests {
             ("/app/*/endpoint/data/v1/action/insertOne", "/app/data-x/endpoint/data/v1/action/insertOne", true),
             ("/app/*/endpoint/data/v1/action/insertOne", "/app/data-x/endpoint/data/v1/action/insertMany", false),
             ("/api/v3/core/users/*", "/api/v3/core/users/", true),
+            ("/action/find$", "/action/find", true),
+            ("/action/find$", "/action/findOne", false),
+            ("/api/v3/core/users/*/$", "/api/v3/core/users/12/", true),
+            ("/api/v3/core/users/*/$", "/api/v3/core/users/12/set_password/", false),
         ];
         for (pattern, path, want) in cases {
             assert_eq!(prefix_matches(pattern, path), want, "{pattern} on {path}");

@@ -228,13 +228,7 @@ impl Env {
 }
 
 /// One of the four upstream systems, to aim a fault at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum System {
-    DataApi,
-    Authentik,
-    Stalwart,
-    Ocis,
-}
+pub use shared::problem::System;
 
 /// The Data API's path of `action`, exactly (`data_api_url` is the
 /// emulator's origin: the app calls `<data_api_url>/action/<action>`; the

@@ -788,9 +788,8 @@ fn names(a: &Answer, e: &Value) -> bool {
             "ownership-transfer" => id == subject_of(s(&body, "userId")),
             "tenant-admins-invite" | "operators-invite" | "partner-users-invite" => name == s(&body, "email").to_lowercase() || a.json()["subject"] == id,
             "users-create" => id == s(&body, "authentikSubjectId"),
-            // Row 6 names the document's `_id` where the others name the subject.
-            "users-deactivate" => id == seg[2] || subject_of(id) == seg[2],
-            "users-update" | "partner-team-remove" => seg.iter().any(|x| *x == id),
+            // /users/:subject/…, /users/me/partner/users/:subject/remove
+            "users-deactivate" | "users-update" | "partner-team-remove" => seg.iter().any(|x| *x == id),
             // /tenants/:slug/members/:user_id/…
             _ => seg.get(4).is_some_and(|m| subject_of(m) == id),
         }

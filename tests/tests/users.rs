@@ -277,7 +277,8 @@ async fn users_deactivate() {
     assert!(r.text.is_empty());
     assert_eq!(env.find("users", json!({"authentikSubjectId": ACME_MEMBER.sub}))[0]["active"], false);
     let audit = env.find("auditevents", json!({"action": "user.deactivated"}));
-    assert_eq!(audit[0]["resourceId"], ACME_MEMBER.id);
+    // The subject, as every user event names its person (docs/api.md).
+    assert_eq!(audit[0]["resourceId"], ACME_MEMBER.sub);
     assert_eq!(audit[0]["actor"], json!({"userId": OPERATOR.id, "email": OPERATOR.email}));
     assert_eq!(env.post("/users/nobody/deactivate", &OPERATOR, json!({})).await.status, 404);
     assert_eq!(env.post(&path, &OPERATOR, json!({"really": true})).await.status, 400, "body-less route");

@@ -132,7 +132,7 @@ pub async fn add<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
             e => e,
         })
     };
-    let undo = async { mail.remove_alias(id, local.as_str(), domain_id).await.map(|_| ()) };
+    let undo = || async { mail.remove_alias(id, local.as_str(), domain_id).await.map(|_| ()) };
     let event = event("tenant.user_alias_added", &scope, &member).metadata(json!({ "alias": address }));
     let account = audited(ctx, &scope.caller, event, change, undo).await?;
     Ok(ApiResponse::ok(view(&member, &scope.domains, Some(Some(&account)))))
@@ -172,7 +172,7 @@ pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         };
         change_alias(&mail, id, decide).await
     };
-    let undo = async { mail.add_alias(id, &local, domain_id).await };
+    let undo = || mail.add_alias(id, &local, domain_id);
     let event = event("tenant.user_alias_removed", &scope, &member).metadata(json!({ "alias": address }));
     let account = audited(ctx, &scope.caller, event, change, undo).await?;
     Ok(ApiResponse::ok(view(&member, &scope.domains, Some(Some(&account)))))

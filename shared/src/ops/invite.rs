@@ -34,6 +34,8 @@ use crate::ejson::ObjectId;
 use crate::request::{ApiRequest, ApiResponse};
 use crate::types::{Email, PersonName};
 
+use super::undo;
+
 /// The timestamps of a `User` upsert: `updatedAt` always, `createdAt` on insert.
 pub fn stamp<H: Http>(ctx: &Ctx<H>, mut update: Value) -> Value {
     update["$set"]["updatedAt"] = ctx.now.ejson();
@@ -108,11 +110,10 @@ pub struct Invite<'a> {
     pub already: &'a dyn Fn(&AkUser) -> Error,
 }
 
-/// Undo steps run best-effort; the original failure is what the caller sees.
-async fn undo_identity<H: Http>(ak: &Authentik<'_, H>, pk: i64) {
-    if let Err(e) = ak.delete_user(pk).await {
-        eprintln!("undo: deleting identity {pk} failed: {e}");
-    }
+/// Undo steps run best-effort, each tried again while its failure may be
+/// passing ([`undo::retried`]); the original failure is what the caller sees.
+pub(super) async fn undo_identity<H: Http>(ak: &Authentik<'_, H>, pk: i64) {
+    let _ = undo::deleted(&format!("undo: deleting identity {pk}"), || ak.delete_user(pk)).await;
 }
 
 /// Records `event` under `id` (see [`undo_audit`]).
@@ -125,21 +126,21 @@ pub async fn audit_with_id<H: Http>(ctx: &Ctx<H>, caller: &Caller, event: AuditE
 
 pub async fn undo_audit<H: Http>(ctx: &Ctx<H>, id: ObjectId) {
     let Ok(db) = ctx.db() else { return };
-    if let Err(e) = db.delete_one(coll::AUDIT_EVENTS, json!({ "_id": id })).await {
-        eprintln!("undo: deleting audit event {} failed: {e}", id.to_hex());
-    }
+    let what = format!("undo: deleting audit event {}", id.to_hex());
+    let _ = undo::retried(&what, || async { db.delete_one(coll::AUDIT_EVENTS, json!({ "_id": id })).await.map(|_| ()) }).await;
 }
 
 pub(super) async fn undo_user_doc<H: Http>(ctx: &Ctx<H>, uid: &str, before: Option<Value>) {
     let Ok(db) = ctx.db() else { return };
+    let (db, before) = (&db, &before);
     let filter = json!({ "authentikSubjectId": uid });
-    let r = match before {
-        Some(doc) => db.replace_one(coll::USERS, filter, doc, false).await.map(|_| ()),
-        None => db.delete_one(coll::USERS, filter).await.map(|_| ()),
+    let put_back = || async {
+        match before {
+            Some(doc) => db.replace_one(coll::USERS, filter.clone(), doc.clone(), false).await.map(|_| ()),
+            None => db.delete_one(coll::USERS, filter.clone()).await.map(|_| ()),
+        }
     };
-    if let Err(e) = r {
-        eprintln!("undo: restoring the user document of {uid} failed: {e}");
-    }
+    let _ = undo::retried(&format!("undo: restoring the user document of {uid}"), put_back).await;
 }
 
 /// The reads an invite starts with: the identity holding the invited
@@ -269,9 +270,8 @@ async fn attach<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
     if let Err(e) = written {
         undo_user_doc(ctx, &existing.uid, before).await;
         if newly_added {
-            if let Err(u) = ak.remove_from_group(&inv.group, existing.pk).await {
-                eprintln!("undo: removing {} from group failed: {u}", existing.pk);
-            }
+            let what = format!("undo: removing {} from group", existing.pk);
+            let _ = undo::deleted(&what, || ak.remove_from_group(&inv.group, existing.pk)).await;
         }
         return Err(e);
     }

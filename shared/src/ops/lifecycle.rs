@@ -30,6 +30,7 @@ use crate::stalwart::Stalwart;
 
 use super::invite::{audit_with_id, stamp, undo_audit};
 use super::tenant::{begin_member, Member, TenantScope};
+use super::undo;
 
 pub const REMOVE: Route = Route::post("/tenants/:slug/members/:user_id/remove");
 pub const SUSPEND: Route = Route::post("/tenants/:slug/members/:user_id/suspend");
@@ -56,27 +57,20 @@ pub(super) async fn best_effort(what: &str, who: &str, step: impl Future<Output 
     }
 }
 
-/// A delete answered `404` has already happened (e.g. by an earlier try of
-/// the same request that failed later on).
-fn gone_is_done(r: Result<(), UpstreamError>) -> Result<(), UpstreamError> {
-    match r {
-        Err(e) if e.status() == Some(404) => Ok(()),
-        r => r,
-    }
-}
-
 /// Runs `change` and writes `event` concurrently. Whichever half fails,
 /// the other is undone (`undo` reverses `change`; the event is deleted) and
 /// that failure is the answer: a change is never answered without its
 /// event, and no event stays for a change that did not happen. A half whose
 /// answer was lost (a timeout, a broken connection) may still have been
-/// stored, so it is undone too.
-pub(super) async fn audited<H: Http, T>(
+/// stored, so it is undone too. `undo` makes the undo step, which is tried
+/// again while its failure may be passing ([`undo::retried`]), as is the
+/// event's delete.
+pub(super) async fn audited<H: Http, T, U: Future<Output = Result<(), UpstreamError>>>(
     ctx: &Ctx<H>,
     caller: &Caller,
     event: AuditEvent,
     change: impl Future<Output = Result<T, Error>>,
-    undo: impl Future<Output = Result<(), UpstreamError>>,
+    undo: impl FnMut() -> U,
 ) -> Result<T, Error> {
     let db = ctx.db()?;
     let id = ctx.new_object_id();
@@ -96,9 +90,7 @@ pub(super) async fn audited<H: Http, T>(
     // document as read), so one that finds nothing to undo is harmless.
     let change_back = async {
         if undo_change {
-            if let Err(u) = undo.await {
-                eprintln!("undo of a change without its audit event failed: {u}");
-            }
+            let _ = undo::retried("undo of a change without its audit event", undo).await;
         }
     };
     futures::join!(change_back, undo_audit(ctx, id));
@@ -195,23 +187,92 @@ pub fn fully_removes(user: &User, tenant: &ObjectId) -> bool {
     user.tenant_ids.iter().all(|t| t == tenant) && user.partner_id.is_none() && !user.platform_admin
 }
 
-/// The document update that detaches `tenant` from a member who stays:
-/// the membership and its role, and the mailbox handle only when the
-/// mailbox was this tenant's.
-pub fn detach_update(tenant: &ObjectId, mailbox_here: bool) -> Value {
-    let mut unset = json!({ format!("tenantRoles.{tenant}"): "" });
-    if mailbox_here {
-        unset["mailboxAddress"] = json!("");
-        unset["stalwartAccountId"] = json!("");
+/// What a removal has deleted for certain, so that a document that stays
+/// (a member who stays, or a removal answered `502`) stops naming it: a
+/// user document never says `ok` for an account that is gone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Gone {
+    pub identity: bool,
+    pub mailbox: bool,
+    pub files: bool,
+}
+
+impl Gone {
+    pub fn any(&self) -> bool {
+        self.identity || self.mailbox || self.files
     }
+
+    /// The fields naming what is gone: each account's handle and its
+    /// `provisioning` entry (unset, not `$set`: a document without a
+    /// `provisioning` object takes an `$unset` of a path in it as a no-op).
+    pub fn fields(&self) -> Vec<&'static str> {
+        let mut fields = vec![];
+        if self.identity {
+            fields.extend(["authentikUserPk", "provisioning.authentik"]);
+        }
+        if self.mailbox {
+            fields.extend(["mailboxAddress", "stalwartAccountId", "provisioning.stalwart", "provisioning.stalwartError"]);
+        }
+        if self.files {
+            fields.extend(["ocisUserId", "provisioning.ocis", "provisioning.ocisNote"]);
+        }
+        fields
+    }
+
+    /// The `$unset` of [`Gone::fields`].
+    fn unset(&self) -> Value {
+        Value::Object(self.fields().into_iter().map(|f| (f.to_owned(), json!(""))).collect())
+    }
+
+    /// The update recording what is gone in a document that stays.
+    pub fn update(&self) -> Value {
+        json!({ "$unset": self.unset() })
+    }
+
+    /// `doc` as read, without the fields naming what is gone (what a
+    /// failed removal puts back).
+    pub fn strip(&self, doc: &Value) -> Value {
+        let mut doc = doc.clone();
+        for f in self.fields() {
+            let (parent, key) = match f.split_once('.') {
+                Some((p, k)) => (doc.get_mut(p), k),
+                None => (Some(&mut doc), f),
+            };
+            if let Some(Value::Object(m)) = parent {
+                m.remove(key);
+            }
+        }
+        doc
+    }
+}
+
+/// The document update that detaches `tenant` from a member who stays:
+/// the membership and its role, and — when their mailbox was deleted (it
+/// was this tenant's) — the mailbox handle and its provisioning status.
+pub fn detach_update(tenant: &ObjectId, mailbox_gone: bool) -> Value {
+    let mut unset = Gone { mailbox: mailbox_gone, ..Gone::default() }.unset();
+    unset[format!("tenantRoles.{tenant}")] = json!("");
     json!({ "$pull": { "tenantIds": tenant }, "$unset": unset })
+}
+
+/// The mailbox a removal deletes: wherever it is when the person goes
+/// altogether, else only the one here (another tenant's mailbox stays).
+fn mailbox_to_delete<'a, H: Http>(ctx: &'a Ctx<H>, systems: &'a Systems, member: &'a Member, full: bool) -> Option<(Stalwart<'a, H>, &'a str)> {
+    match (&systems.stalwart, &member.user.stalwart_account_id) {
+        (Some(cfg), Some(id)) if !id.is_empty() && (full || member.mailbox_here) => Some((Stalwart::new(&ctx.http, cfg), id.as_str())),
+        _ => None,
+    }
 }
 
 /// Row 19. (caller ∥ tenant+domains ∥ member) → (mailbox ∥ group, or —
 /// when fully removing — mailbox ∥ file account ∥ identity) → (document ∥
-/// audit): three sequential round trips. Retry-safe: a failed required
-/// step answers 502/504 with the member still findable, and deletes that
-/// already happened (`404`) count as done on the next try.
+/// audit): three sequential round trips. Accounts go before the document,
+/// so no account is left without it. Retry-safe: a failed required step
+/// answers 502/504 with the member still findable and their document no
+/// longer naming what is already gone (so it never says `ok` for it), and
+/// deletes that already happened (`404`) count as done on the next try.
+/// The mailbox is best-effort: one that cannot be deleted (after the
+/// retries) is logged, and a member who stays keeps its handle.
 pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (scope, member) = begin(ctx, req, &REMOVE).await?;
     let systems = Systems::load(ctx)?;
@@ -221,10 +282,12 @@ pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     let who = user.email.as_str();
 
     // 1) Upstream. Deleting the identity takes its group memberships along,
-    // so the group is left only when the person stays.
+    // so the group is left only when the person stays. Each delete is tried
+    // again while its failure may be passing.
     let mailbox = async {
-        if let Some((mail, id)) = systems.mailbox(ctx, &member) {
-            best_effort("mailbox delete", who, mail.delete_mailbox(id)).await;
+        match mailbox_to_delete(ctx, &systems, &member, full) {
+            Some((mail, id)) => undo::deleted(&format!("mailbox delete for {who}"), || mail.delete_mailbox(id)).await.is_ok(),
+            None => false,
         }
     };
     let group = async {
@@ -234,33 +297,57 @@ pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     };
     let files = async {
         match (full, &user.ocis_user_id, &systems.ocis) {
-            (true, Some(id), Some(cfg)) => Ocis::new(&ctx.http, cfg).delete_user(id).await,
-            _ => Ok(()),
+            (true, Some(id), Some(cfg)) => {
+                let ocis = Ocis::new(&ctx.http, cfg);
+                Some(undo::deleted(&format!("file account delete for {who}"), || ocis.delete_user(id)).await)
+            }
+            _ => None,
         }
     };
     let identity_gone = async {
         match (full, identity(user)) {
-            (true, Some(pk)) => gone_is_done(ak.delete_user(pk).await),
-            _ => Ok(()),
+            (true, Some(pk)) => Some(undo::deleted(&format!("identity delete for {who}"), || ak.delete_user(pk)).await),
+            _ => None,
         }
     };
-    let ((), (), files, identity_gone) = futures::join!(mailbox, group, files, identity_gone);
-    files?;
-    identity_gone?;
-
-    // 2) The document and the audit event.
+    let (mailbox, (), files, identity_gone) = futures::join!(mailbox, group, files, identity_gone);
+    let gone = Gone { identity: matches!(identity_gone, Some(Ok(()))), mailbox, files: matches!(files, Some(Ok(()))) };
     let db = ctx.db()?;
     let filter = json!({ "_id": user.id });
+    // What is gone stops being named by the document that stays (best-effort).
+    let record = || async {
+        if gone.any() {
+            let update = stamp(ctx, gone.update());
+            let step = || async { db.update_one(coll::USERS, filter.clone(), update.clone(), false).await.map(|_| ()) };
+            let _ = undo::retried(&format!("recording the accounts of {who} that are gone"), step).await;
+        }
+    };
+    if let Some(e) = files.into_iter().chain(identity_gone).find_map(Result::err) {
+        record().await;
+        return Err(e.into());
+    }
+
+    // 2) The document and the audit event.
     let write = async {
         if full {
             db.delete_one(coll::USERS, filter.clone()).await.map(|_| ())
         } else {
-            db.update_one(coll::USERS, filter.clone(), stamp(ctx, detach_update(&tenant.id, member.mailbox_here)), false).await.map(|_| ())
+            db.update_one(coll::USERS, filter.clone(), stamp(ctx, detach_update(&tenant.id, gone.mailbox)), false).await.map(|_| ())
         }
         .map_err(Error::from)
     };
     let event = event("tenant.user_removed", &scope, &member).metadata(json!({ "fullyRemoved": full }));
-    audited(ctx, &scope.caller, event, write, restore(&db, &member)).await?;
+    // Undone, the document is as read less what is gone.
+    let put_back = gone.strip(&member.doc);
+    let undo = || async { db.replace_one(coll::USERS, filter.clone(), put_back.clone(), true).await.map(|_| ()) };
+    if let Err(e) = audited(ctx, &scope.caller, event, write, undo).await {
+        // A write that failed outright was not undone: record it there.
+        record().await;
+        return Err(e);
+    }
+    if full && !mailbox && mailbox_to_delete(ctx, &systems, &member, full).is_some() {
+        eprintln!("the mailbox of {who} could not be deleted: it is left without its user document");
+    }
     Ok(ApiResponse::no_content())
 }
 
@@ -308,19 +395,17 @@ async fn set_suspended<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route, s
         db.update_one(coll::USERS, json!({ "_id": member.user.id }), update, false).await.map(|_| ()).map_err(Error::from)
     };
     let action = if suspended { "tenant.user_suspended" } else { "tenant.user_resumed" };
-    let ((), done) = futures::join!(mailbox, audited(ctx, &scope.caller, event(action, &scope, &member), write, restore(&db, &member)));
+    let ((), done) = futures::join!(mailbox, audited(ctx, &scope.caller, event(action, &scope, &member), write, || restore(&db, &member)));
     if let Err(e) = done {
         // Answered as not done, so the sign-in goes back to what it was.
         let identity_back = async {
             if member.user.active == suspended {
-                if let Err(u) = sign_in(member.user.active).await {
-                    eprintln!("restoring the sign-in of {who} failed: {u}");
-                }
+                let _ = undo::retried(&format!("restoring the sign-in of {who}"), || sign_in(member.user.active)).await;
             }
         };
         let mailbox_back = async {
             if let (Some((client, id)), Some(Ok(perms))) = (&mail, &perms) {
-                best_effort("mailbox restore", who, client.restore_permissions(id, perms)).await;
+                let _ = undo::retried(&format!("mailbox restore for {who}"), || client.restore_permissions(id, perms)).await;
             }
         };
         futures::join!(identity_back, mailbox_back);
@@ -430,21 +515,32 @@ mod tests {
     }
 
     #[test]
-    fn detaching_drops_the_mailbox_handle_only_when_it_was_this_tenants() {
+    fn detaching_drops_the_mailbox_handle_and_its_status_only_when_the_mailbox_is_gone() {
         let acme = ObjectId::parse(ACME).unwrap();
         assert_eq!(
             detach_update(&acme, true),
-            json!({"$pull": {"tenantIds": {"$oid": ACME}}, "$unset": {format!("tenantRoles.{ACME}"): "", "mailboxAddress": "", "stalwartAccountId": ""}})
+            json!({"$pull": {"tenantIds": {"$oid": ACME}}, "$unset": {
+                format!("tenantRoles.{ACME}"): "", "mailboxAddress": "", "stalwartAccountId": "",
+                "provisioning.stalwart": "", "provisioning.stalwartError": "",
+            }})
         );
         assert_eq!(detach_update(&acme, false), json!({"$pull": {"tenantIds": {"$oid": ACME}}, "$unset": {format!("tenantRoles.{ACME}"): ""}}));
     }
 
     #[test]
-    fn a_delete_that_finds_nothing_is_done() {
-        use crate::problem::{System, UpstreamFailure};
-        let status = |s| Err(UpstreamError::new(System::Authentik, UpstreamFailure::Status { status: s, reason: "x".into() }));
-        assert_eq!(gone_is_done(status(404)), Ok(()));
-        assert!(gone_is_done(status(500)).is_err());
-        assert!(gone_is_done(Err(UpstreamError::new(System::Authentik, UpstreamFailure::Timeout))).is_err());
+    fn what_is_gone_is_no_longer_named() {
+        let doc = json!({
+            "_id": 1, "email": "a@acme.test", "authentikUserPk": 7, "stalwartAccountId": "m1", "mailboxAddress": "a@acme.test", "ocisUserId": "o1",
+            "provisioning": {"authentik": "ok", "stalwart": "ok", "ocis": "ok"},
+        });
+        let gone = Gone { identity: true, mailbox: false, files: true };
+        assert_eq!(
+            gone.strip(&doc),
+            json!({"_id": 1, "email": "a@acme.test", "stalwartAccountId": "m1", "mailboxAddress": "a@acme.test", "provisioning": {"stalwart": "ok"}})
+        );
+        assert_eq!(gone.update(), json!({"$unset": {"authentikUserPk": "", "provisioning.authentik": "", "ocisUserId": "", "provisioning.ocis": "", "provisioning.ocisNote": ""}}));
+        assert!(!Gone::default().any());
+        // A document without a provisioning object strips cleanly.
+        assert_eq!(Gone { mailbox: true, ..Gone::default() }.strip(&json!({"provisioning": null, "stalwartAccountId": "m1"})), json!({"provisioning": null}));
     }
 }

@@ -99,11 +99,9 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     let event = AuditEvent::user("tenant.user_mailbox_created", user.authentik_subject_id.as_str(), email.as_str())
         .tenant(&scope.tenant.slug)
         .metadata(json!({ "mailbox": email, "signIn": user.email }));
-    if let Err(e) = audited(ctx, &scope.caller, event, write, restore(&db, &member)).await {
+    if let Err(e) = audited(ctx, &scope.caller, event, write, || restore(&db, &member)).await {
         // No orphan: the mailbox this request created goes again.
-        if let Err(u) = mail.delete_mailbox(&id).await {
-            eprintln!("undo: deleting mailbox {id} failed: {u}");
-        }
+        let _ = super::undo::deleted(&format!("undo: deleting mailbox {id}"), || mail.delete_mailbox(&id)).await;
         return Err(e);
     }
     Ok(ApiResponse::created(json!({

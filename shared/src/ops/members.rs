@@ -20,8 +20,9 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::stalwart::{NewMailbox, Stalwart};
 use crate::types::{DomainName, Email, LocalPart, MemberRole, PersonName, Role};
 
-use super::invite::{self, audit_with_id, create_identity, stamp, undo_audit, undo_user_doc, Invite, InviteAudit, InviteBody, Prefetch};
+use super::invite::{self, audit_with_id, create_identity, stamp, undo_audit, undo_identity, undo_user_doc, Invite, InviteAudit, InviteBody, Prefetch};
 use super::tenant::{begin, begin_joined, begin_with, TenantScope};
+use super::undo;
 
 pub const LIST: Route = Route::get("/tenants/:slug/members");
 pub const CREATE: Route = Route::post("/tenants/:slug/members/create");
@@ -249,20 +250,17 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         }
     };
     if let Err(e) = written {
-        // No orphans: everything this request created goes again.
+        // No orphans: everything this request created goes again (each
+        // delete tried again while its failure may be passing).
         if let (true, Some(id), Some(cfg)) = (mailbox.created, &mailbox.id, &stalwart_cfg) {
-            if let Err(u) = Stalwart::new(&ctx.http, cfg).delete_mailbox(id).await {
-                eprintln!("undo: deleting mailbox {id} failed: {u}");
-            }
+            let mail = Stalwart::new(&ctx.http, cfg);
+            let _ = undo::deleted(&format!("undo: deleting mailbox {id}"), || mail.delete_mailbox(id)).await;
         }
         if let (true, Some(id), Some(cfg)) = (files.created, &files.id, &ocis_cfg) {
-            if let Err(u) = Ocis::new(&ctx.http, cfg).delete_user(id).await {
-                eprintln!("undo: deleting file account {id} failed: {u}");
-            }
+            let files = Ocis::new(&ctx.http, cfg);
+            let _ = undo::deleted(&format!("undo: deleting file account {id}"), || files.delete_user(id)).await;
         }
-        if let Err(u) = ak.delete_user(created.pk).await {
-            eprintln!("undo: deleting identity {} failed: {u}", created.pk);
-        }
+        undo_identity(&ak, created.pk).await;
         return Err(e);
     }
 

@@ -27,6 +27,7 @@ pub mod platform;
 pub mod profile;
 pub mod tenant;
 pub mod openapi;
+pub mod undo;
 pub mod users;
 
 use crate::caller::{authenticate, Caller};

@@ -60,12 +60,12 @@ pub fn role_back(tenant: &ObjectId, was: Option<&str>) -> Value {
 /// Puts every touched role entry back (each write runs to its end, so one
 /// failure does not stop the others).
 async fn roles_back<H: Http>(db: &DataApi<'_, H>, tenant: &ObjectId, users: &[&User]) {
-    let writes = users.iter().map(|u| db.update_one(coll::USERS, json!({ "_id": u.id }), role_back(tenant, role_entry(u, tenant).as_deref()), false));
-    for (u, r) in users.iter().zip(futures::future::join_all(writes).await) {
-        if let Err(e) = r {
-            eprintln!("undo: restoring the role of {} failed: {e}", u.email);
-        }
-    }
+    let writes = users.iter().map(|u| async move {
+        let back = role_back(tenant, role_entry(u, tenant).as_deref());
+        let what = format!("undo: restoring the role of {}", u.email);
+        let _ = super::undo::retried(&what, || async { db.update_one(coll::USERS, json!({ "_id": u.id }), back.clone(), false).await.map(|_| ()) }).await;
+    });
+    futures::future::join_all(writes).await;
 }
 
 /// How long a transfer may hold its workspace's lock: far longer than its
@@ -162,7 +162,7 @@ pub async fn transfer<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResp
                 let event = AuditEvent::user("tenant.ownership_transferred", new_owner.authentik_subject_id.as_str(), new_owner.email.as_str())
                     .tenant(&scope.tenant.slug)
                     .metadata(json!({ "to": new_owner.email, "from": from }));
-                if let Err(e) = audited(ctx, &scope.caller, event, demote, async { Ok::<(), UpstreamError>(()) }).await {
+                if let Err(e) = audited(ctx, &scope.caller, event, demote, || async { Ok::<(), UpstreamError>(()) }).await {
                     let mut touched = previous.clone();
                     touched.push(new_owner);
                     roles_back(&db, tenant, &touched).await;

@@ -172,9 +172,8 @@ pub async fn team_remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiR
         if removes_admin {
             let kept = has_admin(&db, partner_id).await;
             if !matches!(kept, Ok(true)) {
-                if let Err(u) = rejoin(&db, &target).await {
-                    eprintln!("undo: putting {} back on partner {} failed: {u}", target.user.email, partner_id.to_hex());
-                }
+                let what = format!("undo: putting {} back on partner {}", target.user.email, partner_id.to_hex());
+                let _ = super::undo::retried(&what, || rejoin(&db, &target)).await;
                 return Err(match kept {
                     Err(e) => e.into(),
                     Ok(_) => last_partner_admin(),
@@ -189,7 +188,7 @@ pub async fn team_remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiR
     if let Some(slug) = &target.partner_slug {
         event = event.partner(slug);
     }
-    audited(ctx, &caller, event, write, rejoin(&db, &target)).await?;
+    audited(ctx, &caller, event, write, || rejoin(&db, &target)).await?;
     // Only now that the removal stands: a lost race must not leave the
     // user outside the group with their partner access back.
     leave_staff_group(ctx, &target.user, group).await;

@@ -231,9 +231,9 @@ pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
             if let Err(e) = keeps_an_admin(&db, &tenant.id, &user.id).await {
                 let ours = json!({ "_id": user.id, format!("tenantRoles.{}", tenant.id): Role::Member.as_str() });
                 let keys = set.iter().map(|(k, _)| k.as_str()).chain(["updatedAt"]);
-                if let Err(u) = db.update_one(coll::USERS, ours, put_back(&member.doc, keys), false).await {
-                    eprintln!("undo: restoring the role of {} failed: {u}", user.email);
-                }
+                let back = put_back(&member.doc, keys);
+                let what = format!("undo: restoring the role of {}", user.email);
+                let _ = super::undo::retried(&what, || async { db.update_one(coll::USERS, ours.clone(), back.clone(), false).await.map(|_| ()) }).await;
                 return Err(e);
             }
         }
@@ -250,7 +250,7 @@ pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
             None => None,
         }
     };
-    let (written, read) = futures::join!(audited(ctx, &scope.caller, event, write, restore(&db, &member)), read);
+    let (written, read) = futures::join!(audited(ctx, &scope.caller, event, write, || restore(&db, &member)), read);
     written?;
 
     // 2) Best-effort: the identity's name and attributes, the mailbox's name.
@@ -348,7 +348,7 @@ pub async fn change_email<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<Api
     let event = AuditEvent::user("tenant.user_primary_email_changed", user.authentik_subject_id.as_str(), email.as_str())
         .tenant(&scope.tenant.slug)
         .metadata(json!({ "from": user.email, "to": email }));
-    if let Err(e) = audited(ctx, &scope.caller, event, write, restore(&db, &member)).await {
+    if let Err(e) = audited(ctx, &scope.caller, event, write, || restore(&db, &member)).await {
         // The identity follows the document as it now stands: back to what
         // it was, or to a concurrent winner's address — unless that winner
         // chose this very address, whose identity change is then its own.

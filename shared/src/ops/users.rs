@@ -202,7 +202,7 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
             false => Err(already_exists(subject)),
         }
     };
-    let undo = async { db.delete_one(coll::USERS, json!({ "_id": id })).await.map(|_| ()) };
+    let undo = || async { db.delete_one(coll::USERS, json!({ "_id": id })).await.map(|_| ()) };
     audited(ctx, &caller, event, write, undo).await?;
     Ok(ApiResponse::created(to_api_json(doc)))
 }
@@ -294,7 +294,7 @@ pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         Ok(())
     };
     let event = AuditEvent::user("user.updated", subject.as_str(), user.email.as_str()).metadata(json!({ "fields": changed }));
-    let undo = async { db.replace_one(coll::USERS, filter.clone(), before, false).await.map(|_| ()) };
+    let undo = || async { db.replace_one(coll::USERS, filter.clone(), before.clone(), false).await.map(|_| ()) };
     audited(ctx, &caller, event, write, undo).await?;
     Ok(ApiResponse::ok(to_api_json(after)))
 }
@@ -312,8 +312,9 @@ pub async fn deactivate<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRe
     let write = async {
         db.update_one(coll::USERS, filter.clone(), json!({ "$set": { "active": false, "updatedAt": ctx.now.ejson() } }), false).await.map(|_| ()).map_err(Error::from)
     };
-    let event = AuditEvent::user("user.deactivated", user.id.to_hex(), user.email.as_str());
-    let undo = async { db.update_one(coll::USERS, filter.clone(), json!({ "$set": { "active": user.active } }), false).await.map(|_| ()) };
+    // The subject, as every user event names its person (docs/api.md).
+    let event = AuditEvent::user("user.deactivated", subject.as_str(), user.email.as_str());
+    let undo = || async { db.update_one(coll::USERS, filter.clone(), json!({ "$set": { "active": user.active } }), false).await.map(|_| ()) };
     audited(ctx, &caller, event, write, undo).await?;
     Ok(ApiResponse::no_content())
 }

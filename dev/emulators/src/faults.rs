@@ -27,8 +27,13 @@ use serde::{Deserialize, Serialize};
 pub enum Fault {
     /// Answer this status with a JSON error body, without running the handler.
     Status(u16),
-    /// Wait this many milliseconds, then answer normally.
+    /// Wait this many milliseconds, then answer normally: the request is
+    /// held before it is carried out (a call held in flight).
     DelayMs(u64),
+    /// Carry the request out at once, then wait this many milliseconds
+    /// before answering: the change happens, its answer is late (a client
+    /// that gives up first does not learn that it happened).
+    LateAnswerMs(u64),
     /// Close the connection without sending a response.
     Drop,
 }
@@ -71,9 +76,13 @@ impl FaultRule {
 /// Random misbehaviour for soak tests, applied to every request that no
 /// [`FaultRule`] matches: a delay of `0..=delay_max_ms`, then, with
 /// probability `fault_per_mille`/1000, one fault: an error status (500, 502
-/// or 503), a dropped connection, or a wait of `timeout_ms` before
-/// answering normally (longer than the app's time limit: the app gives up,
-/// the change still happens, as a slow real server's would). The n-th request
+/// or 503), a dropped connection, or an answer `timeout_ms` late (longer
+/// than the app's time limit: the app gives up, the change has happened,
+/// as with a slow real server). The late answer comes *after* the change:
+/// a write the server only carries out once the client has given up and
+/// undone it would outlive its undo, and without transactions no
+/// compensation closes that window (docs/api.md, Failure semantics), so
+/// the soak does not draw it. The n-th request
 /// draws from a generator seeded with `seed` and n, so a run replays as far
 /// as its requests arrive in the same order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,7 +103,7 @@ impl Chaos {
             1 => Fault::Status(502),
             2 => Fault::Status(503),
             3 => Fault::Drop,
-            _ => Fault::DelayMs(self.timeout_ms),
+            _ => Fault::LateAnswerMs(self.timeout_ms),
         });
         (delay, fault)
     }
@@ -306,6 +315,11 @@ async fn intercept(State(c): State<Controls>, req: Request, next: Next) -> Respo
             return (status, Json(body)).into_response();
         }
         Some(Fault::DelayMs(ms)) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        Some(Fault::LateAnswerMs(ms)) => {
+            let answer = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            return answer;
+        }
         // Unwinding out of the connection task makes hyper drop the socket
         // without a response; resume_unwind skips the panic hook, so no noise.
         Some(Fault::Drop) => std::panic::resume_unwind(Box::new("emulator: dropped connection")),
@@ -392,7 +406,7 @@ mod chaos_tests {
         let faults: Vec<&Fault> = draws.iter().filter_map(|(_, f)| f.as_ref()).collect();
         // About a tenth, each kind among them.
         assert!((120..=280).contains(&faults.len()), "{}", faults.len());
-        for kind in [Fault::Status(500), Fault::Status(502), Fault::Status(503), Fault::Drop, Fault::DelayMs(2000)] {
+        for kind in [Fault::Status(500), Fault::Status(502), Fault::Status(503), Fault::Drop, Fault::LateAnswerMs(2000)] {
             assert!(faults.contains(&&kind), "{kind:?}");
         }
         let other = Chaos { seed: 8, ..chaos };

@@ -103,7 +103,7 @@ fn ops() -> Vec<Op> {
         post("mailbox-create", member("mailbox/create", &ACME_INACTIVE_ADMIN), &ACME_OWNER, json!({"localPart": "ivan.i"}))
             .floor(3, "prologue → mailbox → (document ∥ audit): the document stores the new mailbox's id"),
         post("ownership-transfer", "/tenants/acme/ownership/transfer".into(), &ACME_OWNER, json!({"userId": ACME_ADMIN.id}))
-            .floor(3, "prologue → (new owner promoted ∥ members read) → (previous owners demoted ∥ audit): promoting first keeps an owner at every moment, demoting needs the members read; the answer is composed, not read back"),
+            .floor(5, "prologue → the tenant's transfer marker set (transfers of one workspace take turns: never two owners) → (new owner promoted ∥ members read) → (previous owners demoted ∥ audit) → marker removed: promoting first keeps an owner at every moment, demoting needs the members read; the answer is composed, not read back"),
         get("platform-reports", "/platform/reports", &OPERATOR)
             .floor(2, "caller → (tenants ∥ subscriptions pipelines): 1 by the data, kept at 2 so two platform-wide pipelines run only for a caller known to be P"),
         get("partner-users-list", "/partners/northwind/users", &OPERATOR)
@@ -111,7 +111,7 @@ fn ops() -> Vec<Op> {
         get("partner-team", "/users/me/partner/users", &NORTHWIND_OWNER)
             .floor(3, "caller → the partner's users (the partner is the caller's) → MFA devices per user (by their Authentik pk)"),
         post("partner-team-remove", format!("/users/me/partner/users/{}/remove", NORTHWIND_SCOPED.sub), &NORTHWIND_OWNER, json!({}))
-            .floor(2, "(caller ∥ target+its partner+its partner's admins ∥ staff group) → (group left ∥ document ∥ audit)"),
+            .floor(3, "(caller ∥ target+its partner+its partner's admins ∥ staff group) → (document ∥ audit) → group left: the group is left only once the removal stands (removing an owner/admin adds one, the partner's admins read again after the write, so two admins removing each other cannot both stand)"),
         get("partner-tenants", "/users/me/partner/tenants", &NORTHWIND_OWNER).floor(2, "caller → tenants of the caller's partner"),
         get("partner-activity", "/users/me/partner/activity", &NORTHWIND_OWNER)
             .floor(2, "caller → one pipeline from the caller's partner: its tenants' slugs joined, then the newest events on those slugs and on the partner's own, merged"),

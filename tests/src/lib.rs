@@ -18,6 +18,8 @@ use emulators::issuer::Signing;
 use emulators::{Emulators, Options};
 use serde_json::{json, Value};
 
+pub mod calls;
+
 pub use emulators::demo::*;
 pub use emulators::faults::{Fault, FaultRule};
 
@@ -225,6 +227,16 @@ impl Env {
             .map(|r| format!("{} {}", r.method, r.path()))
             .collect()
     }
+}
+
+/// Creates Jane in acme through row 18 (identity, mailbox, file account,
+/// document): her `User._id` hex and document.
+pub async fn create_jane(env: &Env) -> (String, Value) {
+    let r = env.post("/tenants/acme/members/create", &ACME_OWNER, json!({"name": "Jane Doe", "localPart": "jane", "role": "member"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let doc = env.find("users", json!({"email": "jane@acme.test"})).remove(0);
+    assert!(doc["ocisUserId"].is_string() && doc["stalwartAccountId"].is_string(), "{doc}");
+    (doc["_id"]["$oid"].as_str().unwrap().to_owned(), doc)
 }
 
 /// One of the four upstream systems, to aim a fault at.

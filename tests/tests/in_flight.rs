@@ -9,6 +9,7 @@
 //! count of 0 in the runtime, both faults really hit, and the compensation
 //! complete (nothing half-written anywhere).
 
+use e2e::calls::*;
 use e2e::*;
 use serde_json::{json, Value};
 
@@ -83,56 +84,11 @@ impl CaseBuilder {
     }
 }
 
-fn status(code: u16) -> Fault {
-    Fault::Status(code)
-}
 fn held() -> Fault {
     Fault::DelayMs(HOLD_MS)
 }
 fn timeout() -> Fault {
     Fault::DelayMs(TIMEOUT_MS)
-}
-
-// Authentik calls, by path pattern (`*`: an id the test cannot know).
-fn ak_set_password(f: Fault) -> FaultRule {
-    FaultRule::new("/api/v3/core/users/*/set_password/", f).method("POST")
-}
-fn ak_patch_user(f: Fault) -> FaultRule {
-    FaultRule::new("/api/v3/core/users/*/$", f).method("PATCH")
-}
-fn ak_delete_user(f: Fault) -> FaultRule {
-    FaultRule::new("/api/v3/core/users/*/$", f).method("DELETE")
-}
-fn ak_recovery(f: Fault) -> FaultRule {
-    FaultRule::new("/api/v3/core/users/*/recovery/", f).method("POST")
-}
-fn ak_get_user(pk: i64, f: Fault) -> FaultRule {
-    FaultRule::new(format!("/api/v3/core/users/{pk}/"), f).method("GET")
-}
-/// The user listing (by e-mail); the filter is in the query.
-fn ak_find_user(f: Fault) -> FaultRule {
-    FaultRule::new("/api/v3/core/users/$", f).method("GET")
-}
-fn ak_find_group(f: Fault) -> FaultRule {
-    FaultRule::new("/api/v3/core/groups/$", f).method("GET")
-}
-// Stalwart (JMAP: one endpoint, the method in the body) and OCIS.
-fn mail_set(f: Fault) -> FaultRule {
-    FaultRule::new("/jmap/", f).method("POST").body_contains("\"x:Account/set\"")
-}
-fn mail_get(f: Fault) -> FaultRule {
-    FaultRule::new("/jmap/", f).method("POST").body_contains("\"x:Account/get\"")
-}
-fn files_create(f: Fault) -> FaultRule {
-    FaultRule::new("/graph/v1.0/users", f).method("POST")
-}
-// The Data API, by action and collection, or (to tell two reads of one
-// collection apart) by a value only that request's body holds.
-fn db(action: &str, collection: &str, f: Fault) -> FaultRule {
-    data_api_rule(action, collection, f)
-}
-fn db_naming(action: &str, needle: &str, f: Fault) -> FaultRule {
-    FaultRule::new(data_api_action(action), f).method("POST").body_contains(needle)
 }
 
 fn invite(email: &str) -> Option<Value> {

@@ -24,16 +24,6 @@ fn events(env: &Env, action: &str) -> Vec<Value> {
     env.find("auditevents", json!({"action": action}))
 }
 
-/// Creates Jane in acme through row 18: identity, group, mailbox, file
-/// account, document. Returns her `User._id` hex and document.
-async fn create_jane(env: &Env) -> (String, Value) {
-    let r = env.post("/tenants/acme/members/create", &ACME_OWNER, json!({"name": "Jane Doe", "localPart": "jane", "role": "member"})).await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let doc = env.find("users", json!({"email": "jane@acme.test"})).remove(0);
-    assert!(doc["ocisUserId"].is_string() && doc["stalwartAccountId"].is_string(), "{doc}");
-    (doc["_id"]["$oid"].as_str().unwrap().to_owned(), doc)
-}
-
 fn pk_of(doc: &Value) -> i64 {
     doc["authentikUserPk"]["$numberInt"].as_str().map(|s| s.parse().unwrap()).or_else(|| doc["authentikUserPk"].as_i64()).unwrap()
 }

@@ -8,30 +8,9 @@
 
 use std::time::Duration;
 
+use e2e::calls::*;
 use e2e::*;
 use serde_json::{json, Value};
-
-fn status(code: u16) -> Fault {
-    Fault::Status(code)
-}
-
-/// Authentik's identity delete (any pk).
-fn ak_delete_user(f: Fault) -> FaultRule {
-    FaultRule::new("/api/v3/core/users/*/", f).method("DELETE")
-}
-
-fn ak_set_password(f: Fault) -> FaultRule {
-    FaultRule::new("/api/v3/core/users/*/set_password/", f).method("POST")
-}
-
-/// Stalwart's account delete (a JMAP `x:Account/set` with `destroy`).
-fn mailbox_delete(f: Fault) -> FaultRule {
-    FaultRule::new("/jmap", f).method("POST").body_contains("\"destroy\"")
-}
-
-fn ocis_delete_user(f: Fault) -> FaultRule {
-    FaultRule::new("/graph/v1.0/users/", f).method("DELETE")
-}
 
 fn user_doc(env: &Env, id: &str) -> Option<Value> {
     env.find("users", json!({"_id": oid(id)})).into_iter().next()
@@ -109,16 +88,6 @@ fn no_trace_of(env: &Env, email: &str, what: &str) {
     assert!(env.ocis().users().iter().all(|u| u.username != email), "{what}: file account of {email} left");
 }
 
-/// Creates Jane in acme through row 18 (identity, mailbox, file account,
-/// document): her `_id` hex and document.
-async fn create_jane(env: &Env) -> (String, Value) {
-    let r = env.post("/tenants/acme/members/create", &ACME_OWNER, json!({"name": "Jane Doe", "localPart": "jane", "role": "member"})).await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let doc = env.find("users", json!({"email": "jane@acme.test"})).remove(0);
-    assert!(doc["ocisUserId"].is_string() && doc["stalwartAccountId"].is_string(), "{doc}");
-    (doc["_id"]["$oid"].as_str().unwrap().to_owned(), doc)
-}
-
 // ---------------------------------------------------------------------------
 // 1. Undo steps are tried again while their failure may be passing.
 
@@ -129,8 +98,8 @@ async fn a_members_create_whose_undo_deletes_fail_once_leaves_nothing() {
     let env = Env::start().await;
     env.inject(System::Authentik, ak_set_password(status(500)));
     env.inject(System::Authentik, ak_delete_user(status(500)).times(1));
-    env.inject(System::Stalwart, mailbox_delete(Fault::Drop).times(1));
-    env.inject(System::Ocis, ocis_delete_user(status(503)).times(1));
+    env.inject(System::Stalwart, mail_destroy(Fault::Drop).times(1));
+    env.inject(System::Ocis, files_delete(status(503)).times(1));
     let r = env.post("/tenants/acme/members/create", &ACME_OWNER, json!({"name": "Jane Doe", "localPart": "jane", "role": "member"})).await;
     assert_eq!(r.status, 502, "{}", r.text);
     no_trace_of(&env, "jane@acme.test", "members-create");
@@ -214,7 +183,7 @@ async fn a_remove_that_fails_after_accounts_are_gone_says_so_and_a_retry_finishe
 #[tokio::test]
 async fn a_full_removal_whose_mailbox_delete_fails_once_deletes_it() {
     let env = Env::start().await;
-    env.inject(System::Stalwart, mailbox_delete(status(503)).times(1));
+    env.inject(System::Stalwart, mail_destroy(status(503)).times(1));
     let r = remove(&env, "acme", ACME_MEMBER.id, &ACME_OWNER).await;
     assert_eq!(r.status, 204, "{}", r.text);
     assert!(user_doc(&env, ACME_MEMBER.id).is_none());
@@ -227,7 +196,7 @@ async fn a_member_who_stays_keeps_the_handle_of_a_mailbox_that_could_not_be_dele
     // Max leaves acme (his mailbox is acme's); the mailbox cannot be
     // deleted, so his document keeps naming it rather than orphaning it.
     let env = Env::start().await;
-    env.inject(System::Stalwart, mailbox_delete(status(500)));
+    env.inject(System::Stalwart, mail_destroy(status(500)));
     let r = remove(&env, "acme", MULTI_TENANT.id, &ACME_OWNER).await;
     assert_eq!(r.status, 204, "{}", r.text);
     let doc = user_doc(&env, MULTI_TENANT.id).expect("Max stays");

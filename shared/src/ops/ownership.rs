@@ -96,11 +96,15 @@ async fn lock<H: Http>(ctx: &Ctx<H>, db: &DataApi<'_, H>, tenant: &ObjectId, id:
 
 /// Releases the lock if this request still holds it. A failure is only
 /// logged: the lock lapses by itself.
+/// Tried again like an undo step: a marker left behind blocks the
+/// workspace's transfers until it expires.
 async fn unlock<H: Http>(db: &DataApi<'_, H>, tenant: &ObjectId, id: &ObjectId) {
     let filter = json!({ "_id": tenant, format!("{LOCK_FIELD}.id"): id });
-    if let Err(e) = db.update_one(coll::TENANTS, filter, json!({ "$unset": { LOCK_FIELD: "" } }), false).await {
-        eprintln!("releasing the ownership-transfer lock of tenant {tenant} failed: {e}");
-    }
+    let what = format!("releasing the ownership-transfer lock of tenant {tenant}");
+    let _ = super::undo::retried(&what, || async {
+        db.update_one(coll::TENANTS, filter.clone(), json!({ "$unset": { LOCK_FIELD: "" } }), false).await.map(|_| ())
+    })
+    .await;
 }
 
 /// Row 30. (caller ∥ tenant+domains ∥ new owner) → the workspace's transfer

@@ -59,7 +59,20 @@ impl<'a, H: Http> Ocis<'a, H> {
     /// matches it); an existing one is looked up and used.
     pub async fn ensure_user(&self, username: &str, display_name: &str, mail: &str) -> Result<Ensured, UpstreamError> {
         let body = json!({ "onPremisesSamAccountName": username, "displayName": display_name, "mail": mail });
-        let resp = self.call("POST", "/users", Some(&body)).await?;
+        let resp = match self.call("POST", "/users", Some(&body)).await {
+            // No answer: the user may have been created. One found now is
+            // taken as this create's (one that existed before would have
+            // been refused with 409), so it is recorded or undone, never
+            // left without a document.
+            Err(e) if e.outcome_unknown() => {
+                let found = self.call("GET", &format!("/users/{}", crate::authentik::query_escape(username)), None).await.map_err(|_| e.clone())?;
+                return match found.status {
+                    200 => Ok(Ensured::Created(Self::id_of(&found)?)),
+                    _ => Err(e),
+                };
+            }
+            r => r?,
+        };
         match resp.status {
             200 | 201 => Ok(Ensured::Created(Self::id_of(&resp)?)),
             409 => {

@@ -114,6 +114,23 @@ impl<'a, H: Http> Stalwart<'a, H> {
             .ok_or_else(|| failed(format!("notFound: account {id}")))
     }
 
+    /// [`Self::create_mailbox`] at `email` (the local part at the domain's
+    /// name). When no answer came (a timeout, a broken connection), the
+    /// create may have happened: the account at `email` is looked up and
+    /// taken as this create's, so it is recorded (or undone) rather than
+    /// left without a document. An address in use is refused with
+    /// `primaryKeyViolation`, so only a concurrent create of the very same
+    /// address could make it another's.
+    pub async fn create_mailbox_at(&self, m: NewMailbox<'_>, email: &str) -> Result<String, UpstreamError> {
+        match self.create_mailbox(m).await {
+            Err(e) if e.outcome_unknown() => match self.find_account_by_email(email).await {
+                Ok(Some(account)) => Ok(account.id),
+                _ => Err(e),
+            },
+            r => r,
+        }
+    }
+
     /// Creates the mailbox account; returns its id (`User.stalwartAccountId`).
     pub async fn create_mailbox(&self, m: NewMailbox<'_>) -> Result<String, UpstreamError> {
         let args = json!({ "create": { "n1": {

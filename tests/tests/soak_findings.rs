@@ -306,3 +306,23 @@ async fn a_partner_team_remove_answering_502_leaves_no_event() {
     assert!(events(&env, "partner.user_removed").is_empty(), "the failed removal's event stayed");
     assert_eq!(user_doc(&env, NORTHWIND_STAFF.id).unwrap()["partnerId"], oid(NORTHWIND.id));
 }
+
+// ---------------------------------------------------------------------------
+// 7. A mailbox or file account whose create answered too late was created
+// all the same: it is found and recorded, not left without its document.
+
+#[tokio::test]
+async fn a_mailbox_and_file_account_whose_creates_answer_late_are_recorded() {
+    let env = Env::start().await;
+    env.inject(System::Stalwart, mail_set(Fault::LateAnswerMs(2500)).times(1));
+    env.inject(System::Ocis, files_create(Fault::LateAnswerMs(2500)).times(1));
+    let r = env.post("/tenants/acme/members/create", &ACME_OWNER, json!({"name": "Late Lou", "localPart": "lou", "role": "member"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["provisioning"], json!({"authentik": "ok", "stalwart": "ok", "ocis": "ok"}), "{}", r.text);
+    let doc = env.find("users", json!({"email": "lou@acme.test"})).remove(0);
+    let mailbox = env.stalwart().accounts().into_iter().find(|a| env.stalwart().email_address_of(&a.id).as_deref() == Some("lou@acme.test")).expect("the mailbox");
+    assert_eq!(doc["stalwartAccountId"], json!(mailbox.id));
+    let files = env.ocis().users().into_iter().find(|u| u.username == "lou@acme.test").expect("the file account");
+    assert_eq!(doc["ocisUserId"], json!(files.id));
+    assert_invariants(&env, "late creates");
+}

@@ -165,7 +165,9 @@ impl SpinUp {
                     _ => format!("exited ({}) after {:?} without serving", status.map(|s| s.to_string()).unwrap_or("still running".into()), started.elapsed()),
                 };
                 let e = anyhow!("{} up {why}; state in {}; stderr:\n{err}", bin.display(), dir.display());
-                if err.contains("Address already in use") || err.contains("address in use") {
+                // The OS's words, or Spin's own ("127.0.0.1:P is already in
+                // use. To have Spin search for a free port, …").
+                if err.contains("already in use") || err.contains("address in use") {
                     Err(Failed::PortTaken(e))
                 } else {
                     Err(Failed::Other(e))

@@ -77,7 +77,7 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     // 1) The mailbox (the server refuses an address in use).
     let full_name = if user.name.trim().is_empty() { user.email.as_str() } else { user.name.as_str() };
     let id = mail
-        .create_mailbox(NewMailbox { domain_id, local_part: local.as_str(), full_name, password: &password })
+        .create_mailbox_at(NewMailbox { domain_id, local_part: local.as_str(), full_name, password: &password }, &email)
         .await
         .map_err(|e| if e.is_taken() { Error::conflict(format!("{email} is already in use.")) } else { e.into() })?;
 

@@ -182,7 +182,7 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         match (&stalwart_cfg, &domain.stalwart_id) {
             (Some(cfg), Some(domain_id)) => {
                 let m = NewMailbox { domain_id, local_part: local.as_str(), full_name: body.name.as_str(), password: &password };
-                match Stalwart::new(&ctx.http, cfg).create_mailbox(m).await {
+                match Stalwart::new(&ctx.http, cfg).create_mailbox_at(m, email.as_str()).await {
                     Ok(id) => SideOutcome { status: "ok", id: Some(id), created: true, note: None },
                     Err(e) => SideOutcome::failed(e),
                 }

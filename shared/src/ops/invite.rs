@@ -21,7 +21,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::audit::{self, AuditEvent};
+use crate::audit::AuditEvent;
 use crate::authentik::{AkGroup, AkUser, Authentik, NewUser};
 use crate::caller::Caller;
 use crate::config::UpstreamConfig;
@@ -240,6 +240,10 @@ async fn attach<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
     if newly_added {
         ak.add_to_group(&inv.group, existing.pk).await?;
     }
+    // The event has a known id, so a write whose answer was lost (it may
+    // be stored) can be undone.
+    let audit_id = ctx.new_object_id();
+    let mut audit_sent = false;
     let written = async {
         let update = (inv.user_update)(&existing, true);
         match &before {
@@ -260,7 +264,8 @@ async fn attach<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
                 }
             }
         }
-        audit::record(ctx, caller, inv.audit.event(inv, &existing, true, None)).await?;
+        audit_sent = true;
+        audit_with_id(ctx, caller, inv.audit.event(inv, &existing, true, None), audit_id).await?;
         Ok::<_, Error>(true)
     }
     .await;
@@ -268,6 +273,9 @@ async fn attach<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
         return Err((inv.already)(&existing));
     }
     if let Err(e) = written {
+        if audit_sent {
+            undo_audit(ctx, audit_id).await;
+        }
         undo_user_doc(ctx, &existing.uid, before).await;
         if newly_added {
             let what = format!("undo: removing {} from group", existing.pk);

@@ -326,3 +326,61 @@ async fn a_mailbox_and_file_account_whose_creates_answer_late_are_recorded() {
     assert_eq!(doc["ocisUserId"], json!(files.id));
     assert_invariants(&env, "late creates");
 }
+
+// ---------------------------------------------------------------------------
+// 8. The undo of an update whose answer was lost puts back only what that
+// request wrote, while it stands (the soak's seed 20261207 on the dev
+// host: a timed-out members-update restored the whole document read,
+// bringing back a member whose removal had been answered `204`).
+
+/// Mia's name change is written at once but answered after the app's
+/// 1.5 s limit; `meanwhile` runs 300 ms in, while it is held.
+async fn update_timing_out_while<F: std::future::Future<Output = ()>>(env: &Env, meanwhile: F) -> Resp {
+    env.inject(System::DataApi, data_api_rule("updateOne", "users", Fault::LateAnswerMs(2500)).times(1));
+    let path = format!("/tenants/acme/members/{}/update", ACME_MEMBER.id);
+    let later = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        meanwhile.await
+    };
+    let (r, ()) = tokio::join!(env.post(&path, &ACME_OWNER, json!({"name": "Mia Timed-Out"})), later);
+    assert_eq!(r.status, 504, "{}", r.text);
+    let owners = env.find("auditevents", json!({"action": "tenant.user_updated", "actor.email": ACME_OWNER.email}));
+    assert!(owners.is_empty(), "the timed-out update's event stayed");
+    r
+}
+
+#[tokio::test]
+async fn a_timed_out_update_does_not_bring_back_a_member_removed_meanwhile() {
+    let env = Env::start().await;
+    update_timing_out_while(&env, async {
+        let r = remove(&env, "acme", ACME_MEMBER.id, &ACME_OWNER).await;
+        assert_eq!(r.status, 204, "{}", r.text);
+    })
+    .await;
+    assert_eq!(user_doc(&env, ACME_MEMBER.id), None, "the removed member's document came back");
+    assert_invariants(&env, "update undone after a removal");
+}
+
+#[tokio::test]
+async fn a_timed_out_update_puts_back_its_own_fields_only() {
+    let env = Env::start().await;
+    update_timing_out_while(&env, async {
+        env.db().update_one("dezky", "users", json!({"_id": oid(ACME_MEMBER.id)}), json!({"$set": {"phone": "555 0100"}}));
+    })
+    .await;
+    let doc = user_doc(&env, ACME_MEMBER.id).unwrap();
+    assert_eq!(doc["name"], json!(ACME_MEMBER.name), "the timed-out change stayed");
+    assert_eq!(doc["phone"], json!("555 0100"), "another writer's field was put back too");
+}
+
+#[tokio::test]
+async fn a_timed_out_update_leaves_a_later_update_standing() {
+    let env = Env::start().await;
+    update_timing_out_while(&env, async {
+        let r = env.post(&format!("/tenants/acme/members/{}/update", ACME_MEMBER.id), &ACME_ADMIN, json!({"name": "Mia Later"})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    })
+    .await;
+    assert_eq!(user_doc(&env, ACME_MEMBER.id).unwrap()["name"], json!("Mia Later"), "the later update was undone");
+    assert_eq!(events(&env, "tenant.user_updated").len(), 1, "the later update's event");
+}

@@ -29,6 +29,7 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::stalwart::Stalwart;
 
 use super::invite::{audit_with_id, stamp, undo_audit};
+use super::profile::put_back;
 use super::tenant::{begin_member, Member, TenantScope};
 use super::undo;
 
@@ -87,7 +88,7 @@ pub(super) async fn audited<H: Http, T, U: Future<Output = Result<(), UpstreamEr
         }
     };
     // Both undos are keyed by what this request wrote (the event's id, the
-    // document as read), so one that finds nothing to undo is harmless.
+    // document's stamp), so one that finds nothing to undo is harmless.
     let change_back = async {
         if undo_change {
             let _ = undo::retried("undo of a change without its audit event", undo).await;
@@ -122,10 +123,16 @@ pub(super) async fn audited_first<H: Http, T>(
     done
 }
 
-/// Puts the member's document back exactly as it was read (the undo of a
-/// document write or delete).
-pub(super) async fn restore<H: Http>(db: &DataApi<'_, H>, member: &Member) -> Result<(), UpstreamError> {
-    db.replace_one(coll::USERS, json!({ "_id": member.user.id }), member.doc.clone(), true).await.map(|_| ())
+/// The undo of this request's update of the member's document: the `keys`
+/// it set (and its `updatedAt`) go back to what was read — only while the
+/// document still carries this request's stamp, and never by inserting it.
+/// So a document a concurrent removal deleted stays deleted, and a later
+/// writer's change stands (the soak's seed 20261207: a timed-out update
+/// put back a member whose removal had been answered `204`).
+pub(super) async fn put_back_ours<H: Http>(ctx: &Ctx<H>, db: &DataApi<'_, H>, member: &Member, keys: &[&str]) -> Result<(), UpstreamError> {
+    let filter = json!({ "_id": member.user.id, "updatedAt": ctx.now.ejson() });
+    let update = put_back(&member.doc, keys.iter().copied().chain(["updatedAt"]));
+    db.update_one(coll::USERS, filter, update, false).await.map(|_| ())
 }
 
 /// The clients a lifecycle operation may need: Authentik (required) and,
@@ -337,9 +344,18 @@ pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         .map_err(Error::from)
     };
     let event = event("tenant.user_removed", &scope, &member).metadata(json!({ "fullyRemoved": full }));
-    // Undone, the document is as read less what is gone.
-    let put_back = gone.strip(&member.doc);
-    let undo = || async { db.replace_one(coll::USERS, filter.clone(), put_back.clone(), true).await.map(|_| ()) };
+    // Undone, the document is as read less what is gone: inserted again
+    // after a full removal; after a detach, only while it still carries
+    // this request's stamp (a concurrent full removal's delete stands).
+    let as_read = gone.strip(&member.doc);
+    let undo = || async {
+        if full {
+            db.replace_one(coll::USERS, filter.clone(), as_read.clone(), true).await
+        } else {
+            db.replace_one(coll::USERS, json!({ "_id": user.id, "updatedAt": ctx.now.ejson() }), as_read.clone(), false).await
+        }
+        .map(|_| ())
+    };
     if let Err(e) = audited(ctx, &scope.caller, event, write, undo).await {
         // A write that failed outright was not undone: record it there.
         record().await;
@@ -395,7 +411,7 @@ async fn set_suspended<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route, s
         db.update_one(coll::USERS, json!({ "_id": member.user.id }), update, false).await.map(|_| ()).map_err(Error::from)
     };
     let action = if suspended { "tenant.user_suspended" } else { "tenant.user_resumed" };
-    let ((), done) = futures::join!(mailbox, audited(ctx, &scope.caller, event(action, &scope, &member), write, || restore(&db, &member)));
+    let ((), done) = futures::join!(mailbox, audited(ctx, &scope.caller, event(action, &scope, &member), write, || put_back_ours(ctx, &db, &member, &["active"])));
     if let Err(e) = done {
         // Answered as not done, so the sign-in goes back to what it was.
         let identity_back = async {

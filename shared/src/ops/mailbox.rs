@@ -20,7 +20,7 @@ use crate::stalwart::{NewMailbox, Stalwart};
 use crate::types::{DomainName, LocalPart};
 
 use super::invite::stamp;
-use super::lifecycle::{audited, restore};
+use super::lifecycle::{audited, put_back_ours};
 use super::members::pick_domain;
 use super::profile::with_set;
 use super::tenant::begin_member;
@@ -99,7 +99,8 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     let event = AuditEvent::user("tenant.user_mailbox_created", user.authentik_subject_id.as_str(), email.as_str())
         .tenant(&scope.tenant.slug)
         .metadata(json!({ "mailbox": email, "signIn": user.email }));
-    if let Err(e) = audited(ctx, &scope.caller, event, write, || restore(&db, &member)).await {
+    let keys: Vec<&str> = set.iter().map(|(k, _)| k.as_str()).collect();
+    if let Err(e) = audited(ctx, &scope.caller, event, write, || put_back_ours(ctx, &db, &member, &keys)).await {
         // No orphan: the mailbox this request created goes again.
         let _ = super::undo::deleted(&format!("undo: deleting mailbox {id}"), || mail.delete_mailbox(&id)).await;
         return Err(e);

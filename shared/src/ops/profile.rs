@@ -21,7 +21,7 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::types::{AlternativeEmail, ContactText, Email, MemberRole, PersonName, Role};
 
 use super::invite::stamp;
-use super::lifecycle::{audited, best_effort, event, identity, restore, Systems};
+use super::lifecycle::{audited, best_effort, event, identity, put_back_ours, Systems};
 use super::mailbox::has_mailbox;
 use super::ownership::role_as_read;
 use super::tenant::{begin_member, member_not_found};
@@ -250,7 +250,8 @@ pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
             None => None,
         }
     };
-    let (written, read) = futures::join!(audited(ctx, &scope.caller, event, write, || restore(&db, &member)), read);
+    let keys: Vec<&str> = set.iter().map(|(k, _)| k.as_str()).collect();
+    let (written, read) = futures::join!(audited(ctx, &scope.caller, event, write, || put_back_ours(ctx, &db, &member, &keys)), read);
     written?;
 
     // 2) Best-effort: the identity's name and attributes, the mailbox's name.
@@ -348,7 +349,7 @@ pub async fn change_email<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<Api
     let event = AuditEvent::user("tenant.user_primary_email_changed", user.authentik_subject_id.as_str(), email.as_str())
         .tenant(&scope.tenant.slug)
         .metadata(json!({ "from": user.email, "to": email }));
-    if let Err(e) = audited(ctx, &scope.caller, event, write, || restore(&db, &member)).await {
+    if let Err(e) = audited(ctx, &scope.caller, event, write, || put_back_ours(ctx, &db, &member, &["email"])).await {
         // The identity follows the document as it now stands: back to what
         // it was, or to a concurrent winner's address — unless that winner
         // chose this very address, whose identity change is then its own.

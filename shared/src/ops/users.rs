@@ -294,7 +294,10 @@ pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         Ok(())
     };
     let event = AuditEvent::user("user.updated", subject.as_str(), user.email.as_str()).metadata(json!({ "fields": changed }));
-    let undo = || async { db.replace_one(coll::USERS, filter.clone(), before.clone(), false).await.map(|_| ()) };
+    // Undone only while the document carries this request's stamp: a
+    // later writer's change stands.
+    let ours = json!({ "_id": user.id, "updatedAt": ctx.now.ejson() });
+    let undo = || async { db.replace_one(coll::USERS, ours.clone(), before.clone(), false).await.map(|_| ()) };
     audited(ctx, &caller, event, write, undo).await?;
     Ok(ApiResponse::ok(to_api_json(after)))
 }

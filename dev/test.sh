@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# `make test`: every test on the dev host, then the end-to-end suite again on
-# each real Spin named in SPIN_BIN (a list, separated by spaces or `:`).
-# Tests that only make sense in process (IN_PROCESS_TESTS: the import check,
-# the native upstream clients, the Kubernetes manifests) run once, on the dev host. The output ends with
+# `make test`: the gates (dev/lint.sh: rustfmt, clippy), every test on the
+# dev host, then the end-to-end suite again on each real Spin named in
+# SPIN_BIN (a list, separated by spaces or `:`).
+# Modules of tests/it that only make sense in process (IN_PROCESS_TESTS: the
+# import check, the native upstream clients, the Kubernetes manifests) run
+# once, on the dev host. The output ends with
 # a line per runtime and the summed `total:` line (dev/summarize-tests.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +24,19 @@ run() {
   echo "#### exit: $code" | tee -a "$out"
 }
 
-run "dev host, every test" cargo test --no-fail-fast
+run "gates: rustfmt and clippy (-D warnings)" bash dev/lint.sh
+
+# The end-to-end binary (tests/it) runs its `soak` module on its own, after
+# the rest: a minute of load beside the timing-sensitive fault tests would
+# test the machine rather than the app.
+soak_alone() {
+  local code=0
+  "$@" -- --skip soak:: || code=1
+  "$@" soak:: || code=1
+  return $code
+}
+
+run "dev host, every test" soak_alone cargo test --no-fail-fast
 
 # The gateway's contract suite against a real MongoDB (ignored, so counted
 # as skipped above, unless MONGODB_URI names one).
@@ -32,12 +46,17 @@ else
   echo "#### real MongoDB: skipped (MONGODB_URI is not set; the gateway's mongodb:: contract tests are reported as skipped)" | tee -a "$out"
 fi
 
-in_process=" ${IN_PROCESS_TESTS:-imports clients kubernetes} "
-e2e=()
-for f in tests/tests/*.rs; do
-  name=$(basename "$f" .rs)
-  [[ $in_process == *" $name "* ]] || e2e+=(--test "$name")
+skip_in_process=()
+for name in ${IN_PROCESS_TESTS:-imports clients kubernetes}; do
+  skip_in_process+=(--skip "$name::")
 done
+# On Spin: tests/it without its in-process modules, then the soak alone.
+spin_suite() {
+  local code=0
+  cargo test --no-fail-fast -p e2e --test it -- "${skip_in_process[@]}" --skip soak:: || code=1
+  cargo test --no-fail-fast -p e2e --test it soak:: || code=1
+  return $code
+}
 
 bins=${SPIN_BIN:-}
 if [ -z "${bins//[:[:space:]]/}" ]; then
@@ -50,7 +69,7 @@ for bin in ${bins//:/ }; do
     continue
   fi
   echo "Spin binary: $bin" | tee -a "$out"
-  E2E_RUNTIME=spin SPIN_BIN=$bin run "$version, end-to-end suite" cargo test --no-fail-fast -p e2e "${e2e[@]}"
+  E2E_RUNTIME=spin SPIN_BIN=$bin run "$version, end-to-end suite" spin_suite
 done
 
 bash dev/summarize-tests.sh "$out"

@@ -139,9 +139,7 @@ fn media_type(v: &str) -> String {
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     match header_str(headers, "content-type").map(media_type).as_deref() {
         Some("application/json") | Some("application/ejson") => Ok(()),
-        Some(other) => {
-            Err(ApiError::invalid(format!("unsupported Content-Type '{other}': use application/json or application/ejson")))
-        }
+        Some(other) => Err(ApiError::invalid(format!("unsupported Content-Type '{other}': use application/json or application/ejson"))),
         None => Err(ApiError::invalid("missing Content-Type header: use application/json or application/ejson")),
     }
 }
@@ -172,8 +170,8 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<axum
 /// Decodes a body: JSON text (its key order kept, as MongoDB reads a sort's
 /// keys first to last) holding canonical or relaxed Extended JSON.
 pub fn decode_body(body: &[u8]) -> Result<Document, ApiError> {
-    let json: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::invalid(format!("failed to parse request body as JSON: {e}")))?;
+    let json: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("failed to parse request body as JSON: {e}")))?;
     if !json.is_object() {
         return Err(ApiError::invalid("the request body must be a JSON object"));
     }
@@ -218,10 +216,6 @@ async fn respond<B: Backend>(
     } else {
         (ejson::to_json_mode(&result), "application/json")
     };
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-        serde_json::to_vec(&value).unwrap_or_default(),
-    )
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], serde_json::to_vec(&value).unwrap_or_default())
         .into_response())
 }

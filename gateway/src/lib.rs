@@ -96,12 +96,9 @@ impl Config {
         }
         if let Some(v) = set("GATEWAY_MAX_BODY_BYTES") {
             let range = http::MIN_BODY_BYTES..=http::MAX_BODY_BYTES;
-            config.max_body_bytes = v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|n| range.contains(n))
-                .ok_or_else(|| format!("GATEWAY_MAX_BODY_BYTES: '{v}' is not a number of bytes from {} to {}", range.start(), range.end()))?;
+            config.max_body_bytes = v.trim().parse().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+                format!("GATEWAY_MAX_BODY_BYTES: '{v}' is not a number of bytes from {} to {}", range.start(), range.end())
+            })?;
         }
         if let Some(v) = set("GATEWAY_MONGODB_TIMEOUT_MS") {
             let ms: u64 = v
@@ -123,15 +120,18 @@ impl Config {
 
 /// The gateway's routes over the driver backend for `config`.
 pub async fn driver_router(config: &Config) -> anyhow::Result<axum::Router> {
-    let backend = DriverBackend::connect(&config.mongodb_uri, config.mongodb_timeout)
-        .await
-        .map_err(|e| anyhow::anyhow!("MONGODB_URI: {e}"))?;
+    let backend =
+        DriverBackend::connect(&config.mongodb_uri, config.mongodb_timeout).await.map_err(|e| anyhow::anyhow!("MONGODB_URI: {e}"))?;
     Ok(router(backend, config.http_options()))
 }
 
 /// Serves `config` on `listener` until `shutdown` completes; then stops
 /// accepting, lets the requests in flight finish, and returns.
-pub async fn serve(config: Config, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let app = driver_router(&config).await?;
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     Ok(())

@@ -118,25 +118,51 @@ impl Limit {
 /// The action's fields. Absent optional documents are empty (`{}`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
-    FindOne { filter: Document, projection: Document },
-    Find { filter: Document, projection: Document, sort: Document, skip: u64, limit: Limit },
-    InsertOne { document: Document },
+    FindOne {
+        filter: Document,
+        projection: Document,
+    },
+    Find {
+        filter: Document,
+        projection: Document,
+        sort: Document,
+        skip: u64,
+        limit: Limit,
+    },
+    InsertOne {
+        document: Document,
+    },
     /// Never empty.
-    InsertMany { documents: Vec<Document> },
+    InsertMany {
+        documents: Vec<Document>,
+    },
     /// `updateOne` (`many: false`) and `updateMany`; `update` holds update operators.
-    Update { many: bool, filter: Document, update: Document, upsert: bool },
-    ReplaceOne { filter: Document, replacement: Document, upsert: bool },
-    Delete { many: bool, filter: Document },
-    Aggregate { pipeline: Vec<Document> },
+    Update {
+        many: bool,
+        filter: Document,
+        update: Document,
+        upsert: bool,
+    },
+    ReplaceOne {
+        filter: Document,
+        replacement: Document,
+        upsert: bool,
+    },
+    Delete {
+        many: bool,
+        filter: Document,
+    },
+    Aggregate {
+        pipeline: Vec<Document>,
+    },
 }
 
 impl ActionRequest {
     /// Checks a decoded body for `action`: known fields only, the namespace,
     /// and each field's type.
     pub fn parse(action: Action, body: &Document) -> Result<ActionRequest, ApiError> {
-        if let Some(k) = body
-            .keys()
-            .find(|k| !matches!(k.as_str(), "dataSource" | "database" | "collection") && !action.fields().contains(&k.as_str()))
+        if let Some(k) =
+            body.keys().find(|k| !matches!(k.as_str(), "dataSource" | "database" | "collection") && !action.fields().contains(&k.as_str()))
         {
             return Err(ApiError::invalid(format!("unknown field '{k}' for action {}", action.name())));
         }

@@ -308,14 +308,25 @@ contract!(
 
 async fn find_on_demo_data_answers_json_mode(t: &Target) {
     t.seed_demo().await;
-    let (status, v) = t.post("find", t.body("tenants", json!({
+    let (status, v) = t
+        .post(
+            "find",
+            t.body(
+                "tenants",
+                json!({
         "filter": {"status": "active", "partnerId": {"$oid": demo::NORTHWIND.id}},
-        "projection": {"slug": 1, "seats": 1, "createdAt": 1}, "sort": {"slug": -1}}))).await;
+        "projection": {"slug": 1, "seats": 1, "createdAt": 1}, "sort": {"slug": -1}}),
+            ),
+        )
+        .await;
     assert_eq!(status, 200, "{v}");
-    assert_eq!(v, json!({"documents": [
-        {"_id": demo::GLOBEX.id, "slug": "globex", "seats": 5, "createdAt": "2026-01-16T09:00:00.000Z"},
-        {"_id": demo::ACME.id, "slug": "acme", "seats": 10, "createdAt": "2026-01-15T09:00:00.000Z"},
-    ]}));
+    assert_eq!(
+        v,
+        json!({"documents": [
+            {"_id": demo::GLOBEX.id, "slug": "globex", "seats": 5, "createdAt": "2026-01-16T09:00:00.000Z"},
+            {"_id": demo::ACME.id, "slug": "acme", "seats": 10, "createdAt": "2026-01-15T09:00:00.000Z"},
+        ]})
+    );
 }
 
 /// The demo users' `_id`s, newest `createdAt` first, `_id` descending on ties.
@@ -362,9 +373,13 @@ async fn sort_keys_apply_in_the_order_the_body_sends_them(t: &Target) {
 
 async fn accept_ejson_answers_canonical_with_canonical_counts(t: &Target) {
     t.seed_demo().await;
-    let (status, v) = t.post_ejson("findOne", t.body("tenants", json!({"filter": {"slug": "acme"}, "projection": {"seats": 1, "createdAt": 1}}))).await;
+    let (status, v) =
+        t.post_ejson("findOne", t.body("tenants", json!({"filter": {"slug": "acme"}, "projection": {"seats": 1, "createdAt": 1}}))).await;
     assert_eq!(status, 200);
-    assert_eq!(v, json!({"document": {"_id": {"$oid": demo::ACME.id}, "seats": {"$numberInt": "10"}, "createdAt": {"$date": {"$numberLong": "1768467600000"}}}}));
+    assert_eq!(
+        v,
+        json!({"document": {"_id": {"$oid": demo::ACME.id}, "seats": {"$numberInt": "10"}, "createdAt": {"$date": {"$numberLong": "1768467600000"}}}})
+    );
     let (_, v) = t.post_ejson("updateOne", t.body("tenants", json!({"filter": {"slug": "acme"}, "update": {"$set": {"seats": 11}}}))).await;
     assert_eq!(v, json!({"matchedCount": {"$numberInt": "1"}, "modifiedCount": {"$numberInt": "1"}}));
     let (_, v) = t.post_ejson("deleteMany", t.body("nothing", json!({"filter": {}}))).await;
@@ -404,7 +419,12 @@ async fn relaxed_and_canonical_ejson_are_decoded_under_both_content_types(t: &Ta
 }
 
 async fn all_ten_actions_follow_the_contract(t: &Target) {
-    let (s, v) = t.post("insertMany", t.body("c", json!({"documents": [{"_id": 1, "k": "a", "n": 1}, {"_id": 2, "k": "a", "n": 2}, {"_id": 3, "k": "b", "n": 3}]}))).await;
+    let (s, v) = t
+        .post(
+            "insertMany",
+            t.body("c", json!({"documents": [{"_id": 1, "k": "a", "n": 1}, {"_id": 2, "k": "a", "n": 2}, {"_id": 3, "k": "b", "n": 3}]})),
+        )
+        .await;
     assert_eq!((s, v), (200, json!({"insertedIds": [1, 2, 3]})));
     let (_, v) = t.post("insertOne", t.body("c", json!({"document": {"_id": 4, "k": "c"}}))).await;
     assert_eq!(v, json!({"insertedId": 4}));
@@ -437,7 +457,15 @@ async fn all_ten_actions_follow_the_contract(t: &Target) {
     let (_, v) = t.post("replaceOne", t.body("c", json!({"filter": {"_id": 9}, "replacement": {"k": "nine"}, "upsert": true}))).await;
     assert_eq!(v, json!({"matchedCount": 0, "modifiedCount": 0, "upsertedId": 9}));
     // aggregate
-    let (_, v) = t.post("aggregate", t.body("c", json!({"pipeline": [{"$match": {"flag": true}}, {"$group": {"_id": "$k", "n": {"$sum": 1}}}, {"$sort": {"_id": 1}}]}))).await;
+    let (_, v) = t
+        .post(
+            "aggregate",
+            t.body(
+                "c",
+                json!({"pipeline": [{"$match": {"flag": true}}, {"$group": {"_id": "$k", "n": {"$sum": 1}}}, {"$sort": {"_id": 1}}]}),
+            ),
+        )
+        .await;
     assert_eq!(v, json!({"documents": [{"_id": "a", "n": 2}]}), "the replaced document lost its flag");
     // deleteOne removes the first match; deleteMany all.
     let (_, v) = t.post("deleteOne", t.body("c", json!({"filter": {"k": "a"}}))).await;
@@ -454,7 +482,9 @@ async fn find_limit_defaults_to_1000_and_zero_means_no_limit(t: &Target) {
     assert_eq!(v["documents"].as_array().unwrap().len(), 1000);
     let (_, v) = t.post("find", t.body("many", json!({"limit": 0}))).await;
     assert_eq!(v["documents"].as_array().unwrap().len(), 1005);
-    let (_, v) = t.post("find", t.body("many", json!({"sort": {"i": 1}, "skip": 1000, "limit": {"$numberInt": "3"}, "projection": {"_id": 0}}))).await;
+    let (_, v) = t
+        .post("find", t.body("many", json!({"sort": {"i": 1}, "skip": 1000, "limit": {"$numberInt": "3"}, "projection": {"_id": 0}})))
+        .await;
     assert_eq!(v, json!({"documents": [{"i": 1000}, {"i": 1001}, {"i": 1002}]}));
 }
 
@@ -522,12 +552,27 @@ async fn malformed_requests_are_400_with_the_envelope(t: &Target) {
     type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, String, &'a str);
     let cases: Vec<Case> = vec![
         ("missing content type", vec![("api-key", key)], t.body("users", json!({})).to_string(), "InvalidParameter"),
-        ("form content type", vec![("api-key", key), ("content-type", "application/x-www-form-urlencoded")], t.body("users", json!({})).to_string(), "InvalidParameter"),
+        (
+            "form content type",
+            vec![("api-key", key), ("content-type", "application/x-www-form-urlencoded")],
+            t.body("users", json!({})).to_string(),
+            "InvalidParameter",
+        ),
         ("not JSON", json_h.to_vec(), "{not json".to_owned(), "InvalidParameter"),
         ("array body", json_h.to_vec(), "[]".to_owned(), "InvalidParameter"),
         ("missing database", json_h.to_vec(), json!({"dataSource": "x", "collection": "users"}).to_string(), "MissingParameter"),
-        ("database not a string", json_h.to_vec(), json!({"dataSource": "x", "database": 5, "collection": "users"}).to_string(), "InvalidParameter"),
-        ("invalid database name", json_h.to_vec(), json!({"dataSource": "x", "database": "a.b", "collection": "users"}).to_string(), "InvalidParameter"),
+        (
+            "database not a string",
+            json_h.to_vec(),
+            json!({"dataSource": "x", "database": 5, "collection": "users"}).to_string(),
+            "InvalidParameter",
+        ),
+        (
+            "invalid database name",
+            json_h.to_vec(),
+            json!({"dataSource": "x", "database": "a.b", "collection": "users"}).to_string(),
+            "InvalidParameter",
+        ),
         ("filter not an object", json_h.to_vec(), t.body("users", json!({"filter": "x"})).to_string(), "InvalidParameter"),
         ("limit negative", json_h.to_vec(), t.body("users", json!({"limit": -1})).to_string(), "InvalidParameter"),
         ("unknown field", json_h.to_vec(), t.body("users", json!({"projetion": {"a": 1}})).to_string(), "InvalidParameter"),
@@ -609,7 +654,16 @@ async fn concurrent_updates_are_each_atomic(t: &Target) {
         .map(|_| {
             let (client, url, b, key) = (client.clone(), url.clone(), b.clone(), t.key.clone());
             tokio::spawn(async move {
-                client.post(url).header("api-key", key).header("content-type", "application/json").body(b).send().await.unwrap().status().as_u16()
+                client
+                    .post(url)
+                    .header("api-key", key)
+                    .header("content-type", "application/json")
+                    .body(b)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
             })
         })
         .collect();
@@ -693,7 +747,9 @@ async fn a_wrong_key_never_reaches_the_backend(t: &Target) {
         let (s, _) = raw(&url, &headers, body).await;
         assert!(s == 400 || s == 401, "{headers:?}: {s}");
     }
-    let (s, _) = oversized(&g.url, "/action/deleteMany", &[("api-key", "wrong"), ("content-type", "application/json")], huge.as_bytes(), false).await;
+    let (s, _) =
+        oversized(&g.url, "/action/deleteMany", &[("api-key", "wrong"), ("content-type", "application/json")], huge.as_bytes(), false)
+            .await;
     assert_eq!(s, 401, "a wrong key with a body over the limit");
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     let (s, _) = raw(&url, &[("api-key", KEY), ("content-type", "application/json")], b).await;
@@ -746,7 +802,12 @@ async fn an_unreachable_database_is_503_on_healthz_and_actions() {
     assert_eq!(resp.status().as_u16(), 503);
     assert_envelope(&resp.json().await.unwrap(), "ServiceUnavailable");
     let started = Instant::now();
-    let (s, v) = raw(&format!("{}/action/findOne", g.url), &[("api-key", KEY), ("content-type", "application/json")], body_in("db", "c", json!({})).to_string()).await;
+    let (s, v) = raw(
+        &format!("{}/action/findOne", g.url),
+        &[("api-key", KEY), ("content-type", "application/json")],
+        body_in("db", "c", json!({})).to_string(),
+    )
+    .await;
     assert_eq!(s, 503, "{v}");
     assert_envelope(&v, "ServiceUnavailable");
     assert!(started.elapsed() < Duration::from_secs(3), "bounded by the timeout: {:?}", started.elapsed());

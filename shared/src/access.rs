@@ -23,7 +23,9 @@ pub enum TenantRelation {
     /// Staff of the owning partner, within their scope.
     Partner,
     /// A member of the tenant; `admin` when their role there is owner/admin.
-    Member { admin: bool },
+    Member {
+        admin: bool,
+    },
     None,
 }
 
@@ -135,7 +137,8 @@ mod tests {
         let foreign_staff = caller(json!({"partnerId": {"$oid": SOUTHPOLE}, "role": "owner"}), false);
         let platform = caller(json!({"platformAdmin": true}), false);
         let token_platform = caller(json!({}), true);
-        let (owner, admin, plain, inactive) = (member("owner", true), member("admin", true), member("member", true), member("admin", false));
+        let (owner, admin, plain, inactive) =
+            (member("owner", true), member("admin", true), member("member", true), member("admin", false));
         let inactive_platform = caller(json!({"platformAdmin": true, "active": false}), false);
         let inactive_token_platform = caller(json!({"active": false}), true);
         let cases: Vec<(&str, &Caller, &Tenant, TenantRule, u16)> = vec![

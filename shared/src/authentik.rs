@@ -24,17 +24,13 @@ pub struct AkUser {
     pub name: String,
     #[serde(default)]
     pub email: String,
-    #[serde(default = "yes")]
+    #[serde(default = "crate::models::yes")]
     pub is_active: bool,
     #[serde(default)]
     pub attributes: Map<String, Value>,
     /// Direct group uuids.
     #[serde(default)]
     pub groups: Vec<String>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -141,7 +137,8 @@ impl<'a, H: Http> Authentik<'a, H> {
     /// Users whose e-mail is exactly `email` (not unique in Authentik: the
     /// oldest, lowest `pk`, is taken as the person).
     pub async fn find_user_by_email(&self, email: &str) -> Result<Option<AkUser>, UpstreamError> {
-        let (_, v) = self.call("GET", &format!("/core/users/?email={}&include_groups=false&ordering=pk", query_escape(email)), None).await?;
+        let (_, v) =
+            self.call("GET", &format!("/core/users/?email={}&include_groups=false&ordering=pk", query_escape(email)), None).await?;
         let results = v.get("results").cloned().unwrap_or(Value::Array(vec![]));
         let mut users: Vec<AkUser> = Self::decode(results)?;
         users.retain(|u| u.email == email);
@@ -203,7 +200,12 @@ impl<'a, H: Http> Authentik<'a, H> {
                 Some(l) if !l.is_empty() => Ok(Some(l.to_owned())),
                 _ => Err(UpstreamError::new(System::Authentik, UpstreamFailure::BadResponse("recovery answer without a link".into()))),
             },
-            Err(e) if e.status() == Some(400) && matches!(&e.failure, UpstreamFailure::Status { reason, .. } if reason.contains("No recovery flow")) => Ok(None),
+            Err(e)
+                if e.status() == Some(400)
+                    && matches!(&e.failure, UpstreamFailure::Status { reason, .. } if reason.contains("No recovery flow")) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
@@ -251,10 +253,9 @@ impl<'a, H: Http> Authentik<'a, H> {
         let mut uuids = Vec::new();
         for v in std::iter::once(&first).chain(&rest) {
             // A listing without results is not "no sessions".
-            let results = v
-                .get("results")
-                .and_then(Value::as_array)
-                .ok_or_else(|| UpstreamError::new(System::Authentik, UpstreamFailure::BadResponse("session listing without results".into())))?;
+            let results = v.get("results").and_then(Value::as_array).ok_or_else(|| {
+                UpstreamError::new(System::Authentik, UpstreamFailure::BadResponse("session listing without results".into()))
+            })?;
             uuids.extend(
                 results
                     .iter()
@@ -282,7 +283,9 @@ impl<'a, H: Http> Authentik<'a, H> {
     /// Confirmed MFA devices of a user (static recovery codes count when confirmed).
     pub async fn count_authenticators(&self, pk: i64) -> Result<usize, UpstreamError> {
         let (_, v) = self.call("GET", &format!("/authenticators/admin/all/?user={pk}"), None).await?;
-        let devices = v.as_array().ok_or_else(|| UpstreamError::new(System::Authentik, UpstreamFailure::BadResponse("devices: not a list".into())))?;
+        let devices = v
+            .as_array()
+            .ok_or_else(|| UpstreamError::new(System::Authentik, UpstreamFailure::BadResponse("devices: not a list".into())))?;
         Ok(devices.iter().filter(|d| d.get("confirmed").and_then(Value::as_bool) == Some(true)).count())
     }
 }

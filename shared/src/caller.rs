@@ -119,11 +119,22 @@ fn token_message(e: &JwtError) -> &'static str {
 }
 
 async fn fetch_jwks<H: Http>(ctx: &Ctx<H>, url: &str) -> Result<Jwks, Error> {
-    let resp = Call { system: System::Authentik, method: "GET", url: url.to_owned(), headers: vec![], body: None, timeout: crate::config::timeout(ctx.vars()) }
-        .send(&ctx.http)
-        .await?;
+    let resp = Call {
+        system: System::Authentik,
+        method: "GET",
+        url: url.to_owned(),
+        headers: vec![],
+        body: None,
+        timeout: crate::config::timeout(ctx.vars()),
+    }
+    .send(&ctx.http)
+    .await?;
     if resp.status != 200 {
-        return Err(UpstreamError::new(System::Authentik, UpstreamFailure::Status { status: resp.status, reason: "JWKS fetch failed".into() }).into());
+        return Err(UpstreamError::new(
+            System::Authentik,
+            UpstreamFailure::Status { status: resp.status, reason: "JWKS fetch failed".into() },
+        )
+        .into());
     }
     let body = json_body(System::Authentik, &resp)?;
     Jwks::parse(&body.to_string())

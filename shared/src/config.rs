@@ -11,9 +11,7 @@ use crate::problem::Error;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn required(vars: &dyn Variables, name: &str) -> Result<String, Error> {
-    vars.get(name)
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| Error::Internal(format!("required variable `{name}` is not set")))
+    vars.get(name).filter(|v| !v.trim().is_empty()).ok_or_else(|| Error::Internal(format!("required variable `{name}` is not set")))
 }
 
 fn optional(vars: &dyn Variables, name: &str) -> Option<String> {
@@ -75,8 +73,6 @@ pub struct OidcConfig {
     pub audience: String,
     pub jwks: Option<String>,
     pub jwks_url: Option<String>,
-    pub platform_admin_group: String,
-    pub tenant_group_prefix: String,
 }
 
 impl OidcConfig {
@@ -86,8 +82,6 @@ impl OidcConfig {
             audience: required(vars, "oidc_audience")?,
             jwks: optional(vars, "oidc_jwks"),
             jwks_url: optional(vars, "oidc_jwks_url"),
-            platform_admin_group: or_default(vars, "platform_admin_group", "dezky-platform-admins"),
-            tenant_group_prefix: or_default(vars, "tenant_group_prefix", "dezky-tenant-"),
         };
         if cfg.jwks.is_none() && cfg.jwks_url.is_none() {
             return Err(Error::Internal("set `oidc_jwks` or `oidc_jwks_url`".into()));
@@ -107,11 +101,7 @@ pub struct UpstreamConfig {
 impl UpstreamConfig {
     /// `None` when either variable is empty (the system is "not configured").
     fn load_optional(vars: &dyn Variables, url: &str, token: &str) -> Option<Self> {
-        Some(Self {
-            url: base_url(optional(vars, url)?),
-            authorization: authorization(&optional(vars, token)?),
-            timeout: timeout(vars),
-        })
+        Some(Self { url: base_url(optional(vars, url)?), authorization: authorization(&optional(vars, token)?), timeout: timeout(vars) })
     }
 
     pub fn authentik(vars: &dyn Variables) -> Result<Self, Error> {

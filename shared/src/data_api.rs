@@ -88,11 +88,22 @@ pub enum Stage {
     Limit(u32),
     Sort(Sort),
     /// `$lookup` by equality: `from`, `localField`, `foreignField`, `as`.
-    Lookup { from: &'static str, local_field: &'static str, foreign_field: &'static str, as_field: &'static str },
+    Lookup {
+        from: &'static str,
+        local_field: &'static str,
+        foreign_field: &'static str,
+        as_field: &'static str,
+    },
     /// `$lookup` by equality whose joined documents then pass through
     /// `pipeline` (MongoDB 5.0's concise correlated form): the join uses
     /// the foreign field's index and only the pipeline's output is embedded.
-    LookupPipeline { from: &'static str, local_field: &'static str, foreign_field: &'static str, pipeline: Vec<Stage>, as_field: &'static str },
+    LookupPipeline {
+        from: &'static str,
+        local_field: &'static str,
+        foreign_field: &'static str,
+        pipeline: Vec<Stage>,
+        as_field: &'static str,
+    },
     /// `$group`: `_id` and accumulators (their order does not matter).
     Group(Value),
     /// `$project` (its field order is the output's only).
@@ -276,14 +287,6 @@ impl<'a, H: Http> DataApi<'a, H> {
         v.get("insertedId").cloned().ok_or_else(|| bad("insertOne: no insertedId".into()))
     }
 
-    pub async fn insert_many(&self, collection: &str, documents: Vec<Value>) -> Result<Vec<Value>, UpstreamError> {
-        let v = self.action("insertMany", collection, &json!({ "documents": documents })).await?;
-        match v.get("insertedIds") {
-            Some(Value::Array(ids)) => Ok(ids.clone()),
-            _ => Err(bad("insertMany: no insertedIds".into())),
-        }
-    }
-
     pub async fn update_one(&self, collection: &str, filter: Value, update: Value, upsert: bool) -> Result<UpdateResult, UpstreamError> {
         let v = self.action("updateOne", collection, &json!({ "filter": filter, "update": update, "upsert": upsert })).await?;
         update_result(v)
@@ -303,19 +306,19 @@ impl<'a, H: Http> DataApi<'a, H> {
         update_result(v)
     }
 
-    pub async fn replace_one(&self, collection: &str, filter: Value, replacement: Value, upsert: bool) -> Result<UpdateResult, UpstreamError> {
-        let v = self.action("replaceOne", collection, &json!({ "filter": filter, "replacement": replacement, "upsert": upsert }))
-            .await?;
+    pub async fn replace_one(
+        &self,
+        collection: &str,
+        filter: Value,
+        replacement: Value,
+        upsert: bool,
+    ) -> Result<UpdateResult, UpstreamError> {
+        let v = self.action("replaceOne", collection, &json!({ "filter": filter, "replacement": replacement, "upsert": upsert })).await?;
         update_result(v)
     }
 
     pub async fn delete_one(&self, collection: &str, filter: Value) -> Result<u64, UpstreamError> {
         let v = self.action("deleteOne", collection, &json!({ "filter": filter })).await?;
-        count(&v, "deletedCount")
-    }
-
-    pub async fn delete_many(&self, collection: &str, filter: Value) -> Result<u64, UpstreamError> {
-        let v = self.action("deleteMany", collection, &json!({ "filter": filter })).await?;
         count(&v, "deletedCount")
     }
 
@@ -351,9 +354,7 @@ fn documents(v: Value) -> Result<Vec<Value>, UpstreamError> {
 
 /// A count in either JSON (`3`) or canonical EJSON (`{"$numberInt": "3"}`).
 fn count(v: &Value, key: &str) -> Result<u64, UpstreamError> {
-    crate::ejson::int(v.get(key).unwrap_or(&Value::Null))
-        .and_then(|n| u64::try_from(n).ok())
-        .ok_or_else(|| bad(format!("no {key}")))
+    crate::ejson::int(v.get(key).unwrap_or(&Value::Null)).and_then(|n| u64::try_from(n).ok()).ok_or_else(|| bad(format!("no {key}")))
 }
 
 fn update_result(v: Value) -> Result<UpdateResult, UpstreamError> {
@@ -414,9 +415,8 @@ mod tests {
 
     #[test]
     fn find_sends_its_sort_in_order() {
-        let body = sent(|db| {
-            futures::executor::block_on(db.find("users", Find::filter(json!({})).sort(Sort::newest_first()).limit(5))).unwrap()
-        });
+        let body =
+            sent(|db| futures::executor::block_on(db.find("users", Find::filter(json!({})).sort(Sort::newest_first()).limit(5))).unwrap());
         assert!(body.contains(r#""sort":{"createdAt":-1,"_id":-1}"#), "{body}");
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["collection"], json!("users"));
@@ -438,12 +438,23 @@ mod tests {
         let body = sent(|db| {
             let inner = vec![Stage::Sort(Sort::desc("m").then_asc("_id")), Stage::Limit(1)];
             let pipeline = [
-                Stage::LookupPipeline { from: "users", local_field: "_id", foreign_field: "tenantIds", pipeline: vec![Stage::Unwind("$x")], as_field: "u" },
+                Stage::LookupPipeline {
+                    from: "users",
+                    local_field: "_id",
+                    foreign_field: "tenantIds",
+                    pipeline: vec![Stage::Unwind("$x")],
+                    as_field: "u",
+                },
                 Stage::Facet(vec![("z", inner), ("a", vec![Stage::Group(json!({ "_id": null }))])]),
             ];
             futures::executor::block_on(db.aggregate("tenants", &pipeline)).unwrap()
         });
-        assert!(body.contains(r#"{"$lookup":{"from":"users","localField":"_id","foreignField":"tenantIds","pipeline":[{"$unwind":"$x"}],"as":"u"}}"#), "{body}");
+        assert!(
+            body.contains(
+                r#"{"$lookup":{"from":"users","localField":"_id","foreignField":"tenantIds","pipeline":[{"$unwind":"$x"}],"as":"u"}}"#
+            ),
+            "{body}"
+        );
         assert!(body.contains(r#"{"$facet":{"z":[{"$sort":{"m":-1,"_id":1}},{"$limit":1}],"a":[{"$group":{"_id":null}}]}}"#), "{body}");
     }
 
@@ -455,7 +466,10 @@ mod tests {
             vec![]
         });
         let v: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!((&v["filter"], &v["update"], &v["upsert"]), (&json!({ "k": "a" }), &json!({ "$setOnInsert": { "k": "a", "n": 1 } }), &json!(true)));
+        assert_eq!(
+            (&v["filter"], &v["update"], &v["upsert"]),
+            (&json!({ "k": "a" }), &json!({ "$setOnInsert": { "k": "a", "n": 1 } }), &json!(true))
+        );
     }
 
     #[test]

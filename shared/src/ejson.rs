@@ -76,8 +76,7 @@ impl<'de> Deserialize<'de> for ObjectId {
             Value::Object(m) if m.len() == 1 => m.get("$oid").and_then(Value::as_str),
             _ => None,
         };
-        hex.and_then(ObjectId::parse)
-            .ok_or_else(|| de::Error::custom(format!("not an ObjectId: {v}")))
+        hex.and_then(ObjectId::parse).ok_or_else(|| de::Error::custom(format!("not an ObjectId: {v}")))
     }
 }
 
@@ -102,12 +101,7 @@ impl DateTime {
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-            sod / 3600,
-            (sod / 60) % 60,
-            sod % 60
-        )
+        format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", sod / 3600, (sod / 60) % 60, sod % 60)
     }
 
     /// Parses an RFC 3339 instant with a `Z` or `±hh:mm` offset and optional
@@ -304,7 +298,9 @@ mod tests {
         assert_eq!(z.to_iso(), "2026-03-01T12:00:00.000Z");
         assert_eq!(DateTime(0).to_iso(), "1970-01-01T00:00:00.000Z");
         assert_eq!(DateTime(-1).to_iso(), "1969-12-31T23:59:59.999Z");
-        for bad in ["2026-03-01", "2026-03-01T12:00:00", "2026-02-30T00:00:00Z", "2026-03-01T12:00:00+0100", "yesterday", "2026-03-01T12:00:00.Z"] {
+        for bad in
+            ["2026-03-01", "2026-03-01T12:00:00", "2026-02-30T00:00:00Z", "2026-03-01T12:00:00+0100", "yesterday", "2026-03-01T12:00:00.Z"]
+        {
             assert!(DateTime::parse_rfc3339(bad).is_none(), "{bad}");
         }
     }

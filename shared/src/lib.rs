@@ -10,11 +10,11 @@
 
 pub mod access;
 pub mod audit;
-pub mod authentik;
 pub mod auth;
+pub mod authentik;
+pub mod caller;
 #[cfg(test)]
 mod canned;
-pub mod caller;
 pub mod config;
 pub mod ctx;
 pub mod data_api;
@@ -27,6 +27,7 @@ pub mod problem;
 pub mod random;
 pub mod reports;
 pub mod request;
+pub mod routes;
 pub mod stalwart;
 pub mod types;
 pub mod upstream;

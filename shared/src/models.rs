@@ -10,7 +10,8 @@ use serde::Deserialize;
 use crate::ejson::{DateTime, Int, ObjectId};
 use crate::types::Role;
 
-fn yes() -> bool {
+/// `#[serde(default = …)]` of flags that are on unless stored off.
+pub(crate) fn yes() -> bool {
     true
 }
 
@@ -55,10 +56,7 @@ pub struct User {
 impl User {
     /// `roleForTenant`: the per-tenant role, else the legacy global role.
     pub fn role_for_tenant(&self, tenant: &ObjectId) -> Option<Role> {
-        self.tenant_roles
-            .get(&tenant.to_hex())
-            .or(self.role.as_ref())
-            .and_then(|r| Role::parse(r))
+        self.tenant_roles.get(&tenant.to_hex()).or(self.role.as_ref()).and_then(|r| Role::parse(r))
     }
 
     pub fn belongs_to(&self, tenant: &ObjectId) -> bool {

@@ -65,7 +65,8 @@ impl<'a, H: Http> Ocis<'a, H> {
             // been refused with 409), so it is recorded or undone, never
             // left without a document.
             Err(e) if e.outcome_unknown() => {
-                let found = self.call("GET", &format!("/users/{}", crate::authentik::query_escape(username)), None).await.map_err(|_| e.clone())?;
+                let found =
+                    self.call("GET", &format!("/users/{}", crate::authentik::query_escape(username)), None).await.map_err(|_| e.clone())?;
                 return match found.status {
                     200 => Ok(Ensured::Created(Self::id_of(&found)?)),
                     _ => Err(e),
@@ -124,7 +125,9 @@ mod tests {
 
     #[test]
     fn other_refusals_are_errors() {
-        for (status, body) in [(400, graph_error("invalidRequest", "Invalid username")), (405, graph_error("notAllowed", "read-only backend"))] {
+        for (status, body) in
+            [(400, graph_error("invalidRequest", "Invalid username")), (405, graph_error("notAllowed", "read-only backend"))]
+        {
             let e = ensure((status, body)).unwrap_err();
             assert!(!e.is_taken());
             assert_eq!(e.status(), Some(status));

@@ -209,12 +209,12 @@ mod tests {
         assert_eq!(e(UpstreamFailure::NotConfigured).status(), 503);
         assert_eq!(e(UpstreamFailure::Status { status: 500, reason: "boom".into() }).status(), 502);
         assert_eq!(e(UpstreamFailure::Unreachable("connection refused".into())).status(), 502);
-        assert_eq!(e(UpstreamFailure::Unreachable("connection refused".into())).problem().detail, "Authentik could not be reached (connection refused).");
-        assert_eq!(e(UpstreamFailure::Taken("username: This field must be unique.".into())).status(), 409);
         assert_eq!(
-            e(UpstreamFailure::Status { status: 500, reason: "boom".into() }).problem().detail,
-            "Authentik answered 500: boom"
+            e(UpstreamFailure::Unreachable("connection refused".into())).problem().detail,
+            "Authentik could not be reached (connection refused)."
         );
+        assert_eq!(e(UpstreamFailure::Taken("username: This field must be unique.".into())).status(), 409);
+        assert_eq!(e(UpstreamFailure::Status { status: 500, reason: "boom".into() }).problem().detail, "Authentik answered 500: boom");
     }
 
     #[test]

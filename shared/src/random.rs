@@ -140,6 +140,6 @@ mod tests {
             counts[below(10, &mut byte)] += 1;
         }
         let chi2: f64 = counts.iter().map(|&k| (k as f64 - 5000.0).powi(2) / 5000.0).sum();
-        assert!(chi2 < 27.9, "chi2 = {chi2:.1} (9 d.f., p = 0.001)"); 
+        assert!(chi2 < 27.9, "chi2 = {chi2:.1} (9 d.f., p = 0.001)");
     }
 }

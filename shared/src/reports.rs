@@ -236,7 +236,11 @@ mod tests {
 
     #[test]
     fn totals_follow_dkk_eur_usd_and_leave_out_the_absent() {
-        let groups = [json!({"_id": "USD", "monthlyMinor": 5}), json!({"_id": "DKK", "monthlyMinor": {"$numberDouble": "3.0"}}), json!({"_id": "GBP", "monthlyMinor": 1})];
+        let groups = [
+            json!({"_id": "USD", "monthlyMinor": 5}),
+            json!({"_id": "DKK", "monthlyMinor": {"$numberDouble": "3.0"}}),
+            json!({"_id": "GBP", "monthlyMinor": 1}),
+        ];
         assert_eq!(
             ordered_totals(&groups),
             json!([{"currency": "DKK", "monthlyMinor": 3}, {"currency": "USD", "monthlyMinor": 5}, {"currency": "GBP", "monthlyMinor": 1}])

@@ -36,7 +36,9 @@ fn plain_words(e: &ErrorCode) -> &'static str {
     match e {
         ErrorCode::ConnectionRefused => "connection refused",
         ErrorCode::DnsTimeout | ErrorCode::DnsError(_) | ErrorCode::DestinationNotFound => "its host name did not resolve",
-        ErrorCode::DestinationUnavailable | ErrorCode::DestinationIpProhibited | ErrorCode::DestinationIpUnroutable => "no route to its address",
+        ErrorCode::DestinationUnavailable | ErrorCode::DestinationIpProhibited | ErrorCode::DestinationIpUnroutable => {
+            "no route to its address"
+        }
         ErrorCode::ConnectionTerminated | ErrorCode::ConnectionLimitReached => "the connection was closed",
         ErrorCode::TlsProtocolError | ErrorCode::TlsCertificateError | ErrorCode::TlsAlertReceived(_) => "the TLS handshake failed",
         ErrorCode::HttpResponseIncomplete => "its answer broke off",
@@ -91,10 +93,8 @@ fn response(fut: FutureIncomingResponse) -> AwaitResponse {
 
 impl Http for SpinHttp {
     async fn send(&self, req: OutboundRequest) -> Result<InboundResponse, TransportError> {
-        let (scheme, rest) = req
-            .url
-            .split_once("://")
-            .ok_or_else(|| TransportError::Unreachable(format!("not an absolute URL: {}", req.url)))?;
+        let (scheme, rest) =
+            req.url.split_once("://").ok_or_else(|| TransportError::Unreachable(format!("not an absolute URL: {}", req.url)))?;
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -190,11 +190,9 @@ impl Http for SpinHttp {
         let resp = response(fut).await.map_err(|e| transport_error(&e))?;
         let status = resp.status();
         // A broken or stalled body: the host says why through the I/O error.
-        let body = resp.into_body().await.map_err(|io| {
-            match spin_sdk::wit::wasi::http0_2_0::types::http_error_code(&io) {
-                Some(code) => transport_error(&code),
-                None => unreachable("its answer broke off", io.to_debug_string()),
-            }
+        let body = resp.into_body().await.map_err(|io| match spin_sdk::wit::wasi::http0_2_0::types::http_error_code(&io) {
+            Some(code) => transport_error(&code),
+            None => unreachable("its answer broke off", io.to_debug_string()),
         })?;
         Ok(InboundResponse { status, body })
     }
@@ -210,10 +208,7 @@ impl Variables for SpinVariables {
 }
 
 fn now() -> DateTime {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     DateTime(ms)
 }
 
@@ -253,12 +248,7 @@ where
         Method::Other(o) => o,
     };
     let uri = req.path_with_query().unwrap_or_else(|| "/".into());
-    let authorization = req
-        .headers()
-        .get(&"authorization".to_owned())
-        .into_iter()
-        .next()
-        .map(|v| String::from_utf8_lossy(&v).into_owned());
+    let authorization = req.headers().get("authorization").into_iter().next().map(|v| String::from_utf8_lossy(&v).into_owned());
     let outcome = match read_body(req).await {
         Ok(body) => {
             let api_req = ApiRequest { method: method.clone(), uri: uri.clone(), authorization, body };

@@ -77,11 +77,9 @@ impl<'a, H: Http> Stalwart<'a, H> {
             let reason = parsed.get("detail").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| excerpt(&resp.body));
             return Err(status_error(System::Stalwart, &resp, reason));
         }
-        let responses = parsed
-            .get("methodResponses")
-            .and_then(Value::as_array)
-            .filter(|r| r.len() == calls.len())
-            .ok_or_else(|| UpstreamError::new(System::Stalwart, UpstreamFailure::BadResponse("methodResponses do not match the calls".into())))?;
+        let responses = parsed.get("methodResponses").and_then(Value::as_array).filter(|r| r.len() == calls.len()).ok_or_else(|| {
+            UpstreamError::new(System::Stalwart, UpstreamFailure::BadResponse("methodResponses do not match the calls".into()))
+        })?;
         responses
             .iter()
             .map(|r| match r.get(0).and_then(Value::as_str) {
@@ -108,10 +106,7 @@ impl<'a, H: Http> Stalwart<'a, H> {
     /// Reads some properties of one account (`notFound` is an error).
     async fn get(&self, id: &str, properties: &[&str]) -> Result<Value, UpstreamError> {
         let out = self.call("x:Account/get", json!({ "ids": [id], "properties": properties })).await?;
-        out.get("list")
-            .and_then(|l| l.get(0))
-            .cloned()
-            .ok_or_else(|| failed(format!("notFound: account {id}")))
+        out.get("list").and_then(|l| l.get(0)).cloned().ok_or_else(|| failed(format!("notFound: account {id}")))
     }
 
     /// [`Self::create_mailbox`] at `email` (the local part at the domain's
@@ -200,14 +195,19 @@ impl<'a, H: Http> Stalwart<'a, H> {
     pub async fn set_suspended_from(&self, id: &str, perms: &Value, suspended: bool) -> Result<(), UpstreamError> {
         let kind = perms.get("@type").and_then(Value::as_str).unwrap_or("Inherit");
         let patch = match (kind, suspended) {
-            ("Inherit", true) => json!({ "permissions": { "@type": "Merge", "enabledPermissions": {}, "disabledPermissions": { "authenticate": true } } }),
+            ("Inherit", true) => {
+                json!({ "permissions": { "@type": "Merge", "enabledPermissions": {}, "disabledPermissions": { "authenticate": true } } })
+            }
             ("Inherit", false) => return Ok(()),
             (_, true) => json!({ "permissions/disabledPermissions/authenticate": true }),
             (_, false) => {
                 // A Merge that existed only for the suspension goes back to Inherit.
                 let only_ours = kind == "Merge"
                     && perms.get("enabledPermissions").and_then(Value::as_object).is_none_or(|m| m.is_empty())
-                    && perms.get("disabledPermissions").and_then(Value::as_object).is_some_and(|m| m.len() == 1 && m.contains_key("authenticate"));
+                    && perms
+                        .get("disabledPermissions")
+                        .and_then(Value::as_object)
+                        .is_some_and(|m| m.len() == 1 && m.contains_key("authenticate"));
                 if only_ours {
                     json!({ "permissions": { "@type": "Inherit" } })
                 } else {
@@ -239,7 +239,8 @@ impl<'a, H: Http> Stalwart<'a, H> {
                 "properties": ["name", "domainId", "emailAddress", "aliases", "description"] });
             let r = self.request(&USING, vec![("x:Account/query", query), ("x:Account/get", get)]).await?;
             let total = r[0].get("total").and_then(Value::as_u64).unwrap_or(0) as usize;
-            let page: Vec<Account> = r[1].get("list").and_then(Value::as_array).map(|l| l.iter().map(Account::from_json).collect()).unwrap_or_default();
+            let page: Vec<Account> =
+                r[1].get("list").and_then(Value::as_array).map(|l| l.iter().map(Account::from_json).collect()).unwrap_or_default();
             let empty = page.is_empty();
             out.extend(page);
             if empty || out.len() >= total {
@@ -317,7 +318,10 @@ impl<'a, H: Http> Stalwart<'a, H> {
         let acc = self.get(id, &["aliases"]).await?;
         let key = acc.get("aliases").and_then(Value::as_object).and_then(|m| {
             m.iter()
-                .find(|(_, a)| a.get("name").and_then(Value::as_str) == Some(local_part) && a.get("domainId").and_then(Value::as_str) == Some(domain_id))
+                .find(|(_, a)| {
+                    a.get("name").and_then(Value::as_str) == Some(local_part)
+                        && a.get("domainId").and_then(Value::as_str) == Some(domain_id)
+                })
                 .map(|(k, _)| k.clone())
         });
         match key {
@@ -340,7 +344,8 @@ fn read_back(out: &Value) -> Option<(Account, String)> {
 /// [`Stalwart::request`] turns method errors into a reason that starts with
 /// the JMAP error type ([`describe`]).
 fn is_state_mismatch(e: &UpstreamError) -> bool {
-    matches!(&e.failure, UpstreamFailure::Status { status: 200, reason } if reason == "stateMismatch" || reason.starts_with("stateMismatch:"))
+    matches!(&e.failure, UpstreamFailure::Status { status: 200, reason } if
+        reason == "stateMismatch" || reason.starts_with("stateMismatch:"))
 }
 
 /// A mailbox account and its addresses.
@@ -449,10 +454,17 @@ mod tests {
             let http = Canned::new(move |_, _| {
                 let acc = json!({ "id": "d", "name": "jane", "domainId": "b", "emailAddress": "jane@acme.test",
                     "aliases": { "4": { "name": "b2", "domainId": "b" }, "0": { "name": "a1", "domainId": "c" } } });
-                (200, json!({ "methodResponses": [set.clone(), ["x:Account/get", { "state": "s9", "list": [acc], "notFound": [] }, "c1"]] }))
+                (
+                    200,
+                    json!({ "methodResponses": [set.clone(), ["x:Account/get", { "state": "s9", "list": [acc], "notFound": [] }, "c1"]] }),
+                )
             });
             let cfg = config();
-            futures::executor::block_on(Stalwart::new(&http, &cfg).update_in_state("d", "s1", json!({ "aliases/5": { "name": "x", "domainId": "b" } })))
+            futures::executor::block_on(Stalwart::new(&http, &cfg).update_in_state(
+                "d",
+                "s1",
+                json!({ "aliases/5": { "name": "x", "domainId": "b" } }),
+            ))
         };
         let moved = answer(json!(["error", { "type": "stateMismatch" }, "c0"]));
         assert_eq!(moved, Ok(None));
@@ -473,7 +485,9 @@ mod tests {
                 (200, json!({ "methodResponses": [["x:Account/set", { "notUpdated": { "d": not_updated.clone() } }, "c0"]] }))
             });
             let cfg = config();
-            futures::executor::block_on(Stalwart::new(&http, &cfg).update("d", json!({ "aliases/1": { "name": "sales", "domainId": "b" } })))
+            futures::executor::block_on(
+                Stalwart::new(&http, &cfg).update("d", json!({ "aliases/1": { "name": "sales", "domainId": "b" } })),
+            )
         };
         assert!(add(pkv()).unwrap_err().is_taken());
         assert!(!add(json!({ "type": "invalidForeignKey", "objectId": { "object": "Domain", "id": "zz" } })).unwrap_err().is_taken());

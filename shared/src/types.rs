@@ -8,8 +8,6 @@ use std::fmt;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
-use crate::ejson::ObjectId;
-
 /// Defines a string newtype that deserialises through its `parse`.
 macro_rules! string_type {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
@@ -121,9 +119,7 @@ string_type!(
 
 impl Slug {
     pub fn parse(raw: &str) -> Result<Slug, String> {
-        let ok = !raw.is_empty()
-            && raw.len() <= 63
-            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let ok = !raw.is_empty() && raw.len() <= 63 && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if ok {
             Ok(Slug(raw.to_owned()))
         } else {
@@ -243,11 +239,6 @@ impl From<MemberRole> for Role {
             MemberRole::Member => Role::Member,
         }
     }
-}
-
-/// A `:user_id` path value: 24 hex digits, else the user "does not exist".
-pub fn parse_user_id(raw: &str) -> Option<ObjectId> {
-    ObjectId::parse(raw)
 }
 
 #[cfg(test)]

@@ -63,8 +63,7 @@ pub fn json_body(system: System, resp: &InboundResponse) -> Result<Value, Upstre
     if resp.body.is_empty() {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(&resp.body)
-        .map_err(|e| UpstreamError::new(system, UpstreamFailure::BadResponse(format!("invalid JSON: {e}"))))
+    serde_json::from_slice(&resp.body).map_err(|e| UpstreamError::new(system, UpstreamFailure::BadResponse(format!("invalid JSON: {e}"))))
 }
 
 /// An upstream error status with the most useful message its body holds.

@@ -43,7 +43,11 @@ impl Fake {
     /// The attributes of the identity this request tried to create.
     fn sent_attributes(&self) -> Value {
         let log = self.log.borrow();
-        let mut sent = log.iter().find(|(m, p, _)| m == "POST" && p == "/api/v3/core/users/").map(|(_, _, b)| b["attributes"].clone()).unwrap_or(Value::Null);
+        let mut sent = log
+            .iter()
+            .find(|(m, p, _)| m == "POST" && p == "/api/v3/core/users/")
+            .map(|(_, _, b)| b["attributes"].clone())
+            .unwrap_or(Value::Null);
         if self.faults.found_concurrent {
             sent["dezky.invitation"] = json!("another request's");
         }
@@ -63,15 +67,22 @@ impl Http for Fake {
         let f = &self.faults;
         match (req.method, path.as_str()) {
             ("POST", "/action/findOne") => match body["filter"].get("authentikSubjectId") {
-                Some(_) => ok(200, json!({"document": {"_id": {"$oid": "65a000000000000000000006"}, "authentikSubjectId": "caller",
+                Some(_) => ok(
+                    200,
+                    json!({"document": {"_id": {"$oid": "65a000000000000000000006"}, "authentikSubjectId": "caller",
                     "email": "alice@acme.test", "role": "owner", "active": true,
-                    "tenantIds": [{"$oid": TENANT}], "tenantRoles": {TENANT: "owner"}}})),
+                    "tenantIds": [{"$oid": TENANT}], "tenantRoles": {TENANT: "owner"}}}),
+                ),
                 None => ok(200, json!({"document": null})),
             },
-            ("POST", "/action/aggregate") => ok(200, json!({"documents": [{
-                "_id": {"$oid": TENANT}, "slug": "acme", "status": "active", "authentikGroupId": "g-acme",
-                "__domains": [{"_id": {"$oid": "65d000000000000000000001"}, "tenantId": {"$oid": TENANT}, "domain": "acme.test", "isPrimary": true, "stalwartId": "b"}]
-            }]})),
+            ("POST", "/action/aggregate") => ok(
+                200,
+                json!({"documents": [{
+                    "_id": {"$oid": TENANT}, "slug": "acme", "status": "active", "authentikGroupId": "g-acme",
+                    "__domains": [{"_id": {"$oid": "65d000000000000000000001"}, "tenantId": {"$oid": TENANT}, "domain": "acme.test",
+                        "isPrimary": true, "stalwartId": "b"}]
+                }]}),
+            ),
             ("POST", "/action/updateOne") => match f.user_upsert {
                 Some(s) => ok(s, json!({"error": "write failed", "error_code": "InternalError"})),
                 None => ok(200, json!({"matchedCount": 0, "modifiedCount": 0, "upsertedId": {"$oid": "65a0000000000000000000ff"}})),
@@ -80,10 +91,17 @@ impl Http for Fake {
             ("POST", "/action/deleteOne") => ok(200, json!({"deletedCount": 1})),
             ("POST", "/api/v3/core/users/") if f.identity_timeout => Err(TransportError::Timeout),
             ("POST", "/api/v3/core/users/") if f.identity_taken => ok(400, json!({"username": ["This field must be unique."]})),
-            ("POST", "/api/v3/core/users/") => ok(201, json!({"pk": 500, "uid": "new-uid", "username": body["username"], "email": body["email"], "name": body["name"], "attributes": body["attributes"]})),
+            ("POST", "/api/v3/core/users/") => ok(
+                201,
+                json!({"pk": 500, "uid": "new-uid", "username": body["username"], "email": body["email"],
+                    "name": body["name"], "attributes": body["attributes"]}),
+            ),
             // The timed-out create happened: the identity carries what was sent.
-            ("GET", p) if p.starts_with("/api/v3/core/users/?email=") => ok(200, json!({"pagination": {}, "results": [
-                {"pk": 500, "uid": "new-uid", "email": "jane@acme.test", "attributes": self.sent_attributes()}]})),
+            ("GET", p) if p.starts_with("/api/v3/core/users/?email=") => ok(
+                200,
+                json!({"pagination": {}, "results": [
+                {"pk": 500, "uid": "new-uid", "email": "jane@acme.test", "attributes": self.sent_attributes()}]}),
+            ),
             ("POST", "/api/v3/core/users/500/set_password/") => match f.set_password {
                 Some(s) => ok(s, json!({"detail": "nope"})),
                 None => Ok(InboundResponse { status: 204, body: vec![] }),
@@ -92,8 +110,11 @@ impl Http for Fake {
             ("POST", "/jmap/") => match (f.stalwart, body["methodCalls"][0][1].get("destroy")) {
                 (_, Some(_)) => ok(200, json!({"methodResponses": [["x:Account/set", {"destroyed": ["m9"]}, "c0"]]})),
                 (Some(s), None) => ok(s, json!({"detail": "mail is down"})),
-                (None, None) if f.mailbox_taken => ok(200, json!({"methodResponses": [["x:Account/set", {"notCreated": {"n1": {
-                    "type": "primaryKeyViolation", "properties": ["email"], "objectId": {"object": "Account", "id": "m1"}}}}, "c0"]]})),
+                (None, None) if f.mailbox_taken => ok(
+                    200,
+                    json!({"methodResponses": [["x:Account/set", {"notCreated": {"n1": {
+                    "type": "primaryKeyViolation", "properties": ["email"], "objectId": {"object": "Account", "id": "m1"}}}}, "c0"]]}),
+                ),
                 (None, None) => ok(200, json!({"methodResponses": [["x:Account/set", {"created": {"n1": {"id": "m9"}}}, "c0"]]})),
             },
             other => panic!("unexpected call {other:?}"),
@@ -234,7 +255,10 @@ fn a_create_that_lost_the_race_is_a_conflict_and_undoes_nothing() {
     let (status, body, log) = run(Faults { identity_taken: true, ..Faults::default() }, true);
     assert_eq!(status, 409, "{body}");
     assert_eq!(body, "jane@acme.test already exists in this workspace.");
-    assert!(log.iter().all(|(m, p, _)| m != "DELETE" && p != "/action/deleteOne" && p != "/jmap/"), "nothing written, nothing undone: {log:?}");
+    assert!(
+        log.iter().all(|(m, p, _)| m != "DELETE" && p != "/action/deleteOne" && p != "/jmap/"),
+        "nothing written, nothing undone: {log:?}"
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! holds, not its path pattern. `*` stands for an id the test cannot know;
 //! a final `$` ends the path (a user's PATCH is not its `set_password/`).
 
-use crate::{data_api_rule, data_api_action, Fault, FaultRule};
+use crate::{data_api_action, data_api_rule, Fault, FaultRule};
 
 pub fn status(code: u16) -> Fault {
     Fault::Status(code)

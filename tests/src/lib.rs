@@ -109,7 +109,9 @@ impl Env {
         tweak(&mut vars, &emu);
         let host = match runtime() {
             Runtime::Dev => Host::Dev(
-                serve(app(), ServeOptions { addr: "127.0.0.1:0".parse().unwrap(), variables: vars, use_process_env: false }).await.expect("host serves"),
+                serve(app(), ServeOptions { addr: "127.0.0.1:0".parse().unwrap(), variables: vars, use_process_env: false })
+                    .await
+                    .expect("host serves"),
             ),
             Runtime::Spin(bin) => {
                 let root = workspace();
@@ -201,7 +203,8 @@ impl Env {
 
     /// Everything every system holds, to prove "nothing written anywhere".
     pub fn world(&self) -> Value {
-        let mut ak: Vec<Value> = self.authentik().users().iter().map(|u| json!([u.pk, u.email, u.groups, u.attributes, u.is_active])).collect();
+        let mut ak: Vec<Value> =
+            self.authentik().users().iter().map(|u| json!([u.pk, u.email, u.groups, u.attributes, u.is_active])).collect();
         ak.sort_by_key(|v| v[0].as_i64());
         let mut groups: Vec<Value> = self.authentik().groups().iter().map(|g| json!([g.pk, g.name])).collect();
         groups.sort_by_key(|v| v.to_string());

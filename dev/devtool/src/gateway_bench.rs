@@ -69,13 +69,17 @@ pub async fn run() -> anyhow::Result<()> {
         (
             "aggregate ($match + $limit + $lookup: a workspace and its domains)",
             "aggregate",
-            body("tenants", json!({"pipeline": [
-                {"$match": {"_id": {"$oid": ACME.id}}}, {"$limit": 1},
-                {"$lookup": {"from": "domains", "localField": "_id", "foreignField": "tenantId", "as": "domains"}},
-            ]})),
+            body(
+                "tenants",
+                json!({"pipeline": [
+                    {"$match": {"_id": {"$oid": ACME.id}}}, {"$limit": 1},
+                    {"$lookup": {"from": "domains", "localField": "_id", "foreignField": "tenantId", "as": "domains"}},
+                ]}),
+            ),
         ),
     ];
-    let endpoints = [("gateway → emulator wire (driver)", gw.url.clone()), ("emulator HTTP (engine, no driver)", emu.data_api().url.clone())];
+    let endpoints =
+        [("gateway → emulator wire (driver)", gw.url.clone()), ("emulator HTTP (engine, no driver)", emu.data_api().url.clone())];
 
     println!("\n== Data API gateway: the driver backend against the emulator's MongoDB wire endpoint (in process, {REQUESTS} requests per row after {WARM_UP} warm-up, keep-alive)");
     println!("| action | endpoint | clients | p50 | p99 | requests/s |");
@@ -88,7 +92,11 @@ pub async fn run() -> anyhow::Result<()> {
             for clients in [1, 16] {
                 let (times, wall) = load(&http, &url, b, clients, REQUESTS).await?;
                 let rps = times.len() as f64 / wall.as_secs_f64();
-                println!("| {label} | {endpoint} | {clients} | {} | {} | {rps:.0} |", ms(percentile(&times, 0.5)), ms(percentile(&times, 0.99)));
+                println!(
+                    "| {label} | {endpoint} | {clients} | {} | {} | {rps:.0} |",
+                    ms(percentile(&times, 0.5)),
+                    ms(percentile(&times, 0.99))
+                );
             }
         }
     }

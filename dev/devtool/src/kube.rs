@@ -2,7 +2,7 @@
 //! --bin kube`): the one OCI artifact deployed as several SpinKube SpinApps,
 //! each serving a subset of the components (`spec.components`) and scaled on
 //! its own. Every component lands in exactly one SpinApp by rule, so a new
-//! component cannot be left out; tests/tests/kubernetes.rs checks that the
+//! component cannot be left out; tests/it/kubernetes.rs checks that the
 //! committed files are this module's output.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -64,12 +64,8 @@ pub const PROVISIONING: Group = Group {
     limits: ("500m", "256Mi"),
 };
 /// [`REPORTS`]: a fixed pair of larger pods.
-pub const REPORTS_GROUP: Group = Group {
-    suffix: "reports",
-    scale: Scale::Replicas(2),
-    requests: ("250m", "256Mi"),
-    limits: ("1", "512Mi"),
-};
+pub const REPORTS_GROUP: Group =
+    Group { suffix: "reports", scale: Scale::Replicas(2), requests: ("250m", "256Mi"), limits: ("1", "512Mi") };
 pub const GROUPS: [Group; 3] = [READS, PROVISIONING, REPORTS_GROUP];
 
 /// The Data API gateway (`gateway/`): a plain Deployment + Service + HPA in
@@ -104,16 +100,16 @@ pub fn gateway_url(manifest: &Manifest) -> String {
     format!("http://{}", gateway_name(manifest))
 }
 
-/// The group a component belongs to, by its method in the route table that
-/// `/openapi.json` is built from (a component missing there is an error).
+/// The group a component belongs to, by its method in the route table
+/// (`shared::routes::TABLE`) (a component missing there is an error).
 pub fn group_of(component: &str) -> Result<Group> {
     if REPORTS.contains(&component) {
         return Ok(REPORTS_GROUP);
     }
-    let Some((_, method, ..)) = shared::ops::openapi::ROUTES.iter().find(|r| r.0 == component) else {
-        bail!("component {component} is not in shared::ops::openapi::ROUTES: add it there first");
+    let Some(operation) = shared::routes::TABLE.iter().find(|o| o.component == component) else {
+        bail!("component {component} is not in shared::routes::TABLE: add it there first");
     };
-    Ok(if *method == "GET" { READS } else { PROVISIONING })
+    Ok(if operation.method() == "GET" { READS } else { PROVISIONING })
 }
 
 /// The application variables a component reads: those named in its
@@ -159,9 +155,8 @@ pub fn render(manifest: &Manifest) -> Result<BTreeMap<String, String>> {
 
     let (secrets, plain): (Vec<_>, Vec<_>) = manifest.variables.iter().partition(|(_, d)| d.secret);
     let env_file = |vars: &[(&String, &dev_host::manifest::VariableDecl)], secret: bool, what: &str, file: &str| {
-        let mut s = format!(
-            "# {what}: one per spin.toml variable, then the gateway's. Copy to {file} and fill in; required ones are marked.\n"
-        );
+        let mut s =
+            format!("# {what}: one per spin.toml variable, then the gateway's. Copy to {file} and fill in; required ones are marked.\n");
         for (name, decl) in vars {
             if decl.required {
                 s.push_str("# required\n");
@@ -186,15 +181,24 @@ pub fn render(manifest: &Manifest) -> Result<BTreeMap<String, String>> {
     files.insert("config.env.example".to_owned(), env_file(&plain, false, "Plain values", "config.env"));
     files.insert("secrets.env.example".to_owned(), env_file(&secrets, true, "Secret values", "secrets.env"));
     files.insert(".gitignore".to_owned(), "# The real values: never committed.\nconfig.env\nsecrets.env\n".to_owned());
-    files.insert("namespace.yaml".to_owned(), format!("{header}{}", yaml(&[json!({
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": { "name": manifest.name },
-    })])?));
-    files.insert("kustomizeconfig.yaml".to_owned(), format!(
-        "{header}# Lets kustomize's `images` transformer rewrite SpinApp images.\n{}",
-        yaml(&[json!({ "images": [{ "path": "spec/image", "kind": "SpinApp" }] })])?
-    ));
+    files.insert(
+        "namespace.yaml".to_owned(),
+        format!(
+            "{header}{}",
+            yaml(&[json!({
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": { "name": manifest.name },
+            })])?
+        ),
+    );
+    files.insert(
+        "kustomizeconfig.yaml".to_owned(),
+        format!(
+            "{header}# Lets kustomize's `images` transformer rewrite SpinApp images.\n{}",
+            yaml(&[json!({ "images": [{ "path": "spec/image", "kind": "SpinApp" }] })])?
+        ),
+    );
     let kustomization = json!({
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
@@ -228,8 +232,7 @@ fn spin_app_documents(manifest: &Manifest, group: Group, components: &[&str]) ->
     let name = format!("{}-{}", manifest.name, group.suffix);
     // Spin refuses to start unless every required application variable
     // resolves, whichever components the app kept; the rest only where used.
-    let mut used: BTreeSet<String> =
-        manifest.variables.iter().filter(|(_, d)| d.required).map(|(n, _)| n.clone()).collect();
+    let mut used: BTreeSet<String> = manifest.variables.iter().filter(|(_, d)| d.required).map(|(n, _)| n.clone()).collect();
     for component in components {
         used.extend(variables_of(manifest, component)?);
     }
@@ -237,11 +240,8 @@ fn spin_app_documents(manifest: &Manifest, group: Group, components: &[&str]) ->
         .iter()
         .map(|var| {
             let decl = &manifest.variables[var];
-            let (source, from) = if decl.secret {
-                ("secretKeyRef", secret_name(manifest))
-            } else {
-                ("configMapKeyRef", config_map_name(manifest))
-            };
+            let (source, from) =
+                if decl.secret { ("secretKeyRef", secret_name(manifest)) } else { ("configMapKeyRef", config_map_name(manifest)) };
             json!({ "name": var, "valueFrom": { source: { "name": from, "key": var, "optional": !decl.required } } })
         })
         .collect();
@@ -369,9 +369,7 @@ fn yaml(docs: &[Value]) -> Result<String> {
 
 /// Parses a multi-document YAML file (for the tests).
 pub fn parse_documents(text: &str) -> Result<Vec<Value>> {
-    serde_yaml_ng::Deserializer::from_str(text)
-        .map(|doc| <Value as serde::Deserialize>::deserialize(doc).context("parsing YAML"))
-        .collect()
+    serde_yaml_ng::Deserializer::from_str(text).map(|doc| <Value as serde::Deserialize>::deserialize(doc).context("parsing YAML")).collect()
 }
 
 /// Renders from `<root>/spin.toml`.

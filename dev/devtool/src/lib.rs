@@ -59,7 +59,12 @@ pub async fn serve_app(app: Arc<App>, emu: &Emulators, addr: std::net::SocketAdd
 
 /// Serves the app with `vars` (e.g. [`variables`] with `data_api_url`
 /// pointing elsewhere); with `env_wins`, `SPIN_VARIABLE_*` win over them.
-pub async fn serve_with(app: Arc<App>, mut vars: HashMap<String, String>, addr: std::net::SocketAddr, env_wins: bool) -> anyhow::Result<Server> {
+pub async fn serve_with(
+    app: Arc<App>,
+    mut vars: HashMap<String, String>,
+    addr: std::net::SocketAddr,
+    env_wins: bool,
+) -> anyhow::Result<Server> {
     if env_wins {
         vars.retain(|k, _| std::env::var(format!("SPIN_VARIABLE_{}", k.to_uppercase())).is_err());
     }

@@ -117,7 +117,6 @@ impl World {
         let times = set.join_all().await.concat();
         (times, start.elapsed())
     }
-
 }
 
 /// Prints both tables.

@@ -35,8 +35,19 @@ pub const ISSUE: Scale = Scale { partners: 50, tenants: 10_000, big_partner_tena
 pub const BIG: Partner = Partner { id: "66c000000000000000000000", slug: "bench-p0", name: "Bench Partner 0" };
 /// The big partner's owner: the caller of the partner routes.
 pub const BIG_OWNER: demo::User = demo::User {
-    id: "66a0000000000000000fffff", sub: "bench-sub-big-owner", pk: 990_001, email: "owner@bench-p0.test", name: "Big Owner", role: "owner",
-    platform_admin: false, partner: Some(BIG), partner_tenant_access: &[], tenants: &[], active: true, stalwart_account: None, created_day: 0,
+    id: "66a0000000000000000fffff",
+    sub: "bench-sub-big-owner",
+    pk: 990_001,
+    email: "owner@bench-p0.test",
+    name: "Big Owner",
+    role: "owner",
+    platform_admin: false,
+    partner: Some(BIG),
+    partner_tenant_access: &[],
+    tenants: &[],
+    active: true,
+    stalwart_account: None,
+    created_day: 0,
 };
 
 /// A small deterministic generator (xorshift64*): the same world every run.
@@ -106,7 +117,8 @@ pub fn world(scale: Scale, now_ms: i64) -> Vec<(&'static str, Vec<Value>)> {
             "createdAt": date(now_ms - rng.below(120) as i64 * day),
         }));
     }
-    users.push(json!({"_id": {"$oid": BIG_OWNER.id}, "authentikSubjectId": BIG_OWNER.sub, "email": BIG_OWNER.email, "name": BIG_OWNER.name,
+    users
+        .push(json!({"_id": {"$oid": BIG_OWNER.id}, "authentikSubjectId": BIG_OWNER.sub, "email": BIG_OWNER.email, "name": BIG_OWNER.name,
         "role": "owner", "active": true, "platformAdmin": false, "partnerId": {"$oid": BIG.id}, "tenantIds": []}));
     let mut subscriptions = Vec::with_capacity(scale.subscriptions);
     for s in 0..scale.subscriptions {
@@ -168,7 +180,13 @@ pub async fn run(app: Arc<App>, scale: Scale) -> anyhow::Result<()> {
     let emu: Emulators = emulators::start(Options { data_dir: Some(dir), seed: false, ..Options::default() }).await?;
     println!(
         "\n== Reports at scale: {} tenants, {} partners ({} under {}), {} users, {} active subscriptions (generated and loaded in {:.1} s)",
-        scale.tenants, scale.partners, scale.big_partner_tenants, BIG.slug, scale.users, scale.subscriptions, start.elapsed().as_secs_f64()
+        scale.tenants,
+        scale.partners,
+        scale.big_partner_tenants,
+        BIG.slug,
+        scale.users,
+        scale.subscriptions,
+        start.elapsed().as_secs_f64()
     );
     let server = crate::serve_app(app, &emu, ([127, 0, 0, 1], 0).into(), false).await?;
     server.log_requests(false);
@@ -197,7 +215,8 @@ pub async fn run(app: Arc<App>, scale: Scale) -> anyhow::Result<()> {
             c.log.clear();
         }
         get(&client, &url, token).await;
-        let calls: Vec<String> = controls.iter().map(|(n, c)| (n, c.log.all().len())).filter(|(_, k)| *k > 0).map(|(n, k)| format!("{n} {k}")).collect();
+        let calls: Vec<String> =
+            controls.iter().map(|(n, c)| (n, c.log.all().len())).filter(|(_, k)| *k > 0).map(|(n, k)| format!("{n} {k}")).collect();
         // Sequential round trips: the extra latency when every upstream call
         // takes 200 ms longer, in units of 200 ms.
         for (_, c) in &controls {

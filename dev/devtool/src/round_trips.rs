@@ -52,7 +52,16 @@ fn member(verb: &str, user: &User) -> String {
 
 fn ops() -> Vec<Op> {
     use demo::{ACME_ADMIN, ACME_INACTIVE_ADMIN, ACME_MEMBER, ACME_OWNER, NORTHWIND_OWNER, NORTHWIND_SCOPED, OPERATOR};
-    let op = |component, method, path: String, who, body: Option<Value>| Op { component, method, path, who, body, setup: None, floor: 0, why: "" };
+    let op = |component, method, path: String, who, body: Option<Value>| Op {
+        component,
+        method,
+        path,
+        who,
+        body,
+        setup: None,
+        floor: 0,
+        why: "",
+    };
     let get = |component, path: &str, who| op(component, "GET", path.to_owned(), who, None);
     let post = |component, path: String, who, body: Value| op(component, "POST", path, who, Some(body));
     let mia = |verb: &str| member(verb, &ACME_MEMBER);
@@ -142,7 +151,10 @@ impl World {
     }
 
     async fn call(&self, method: &str, path: &str, who: &User, body: Option<&Value>) -> (u16, String, Duration) {
-        let mut req = self.client.request(method.parse().unwrap(), format!("{}{path}", self.server.url())).bearer_auth(self.emu.issuer.token_for(who));
+        let mut req = self
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", self.server.url()))
+            .bearer_auth(self.emu.issuer.token_for(who));
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b.to_string());
         }

@@ -23,7 +23,12 @@ use anyhow::{anyhow, bail, Context};
 /// The Spin binaries named by `SPIN_BIN`: a list separated by whitespace or
 /// `:` (like `PATH`); empty when unset.
 pub fn spin_bins() -> Vec<PathBuf> {
-    std::env::var("SPIN_BIN").unwrap_or_default().split(|c: char| c.is_whitespace() || c == ':').filter(|s| !s.is_empty()).map(PathBuf::from).collect()
+    std::env::var("SPIN_BIN")
+        .unwrap_or_default()
+        .split(|c: char| c.is_whitespace() || c == ':')
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .collect()
 }
 
 /// `spin --version`'s first line, e.g. `spin 4.0.2 (bfc7543b 2026-06-23)`.
@@ -78,7 +83,13 @@ impl SpinUp {
     }
 
     /// [`SpinUp::start`] with more `spin up` options (e.g. `--disable-cache`).
-    pub async fn start_with_args(bin: &Path, args: &[&str], manifest: &Path, vars: &HashMap<String, String>, dir: &Path) -> anyhow::Result<SpinUp> {
+    pub async fn start_with_args(
+        bin: &Path,
+        args: &[&str],
+        manifest: &Path,
+        vars: &HashMap<String, String>,
+        dir: &Path,
+    ) -> anyhow::Result<SpinUp> {
         // The first start of a process may compile every component: let it
         // finish before the others start (they then load from the cache).
         static FIRST: tokio::sync::Mutex<bool> = tokio::sync::Mutex::const_new(false);
@@ -104,7 +115,14 @@ impl SpinUp {
         }
     }
 
-    async fn try_start(bin: &Path, args: &[&str], manifest: &Path, vars: &HashMap<String, String>, dir: &Path, port: u16) -> Result<SpinUp, Failed> {
+    async fn try_start(
+        bin: &Path,
+        args: &[&str],
+        manifest: &Path,
+        vars: &HashMap<String, String>,
+        dir: &Path,
+        port: u16,
+    ) -> Result<SpinUp, Failed> {
         let other = |e: anyhow::Error| Failed::Other(e);
         std::fs::create_dir_all(dir).map_err(|e| other(e.into()))?;
         let stderr_path = dir.join("stderr.txt");
@@ -162,7 +180,11 @@ impl SpinUp {
                 up.keep = true;
                 let why = match outcome {
                     Err(_) => format!("not serving after {limit:?}"),
-                    _ => format!("exited ({}) after {:?} without serving", status.map(|s| s.to_string()).unwrap_or("still running".into()), started.elapsed()),
+                    _ => format!(
+                        "exited ({}) after {:?} without serving",
+                        status.map(|s| s.to_string()).unwrap_or("still running".into()),
+                        started.elapsed()
+                    ),
                 };
                 let e = anyhow!("{} up {why}; state in {}; stderr:\n{err}", bin.display(), dir.display());
                 // The OS's words, or Spin's own ("127.0.0.1:P is already in

@@ -54,11 +54,51 @@ pub struct Tenant {
     pub seats: i32,
 }
 
-pub const ACME: Tenant = Tenant { id: "65b000000000000000000001", slug: "acme", name: "Acme A/S", partner: NORTHWIND, status: "active", group_uuid: Some("0b7d3c2a-0000-4000-8000-0000000000a1"), seats: 10 };
-pub const GLOBEX: Tenant = Tenant { id: "65b000000000000000000002", slug: "globex", name: "Globex GmbH", partner: NORTHWIND, status: "active", group_uuid: Some("0b7d3c2a-0000-4000-8000-0000000000a2"), seats: 5 };
-pub const INITECH: Tenant = Tenant { id: "65b000000000000000000003", slug: "initech", name: "Initech Inc.", partner: SOUTHPOLE, status: "active", group_uuid: Some("0b7d3c2a-0000-4000-8000-0000000000a3"), seats: 20 };
-pub const HOOLI: Tenant = Tenant { id: "65b000000000000000000004", slug: "hooli", name: "Hooli ApS", partner: SOUTHPOLE, status: "pending", group_uuid: None, seats: 3 };
-pub const UMBRELLA: Tenant = Tenant { id: "65b000000000000000000005", slug: "umbrella", name: "Umbrella Corp", partner: NORTHWIND, status: "deleted", group_uuid: Some("0b7d3c2a-0000-4000-8000-0000000000a5"), seats: 5 };
+pub const ACME: Tenant = Tenant {
+    id: "65b000000000000000000001",
+    slug: "acme",
+    name: "Acme A/S",
+    partner: NORTHWIND,
+    status: "active",
+    group_uuid: Some("0b7d3c2a-0000-4000-8000-0000000000a1"),
+    seats: 10,
+};
+pub const GLOBEX: Tenant = Tenant {
+    id: "65b000000000000000000002",
+    slug: "globex",
+    name: "Globex GmbH",
+    partner: NORTHWIND,
+    status: "active",
+    group_uuid: Some("0b7d3c2a-0000-4000-8000-0000000000a2"),
+    seats: 5,
+};
+pub const INITECH: Tenant = Tenant {
+    id: "65b000000000000000000003",
+    slug: "initech",
+    name: "Initech Inc.",
+    partner: SOUTHPOLE,
+    status: "active",
+    group_uuid: Some("0b7d3c2a-0000-4000-8000-0000000000a3"),
+    seats: 20,
+};
+pub const HOOLI: Tenant = Tenant {
+    id: "65b000000000000000000004",
+    slug: "hooli",
+    name: "Hooli ApS",
+    partner: SOUTHPOLE,
+    status: "pending",
+    group_uuid: None,
+    seats: 3,
+};
+pub const UMBRELLA: Tenant = Tenant {
+    id: "65b000000000000000000005",
+    slug: "umbrella",
+    name: "Umbrella Corp",
+    partner: NORTHWIND,
+    status: "deleted",
+    group_uuid: Some("0b7d3c2a-0000-4000-8000-0000000000a5"),
+    seats: 5,
+};
 pub const TENANTS: [Tenant; 5] = [ACME, GLOBEX, INITECH, HOOLI, UMBRELLA];
 
 #[derive(Clone, Copy, Debug)]
@@ -81,8 +121,22 @@ pub const DOMAINS: [Domain; 6] = [
     Domain { id: "65d000000000000000000002", tenant: ACME, domain: "mail.acme.test", is_primary: false, stalwart_id: "c", created_day: 1 },
     Domain { id: "65d000000000000000000003", tenant: GLOBEX, domain: "globex.test", is_primary: true, stalwart_id: "d", created_day: 2 },
     Domain { id: "65d000000000000000000004", tenant: INITECH, domain: "initech.test", is_primary: false, stalwart_id: "e", created_day: 3 },
-    Domain { id: "65d000000000000000000005", tenant: UMBRELLA, domain: "umbrella.test", is_primary: true, stalwart_id: "f", created_day: 4 },
-    Domain { id: "65d000000000000000000006", tenant: INITECH, domain: "initech-legacy.test", is_primary: false, stalwart_id: "g", created_day: 1 },
+    Domain {
+        id: "65d000000000000000000005",
+        tenant: UMBRELLA,
+        domain: "umbrella.test",
+        is_primary: true,
+        stalwart_id: "f",
+        created_day: 4,
+    },
+    Domain {
+        id: "65d000000000000000000006",
+        tenant: INITECH,
+        domain: "initech-legacy.test",
+        is_primary: false,
+        stalwart_id: "g",
+        created_day: 1,
+    },
 ];
 
 /// A person that exists in Authentik and in the `users` collection.
@@ -116,23 +170,201 @@ pub struct User {
 
 const NO_TENANTS: &[(Tenant, &str)] = &[];
 
-pub const OPERATOR: User = User { id: "65a000000000000000000001", sub: "demo-sub-olivia-operator", pk: 101, email: "olivia@dezky.test", name: "Olivia Operator", role: "admin", platform_admin: true, partner: None, partner_tenant_access: &[], tenants: NO_TENANTS, active: true, stalwart_account: None, created_day: 0 };
-pub const NORTHWIND_OWNER: User = User { id: "65a000000000000000000002", sub: "demo-sub-nina-owner", pk: 102, email: "nina@northwind.test", name: "Nina Northwind", role: "owner", platform_admin: false, partner: Some(NORTHWIND), partner_tenant_access: &[], tenants: NO_TENANTS, active: true, stalwart_account: None, created_day: 5 };
-pub const NORTHWIND_STAFF: User = User { id: "65a000000000000000000003", sub: "demo-sub-nate-staff", pk: 103, email: "nate@northwind.test", name: "Nate Staff", role: "member", platform_admin: false, partner: Some(NORTHWIND), partner_tenant_access: &[], tenants: NO_TENANTS, active: true, stalwart_account: None, created_day: 2 };
-pub const NORTHWIND_SCOPED: User = User { id: "65a000000000000000000004", sub: "demo-sub-nora-scoped", pk: 104, email: "nora@northwind.test", name: "Nora Scoped", role: "member", platform_admin: false, partner: Some(NORTHWIND), partner_tenant_access: &[ACME], tenants: NO_TENANTS, active: true, stalwart_account: None, created_day: 7 };
-pub const SOUTHPOLE_ADMIN: User = User { id: "65a000000000000000000005", sub: "demo-sub-sam-admin", pk: 105, email: "sam@southpole.test", name: "Sam Southpole", role: "admin", platform_admin: false, partner: Some(SOUTHPOLE), partner_tenant_access: &[], tenants: NO_TENANTS, active: true, stalwart_account: None, created_day: 1 };
-pub const ACME_OWNER: User = User { id: "65a000000000000000000006", sub: "demo-sub-alice-owner", pk: 106, email: "alice@acme.test", name: "Alice Acme", role: "owner", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(ACME, "owner")], active: true, stalwart_account: Some("m1"), created_day: 9 };
-pub const ACME_ADMIN: User = User { id: "65a000000000000000000007", sub: "demo-sub-adam-admin", pk: 107, email: "adam@acme.test", name: "Adam Admin", role: "admin", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(ACME, "admin")], active: true, stalwart_account: Some("m2"), created_day: 3 };
-pub const ACME_MEMBER: User = User { id: "65a000000000000000000008", sub: "demo-sub-mia-member", pk: 108, email: "mia@acme.test", name: "Mia Member", role: "member", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(ACME, "member")], active: true, stalwart_account: Some("m3"), created_day: 9 };
-pub const ACME_INACTIVE_ADMIN: User = User { id: "65a000000000000000000009", sub: "demo-sub-ivan-inactive", pk: 109, email: "ivan@acme.test", name: "Ivan Inactive", role: "admin", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(ACME, "admin")], active: false, stalwart_account: None, created_day: 4 };
-pub const GLOBEX_ADMIN: User = User { id: "65a00000000000000000000a", sub: "demo-sub-gina-admin", pk: 110, email: "gina@globex.test", name: "Gina Globex", role: "admin", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(GLOBEX, "admin")], active: true, stalwart_account: Some("m4"), created_day: 8 };
-pub const INITECH_ADMIN: User = User { id: "65a00000000000000000000b", sub: "demo-sub-ian-admin", pk: 111, email: "ian@initech.test", name: "Ian Initech", role: "admin", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(INITECH, "admin")], active: true, stalwart_account: Some("m5"), created_day: 6 };
+pub const OPERATOR: User = User {
+    id: "65a000000000000000000001",
+    sub: "demo-sub-olivia-operator",
+    pk: 101,
+    email: "olivia@dezky.test",
+    name: "Olivia Operator",
+    role: "admin",
+    platform_admin: true,
+    partner: None,
+    partner_tenant_access: &[],
+    tenants: NO_TENANTS,
+    active: true,
+    stalwart_account: None,
+    created_day: 0,
+};
+pub const NORTHWIND_OWNER: User = User {
+    id: "65a000000000000000000002",
+    sub: "demo-sub-nina-owner",
+    pk: 102,
+    email: "nina@northwind.test",
+    name: "Nina Northwind",
+    role: "owner",
+    platform_admin: false,
+    partner: Some(NORTHWIND),
+    partner_tenant_access: &[],
+    tenants: NO_TENANTS,
+    active: true,
+    stalwart_account: None,
+    created_day: 5,
+};
+pub const NORTHWIND_STAFF: User = User {
+    id: "65a000000000000000000003",
+    sub: "demo-sub-nate-staff",
+    pk: 103,
+    email: "nate@northwind.test",
+    name: "Nate Staff",
+    role: "member",
+    platform_admin: false,
+    partner: Some(NORTHWIND),
+    partner_tenant_access: &[],
+    tenants: NO_TENANTS,
+    active: true,
+    stalwart_account: None,
+    created_day: 2,
+};
+pub const NORTHWIND_SCOPED: User = User {
+    id: "65a000000000000000000004",
+    sub: "demo-sub-nora-scoped",
+    pk: 104,
+    email: "nora@northwind.test",
+    name: "Nora Scoped",
+    role: "member",
+    platform_admin: false,
+    partner: Some(NORTHWIND),
+    partner_tenant_access: &[ACME],
+    tenants: NO_TENANTS,
+    active: true,
+    stalwart_account: None,
+    created_day: 7,
+};
+pub const SOUTHPOLE_ADMIN: User = User {
+    id: "65a000000000000000000005",
+    sub: "demo-sub-sam-admin",
+    pk: 105,
+    email: "sam@southpole.test",
+    name: "Sam Southpole",
+    role: "admin",
+    platform_admin: false,
+    partner: Some(SOUTHPOLE),
+    partner_tenant_access: &[],
+    tenants: NO_TENANTS,
+    active: true,
+    stalwart_account: None,
+    created_day: 1,
+};
+pub const ACME_OWNER: User = User {
+    id: "65a000000000000000000006",
+    sub: "demo-sub-alice-owner",
+    pk: 106,
+    email: "alice@acme.test",
+    name: "Alice Acme",
+    role: "owner",
+    platform_admin: false,
+    partner: None,
+    partner_tenant_access: &[],
+    tenants: &[(ACME, "owner")],
+    active: true,
+    stalwart_account: Some("m1"),
+    created_day: 9,
+};
+pub const ACME_ADMIN: User = User {
+    id: "65a000000000000000000007",
+    sub: "demo-sub-adam-admin",
+    pk: 107,
+    email: "adam@acme.test",
+    name: "Adam Admin",
+    role: "admin",
+    platform_admin: false,
+    partner: None,
+    partner_tenant_access: &[],
+    tenants: &[(ACME, "admin")],
+    active: true,
+    stalwart_account: Some("m2"),
+    created_day: 3,
+};
+pub const ACME_MEMBER: User = User {
+    id: "65a000000000000000000008",
+    sub: "demo-sub-mia-member",
+    pk: 108,
+    email: "mia@acme.test",
+    name: "Mia Member",
+    role: "member",
+    platform_admin: false,
+    partner: None,
+    partner_tenant_access: &[],
+    tenants: &[(ACME, "member")],
+    active: true,
+    stalwart_account: Some("m3"),
+    created_day: 9,
+};
+pub const ACME_INACTIVE_ADMIN: User = User {
+    id: "65a000000000000000000009",
+    sub: "demo-sub-ivan-inactive",
+    pk: 109,
+    email: "ivan@acme.test",
+    name: "Ivan Inactive",
+    role: "admin",
+    platform_admin: false,
+    partner: None,
+    partner_tenant_access: &[],
+    tenants: &[(ACME, "admin")],
+    active: false,
+    stalwart_account: None,
+    created_day: 4,
+};
+pub const GLOBEX_ADMIN: User = User {
+    id: "65a00000000000000000000a",
+    sub: "demo-sub-gina-admin",
+    pk: 110,
+    email: "gina@globex.test",
+    name: "Gina Globex",
+    role: "admin",
+    platform_admin: false,
+    partner: None,
+    partner_tenant_access: &[],
+    tenants: &[(GLOBEX, "admin")],
+    active: true,
+    stalwart_account: Some("m4"),
+    created_day: 8,
+};
+pub const INITECH_ADMIN: User = User {
+    id: "65a00000000000000000000b",
+    sub: "demo-sub-ian-admin",
+    pk: 111,
+    email: "ian@initech.test",
+    name: "Ian Initech",
+    role: "admin",
+    platform_admin: false,
+    partner: None,
+    partner_tenant_access: &[],
+    tenants: &[(INITECH, "admin")],
+    active: true,
+    stalwart_account: Some("m5"),
+    created_day: 6,
+};
 /// Member of acme (member) and globex (admin): `tenantRoles` differ per tenant.
-pub const MULTI_TENANT: User = User { id: "65a00000000000000000000c", sub: "demo-sub-max-multi", pk: 112, email: "max@acme.test", name: "Max Multi", role: "member", platform_admin: false, partner: None, partner_tenant_access: &[], tenants: &[(ACME, "member"), (GLOBEX, "admin")], active: true, stalwart_account: Some("m6"), created_day: 2 };
+pub const MULTI_TENANT: User = User {
+    id: "65a00000000000000000000c",
+    sub: "demo-sub-max-multi",
+    pk: 112,
+    email: "max@acme.test",
+    name: "Max Multi",
+    role: "member",
+    platform_admin: false,
+    partner: None,
+    partner_tenant_access: &[],
+    tenants: &[(ACME, "member"), (GLOBEX, "admin")],
+    active: true,
+    stalwart_account: Some("m6"),
+    created_day: 2,
+};
 
 pub const USERS: [User; 12] = [
-    OPERATOR, NORTHWIND_OWNER, NORTHWIND_STAFF, NORTHWIND_SCOPED, SOUTHPOLE_ADMIN, ACME_OWNER,
-    ACME_ADMIN, ACME_MEMBER, ACME_INACTIVE_ADMIN, GLOBEX_ADMIN, INITECH_ADMIN, MULTI_TENANT,
+    OPERATOR,
+    NORTHWIND_OWNER,
+    NORTHWIND_STAFF,
+    NORTHWIND_SCOPED,
+    SOUTHPOLE_ADMIN,
+    ACME_OWNER,
+    ACME_ADMIN,
+    ACME_MEMBER,
+    ACME_INACTIVE_ADMIN,
+    GLOBEX_ADMIN,
+    INITECH_ADMIN,
+    MULTI_TENANT,
 ];
 
 /// A subscription per active tenant, one currency each.
@@ -150,10 +382,46 @@ pub struct Subscription {
 }
 
 pub const SUBSCRIPTIONS: [Subscription; 4] = [
-    Subscription { id: "65e000000000000000000001", tenant: ACME, plan: "pro", cycle: "monthly", currency: "DKK", seats: 10, per_seat_amount: 7500, status: "active" },
-    Subscription { id: "65e000000000000000000002", tenant: GLOBEX, plan: "mvp", cycle: "yearly", currency: "EUR", seats: 5, per_seat_amount: 12000, status: "active" },
-    Subscription { id: "65e000000000000000000003", tenant: INITECH, plan: "pro", cycle: "quarterly", currency: "USD", seats: 20, per_seat_amount: 3000, status: "active" },
-    Subscription { id: "65e000000000000000000004", tenant: UMBRELLA, plan: "mvp", cycle: "monthly", currency: "EUR", seats: 5, per_seat_amount: 1000, status: "cancelled" },
+    Subscription {
+        id: "65e000000000000000000001",
+        tenant: ACME,
+        plan: "pro",
+        cycle: "monthly",
+        currency: "DKK",
+        seats: 10,
+        per_seat_amount: 7500,
+        status: "active",
+    },
+    Subscription {
+        id: "65e000000000000000000002",
+        tenant: GLOBEX,
+        plan: "mvp",
+        cycle: "yearly",
+        currency: "EUR",
+        seats: 5,
+        per_seat_amount: 12000,
+        status: "active",
+    },
+    Subscription {
+        id: "65e000000000000000000003",
+        tenant: INITECH,
+        plan: "pro",
+        cycle: "quarterly",
+        currency: "USD",
+        seats: 20,
+        per_seat_amount: 3000,
+        status: "active",
+    },
+    Subscription {
+        id: "65e000000000000000000004",
+        tenant: UMBRELLA,
+        plan: "mvp",
+        cycle: "monthly",
+        currency: "EUR",
+        seats: 5,
+        per_seat_amount: 1000,
+        status: "cancelled",
+    },
 ];
 
 fn oid(hex: &str) -> Value {
@@ -194,9 +462,11 @@ pub fn collections() -> Vec<(&'static str, Vec<Value>)> {
         .collect();
     let domains = DOMAINS
         .iter()
-        .map(|d| json!({"_id": oid(d.id), "tenantId": oid(d.tenant.id), "domain": d.domain,
+        .map(|d| {
+            json!({"_id": oid(d.id), "tenantId": oid(d.tenant.id), "domain": d.domain,
             "isPrimary": d.is_primary, "stalwartId": d.stalwart_id, "verified": true,
-            "createdAt": date(d.created_day), "updatedAt": date(d.created_day)}))
+            "createdAt": date(d.created_day), "updatedAt": date(d.created_day)})
+        })
         .collect();
     let users = USERS
         .iter()
@@ -229,10 +499,12 @@ pub fn collections() -> Vec<(&'static str, Vec<Value>)> {
     let subscriptions = SUBSCRIPTIONS
         .iter()
         .enumerate()
-        .map(|(i, s)| json!({"_id": oid(s.id), "tenantId": oid(s.tenant.id), "plan": s.plan,
+        .map(|(i, s)| {
+            json!({"_id": oid(s.id), "tenantId": oid(s.tenant.id), "plan": s.plan,
             "cycle": s.cycle, "currency": s.currency, "seats": int(s.seats.into()),
             "perSeatAmount": int(s.per_seat_amount), "status": s.status,
-            "createdAt": date(i as i64), "updatedAt": date(i as i64)}))
+            "createdAt": date(i as i64), "updatedAt": date(i as i64)})
+        })
         .collect();
     let mut prices = Vec::new();
     for (i, (plan, amounts)) in [("mvp", [1000, 900, 800]), ("pro", [7500, 3000, 1200])].iter().enumerate() {

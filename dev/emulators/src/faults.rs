@@ -163,7 +163,13 @@ impl Faults {
         st.count += 1;
         let (delay, fault) = chaos.draw(n);
         if let Some(f) = &fault {
-            let hit = ChaosHit { n, method: method.to_owned(), path: path.to_owned(), body: String::from_utf8_lossy(body).into_owned(), fault: f.clone() };
+            let hit = ChaosHit {
+                n,
+                method: method.to_owned(),
+                path: path.to_owned(),
+                body: String::from_utf8_lossy(body).into_owned(),
+                fault: f.clone(),
+            };
             st.hits.push(hit);
         }
         Some((delay, fault))
@@ -271,8 +277,7 @@ impl Controls {
             .route("/__emulator/requests", get(list_requests).delete(clear_requests))
             .route("/__emulator/chaos", post(set_chaos).delete(clear_chaos))
             .with_state(self.clone());
-        app.layer(axum::middleware::from_fn_with_state(self.clone(), intercept))
-            .merge(control)
+        app.layer(axum::middleware::from_fn_with_state(self.clone(), intercept)).merge(control)
     }
 }
 
@@ -290,11 +295,7 @@ async fn intercept(State(c): State<Controls>, req: Request, next: Next) -> Respo
     c.log.push(LoggedRequest {
         method: method.clone(),
         uri: parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect(),
+        headers: parts.headers.iter().map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect(),
         body: String::from_utf8_lossy(&bytes).into_owned(),
     });
     // An explicit rule wins; otherwise chaos (when on) may delay or fault.

@@ -185,11 +185,7 @@ impl Issuer {
 
     /// An issuer whose keys live in `key_file` (created on first use), so
     /// tokens and an inline JWKS stay valid across restarts.
-    pub fn with_key_file(
-        issuer_url: impl Into<String>,
-        audience: impl Into<String>,
-        key_file: &std::path::Path,
-    ) -> anyhow::Result<Issuer> {
+    pub fn with_key_file(issuer_url: impl Into<String>, audience: impl Into<String>, key_file: &std::path::Path) -> anyhow::Result<Issuer> {
         Ok(Issuer::with_keys(issuer_url.into(), audience.into(), Arc::new(Keys::load_or_create(key_file)?)))
     }
 
@@ -249,7 +245,11 @@ impl Issuer {
     }
 
     fn issuer_with_slash(&self) -> String {
-        if self.issuer.ends_with('/') { self.issuer.clone() } else { format!("{}/", self.issuer) }
+        if self.issuer.ends_with('/') {
+            self.issuer.clone()
+        } else {
+            format!("{}/", self.issuer)
+        }
     }
 
     /// The JWKS document.
@@ -415,8 +415,7 @@ async fn dev_token(State(issuer): State<Arc<Issuer>>, Query(q): Query<HashMap<St
         (Some(sub), _) => demo::USERS.iter().find(|u| u.sub == sub),
         (None, Some(email)) => demo::USERS.iter().find(|u| u.email.eq_ignore_ascii_case(email)),
         (None, None) => {
-            return (StatusCode::BAD_REQUEST, Json(json!({"detail": "pass ?sub=<demo sub> or ?email=<demo email>"})))
-                .into_response()
+            return (StatusCode::BAD_REQUEST, Json(json!({"detail": "pass ?sub=<demo sub> or ?email=<demo email>"}))).into_response()
         }
     };
     let Some(user) = user else {

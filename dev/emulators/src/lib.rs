@@ -169,9 +169,8 @@ impl Servers {
 
     /// Binds 127.0.0.1:`port`; returns the listener, its address and base URL.
     async fn bind(port: u16) -> anyhow::Result<(tokio::net::TcpListener, SocketAddr, String)> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .map_err(|e| anyhow::anyhow!("binding 127.0.0.1:{port}: {e}"))?;
+        let listener =
+            tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| anyhow::anyhow!("binding 127.0.0.1:{port}: {e}"))?;
         let addr = listener.local_addr()?;
         Ok((listener, addr, format!("http://{addr}")))
     }

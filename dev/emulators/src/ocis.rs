@@ -39,9 +39,7 @@ use axum::routing::any;
 use axum::Router;
 use serde_json::{json, Map, Value};
 
-use crate::authentik::support::{
-    authorization, decode_basic, iso_secs, json_reply, now_ms, parse_query, query_one, uuid_from,
-};
+use crate::authentik::support::{authorization, decode_basic, iso_secs, json_reply, now_ms, parse_query, query_one, uuid_from};
 use crate::demo;
 
 /// The id of the seeded admin user (the token's owner).
@@ -269,17 +267,32 @@ fn is_valid_username(s: &str) -> bool {
 }
 
 const USER_FIELDS: [&str; 19] = [
-    "accountEnabled", "appRoleAssignments", "crossInstanceReference", "displayName", "drive", "drives", "externalID",
-    "givenName", "id", "identities", "instances", "mail", "memberOf", "onPremisesSamAccountName", "passwordProfile",
-    "preferredLanguage", "signInActivity", "surname", "userType",
+    "accountEnabled",
+    "appRoleAssignments",
+    "crossInstanceReference",
+    "displayName",
+    "drive",
+    "drives",
+    "externalID",
+    "givenName",
+    "id",
+    "identities",
+    "instances",
+    "mail",
+    "memberOf",
+    "onPremisesSamAccountName",
+    "passwordProfile",
+    "preferredLanguage",
+    "signInActivity",
+    "surname",
+    "userType",
 ];
 const EXTRA_FIELDS: [&str; 6] = ["accountEnabled", "givenName", "surname", "preferredLanguage", "identities", "externalID"];
 
 /// Strict JSON decoding of a `user`/`userUpdate` body.
 fn decode_user_body(inner: &mut Inner, body: &Bytes) -> Result<Map<String, Value>, Response> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        graph_error(inner, StatusCode::BAD_REQUEST, "invalidRequest", &format!("invalid request body: {e}"))
-    })?;
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| graph_error(inner, StatusCode::BAD_REQUEST, "invalidRequest", &format!("invalid request body: {e}")))?;
     let Value::Object(m) = v else {
         return Err(graph_error(inner, StatusCode::BAD_REQUEST, "invalidRequest", "invalid request body: expected an object"));
     };
@@ -287,7 +300,8 @@ fn decode_user_body(inner: &mut Inner, body: &Bytes) -> Result<Map<String, Value
         let msg = format!("invalid request body: json: unknown field \"{k}\"");
         return Err(graph_error(inner, StatusCode::BAD_REQUEST, "invalidRequest", &msg));
     }
-    let strings = ["displayName", "onPremisesSamAccountName", "mail", "userType", "givenName", "surname", "preferredLanguage", "externalID"];
+    let strings =
+        ["displayName", "onPremisesSamAccountName", "mail", "userType", "givenName", "surname", "preferredLanguage", "externalID"];
     for k in strings {
         if m.get(k).is_some_and(|v| !v.is_string() && !v.is_null()) {
             let msg = format!("invalid request body: json: cannot unmarshal into field {k} of type string");
@@ -295,7 +309,12 @@ fn decode_user_body(inner: &mut Inner, body: &Bytes) -> Result<Map<String, Value
         }
     }
     if m.get("accountEnabled").is_some_and(|v| !v.is_boolean() && !v.is_null()) {
-        return Err(graph_error(inner, StatusCode::BAD_REQUEST, "invalidRequest", "invalid request body: json: cannot unmarshal into field accountEnabled of type bool"));
+        return Err(graph_error(
+            inner,
+            StatusCode::BAD_REQUEST,
+            "invalidRequest",
+            "invalid request body: json: cannot unmarshal into field accountEnabled of type bool",
+        ));
     }
     if let Some(p) = m.get("passwordProfile") {
         let ok = p.is_null()
@@ -343,8 +362,10 @@ fn expand(mut v: Value, u: &OcisUser, q: &[(String, String)]) -> Value {
                 v["appRoleAssignments"] = Value::Array(
                     u.app_role
                         .iter()
-                        .map(|r| json!({"id": uuid_from(&format!("assignment-{}-{r}", u.id)), "appRoleId": r,
-                            "principalId": u.id, "principalType": "User", "resourceId": APP_ID}))
+                        .map(|r| {
+                            json!({"id": uuid_from(&format!("assignment-{}-{r}", u.id)), "appRoleId": r,
+                            "principalId": u.id, "principalType": "User", "resourceId": APP_ID})
+                        })
                         .collect(),
                 )
             }
@@ -548,13 +569,7 @@ fn filter_matches(f: &Filter, u: &OcisUser) -> bool {
 // ---------------------------------------------------------------------------
 // Handlers
 
-async fn users_collection(
-    State(s): State<OcisState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: Bytes,
-) -> Response {
+async fn users_collection(State(s): State<OcisState>, method: Method, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
     handle(&s, &headers, |inner| match method {
         Method::GET | Method::HEAD => list_users(inner, &parse_query(q.as_deref())),
         Method::POST => create_user(inner, &body),
@@ -575,9 +590,7 @@ fn list_users(inner: &mut Inner, q: &[(String, String)]) -> Reply {
     if let Some(f) = query_one(q, "$filter").filter(|f| !f.trim().is_empty()) {
         match parse_filter(f) {
             Ok(filter) => users.retain(|u| filter_matches(&filter, u)),
-            Err(FilterError::Invalid) => {
-                return Err(graph_error(inner, StatusCode::BAD_REQUEST, "generalException", "invalid filter"))
-            }
+            Err(FilterError::Invalid) => return Err(graph_error(inner, StatusCode::BAD_REQUEST, "generalException", "invalid filter")),
             Err(FilterError::Unsupported) => {
                 return Err(graph_error(inner, StatusCode::NOT_IMPLEMENTED, "generalException", "unsupported filter"))
             }
@@ -590,7 +603,12 @@ fn list_users(inner: &mut Inner, q: &[(String, String)]) -> Reply {
             None | Some("asc") => false,
             Some("desc") => true,
             Some(_) => {
-                return Err(graph_error(inner, StatusCode::BAD_REQUEST, "invalidRequest", &format!("we do not support <{order}> as a order parameter")))
+                return Err(graph_error(
+                    inner,
+                    StatusCode::BAD_REQUEST,
+                    "invalidRequest",
+                    &format!("we do not support <{order}> as a order parameter"),
+                ))
             }
         };
         let key = |u: &OcisUser| -> String {
@@ -601,7 +619,12 @@ fn list_users(inner: &mut Inner, q: &[(String, String)]) -> Reply {
             }
         };
         if !["displayName", "mail", "onPremisesSamAccountName"].contains(&field) {
-            return Err(graph_error(inner, StatusCode::BAD_REQUEST, "invalidRequest", &format!("we do not support <{field}> as a order parameter")));
+            return Err(graph_error(
+                inner,
+                StatusCode::BAD_REQUEST,
+                "invalidRequest",
+                &format!("we do not support <{field}> as a order parameter"),
+            ));
         }
         users.sort_by_key(key);
         if desc {

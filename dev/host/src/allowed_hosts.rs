@@ -71,24 +71,16 @@ pub fn parse_entries(entries: &[String]) -> Result<Vec<AllowedHostEntry>> {
 /// The load-time check: every templated entry resolved with the variables'
 /// defaults must parse. Entries naming a variable without a default cannot
 /// be checked yet and are skipped.
-pub fn validate_entries(
-    entries: &[String],
-    variables: &BTreeMap<String, VariableDecl>,
-) -> Result<()> {
+pub fn validate_entries(entries: &[String], variables: &BTreeMap<String, VariableDecl>) -> Result<()> {
     for entry in parse_entries(entries)? {
         let AllowedHostEntry::Template(template) = entry else {
             continue;
         };
-        let Ok(resolved) =
-            template.resolve(|name| variables.get(name).and_then(|v| v.default.as_deref()))
-        else {
+        let Ok(resolved) = template.resolve(|name| variables.get(name).and_then(|v| v.default.as_deref())) else {
             continue;
         };
         AllowedHost::parse(&resolved).with_context(|| {
-            format!(
-                "using default variable value(s) with template {:?} results in invalid config {resolved:?}",
-                template.to_string()
-            )
+            format!("using default variable value(s) with template {:?} results in invalid config {resolved:?}", template.to_string())
         })?;
     }
     Ok(())
@@ -163,29 +155,18 @@ impl AllowedHost {
             Some((port, _)) => port,
             None => after_colon,
         };
-        let port = PortRule::parse(port, scheme)
-            .with_context(|| format!("Invalid allowed host port {port:?}"))?;
-        let scheme = SchemeRule::parse(scheme)
-            .with_context(|| format!("Invalid allowed host scheme {scheme:?}"))?;
-        let host =
-            HostRule::parse(host).with_context(|| format!("Invalid allowed host {host:?}"))?;
-        Ok(AllowedHost {
-            original: entry.to_string(),
-            scheme,
-            host,
-            port,
-        })
+        let port = PortRule::parse(port, scheme).with_context(|| format!("Invalid allowed host port {port:?}"))?;
+        let scheme = SchemeRule::parse(scheme).with_context(|| format!("Invalid allowed host scheme {scheme:?}"))?;
+        let host = HostRule::parse(host).with_context(|| format!("Invalid allowed host {host:?}"))?;
+        Ok(AllowedHost { original: entry.to_string(), scheme, host, port })
     }
 
     fn allows(&self, url: &OutboundUrl) -> bool {
-        self.scheme.allows(&url.scheme)
-            && self.host.allows(&url.host)
-            && self.port.allows(url.port, &url.scheme)
+        self.scheme.allows(&url.scheme) && self.host.allows(&url.host) && self.port.allows(url.port, &url.scheme)
     }
 
     fn allows_relative(&self, schemes: &[&str]) -> bool {
-        schemes.iter().any(|s| self.scheme.allows(s))
-            && matches!(self.host, HostRule::Any | HostRule::ToSelf)
+        schemes.iter().any(|s| self.scheme.allows(s)) && matches!(self.host, HostRule::Any | HostRule::ToSelf)
     }
 }
 
@@ -257,16 +238,10 @@ impl HostRule {
         };
         match (self, host) {
             (HostRule::Any, _) => true,
-            (HostRule::AnySubdomain(suffix), Host::Domain(domain)) => {
-                domain.ends_with(suffix.as_str())
-            }
+            (HostRule::AnySubdomain(suffix), Host::Domain(domain)) => domain.ends_with(suffix.as_str()),
             (HostRule::Literal(literal), host) => host == *literal,
-            (HostRule::Cidr(net, prefix), Host::Ipv4(ip)) => {
-                cidr_contains(*net, *prefix, IpAddr::V4(ip))
-            }
-            (HostRule::Cidr(net, prefix), Host::Ipv6(ip)) => {
-                cidr_contains(*net, *prefix, IpAddr::V6(ip))
-            }
+            (HostRule::Cidr(net, prefix), Host::Ipv4(ip)) => cidr_contains(*net, *prefix, IpAddr::V4(ip)),
+            (HostRule::Cidr(net, prefix), Host::Ipv6(ip)) => cidr_contains(*net, *prefix, IpAddr::V6(ip)),
             (HostRule::AnySubdomain(_), _) | (HostRule::Cidr(..), Host::Domain(_)) => false,
             // Self requests are checked by `allows_relative`.
             (HostRule::ToSelf, _) => false,
@@ -307,9 +282,9 @@ fn cidr_contains(net: IpAddr, prefix: u8, ip: IpAddr) -> bool {
 impl PortRule {
     fn parse(port: &str, scheme: &str) -> Result<PortRule> {
         if port.is_empty() {
-            return well_known_port(scheme).map(PortRule::Port).with_context(|| {
-                format!("no port was provided and the scheme {scheme:?} does not have a known default port number")
-            });
+            return well_known_port(scheme)
+                .map(PortRule::Port)
+                .with_context(|| format!("no port was provided and the scheme {scheme:?} does not have a known default port number"));
         }
         if port == "*" {
             return Ok(PortRule::Any);
@@ -318,15 +293,10 @@ impl PortRule {
             bail!("port lists are not yet supported");
         }
         if let Some((start, end)) = port.split_once("..") {
-            let number = |text: &str| {
-                text.parse::<u16>()
-                    .with_context(|| format!("port range {port:?} contains non-number"))
-            };
+            let number = |text: &str| text.parse::<u16>().with_context(|| format!("port range {port:?} contains non-number"));
             return Ok(PortRule::Range(number(start)?, number(end)?));
         }
-        let port = port
-            .parse()
-            .with_context(|| format!("port {port:?} is not a number"))?;
+        let port = port.parse().with_context(|| format!("port {port:?} is not a number"))?;
         Ok(PortRule::Port(port))
     }
 
@@ -365,17 +335,12 @@ impl OutboundUrl {
             Ok(u) if u.has_host() => u,
             first => match url::Url::parse(&format!("{default_scheme}://{url}")) {
                 Ok(u) => u,
-                Err(second) => {
-                    return Err(first.err().map(Into::into).unwrap_or_else(|| second.into()))
-                }
+                Err(second) => return Err(first.err().map(Into::into).unwrap_or_else(|| second.into())),
             },
         };
         Ok(OutboundUrl {
             scheme: parsed.scheme().to_string(),
-            host: parsed
-                .host_str()
-                .with_context(|| format!("{url:?} does not have a host component"))?
-                .to_string(),
+            host: parsed.host_str().with_context(|| format!("{url:?} does not have a host component"))?.to_string(),
             port: parsed.port(),
         })
     }
@@ -429,11 +394,9 @@ impl AllowedHosts {
             hosts.push(match entry {
                 AllowedHostEntry::Exact(host) => host,
                 AllowedHostEntry::Template(template) => {
-                    let resolved =
-                        template.resolve(|name| app_values.get(name).map(String::as_str))?;
-                    AllowedHost::parse(&resolved).with_context(|| {
-                        format!("template {:?} resolves to {resolved:?}", template.to_string())
-                    })?
+                    let resolved = template.resolve(|name| app_values.get(name).map(String::as_str))?;
+                    AllowedHost::parse(&resolved)
+                        .with_context(|| format!("template {:?} resolves to {resolved:?}", template.to_string()))?
                 }
             });
         }
@@ -442,10 +405,7 @@ impl AllowedHosts {
 
     /// Builds a list from literal entries only (for tests and tools).
     pub fn from_literals(entries: &[&str]) -> Result<AllowedHosts> {
-        let hosts = entries
-            .iter()
-            .map(|e| AllowedHost::parse(e))
-            .collect::<Result<_>>()?;
+        let hosts = entries.iter().map(|e| AllowedHost::parse(e)).collect::<Result<_>>()?;
         Ok(AllowedHosts { hosts })
     }
 
@@ -508,10 +468,7 @@ mod tests {
         assert_eq!(rules("http://spin.fermyon.dev/"), http80);
         // Spin trims every trailing slash of the host part.
         assert_eq!(rules("http://spin.fermyon.dev//"), http80);
-        assert_eq!(
-            rules("https://spin.fermyon.dev"),
-            (one("https"), domain("spin.fermyon.dev"), PortRule::Port(443))
-        );
+        assert_eq!(rules("https://spin.fermyon.dev"), (one("https"), domain("spin.fermyon.dev"), PortRule::Port(443)));
         assert_eq!(rules("mqtt://broker").2, PortRule::Port(1883));
         assert_eq!(rules("postgres://db").2, PortRule::Port(5432));
     }
@@ -522,10 +479,7 @@ mod tests {
         assert_eq!(rules("http://spin.fermyon.dev:4444"), h4444);
         assert_eq!(rules("http://spin.fermyon.dev:4444/"), h4444);
         assert_eq!(rules("https://spin.fermyon.dev:5555").2, PortRule::Port(5555));
-        assert_eq!(
-            rules("http://spin.fermyon.dev:4444..5555").2,
-            PortRule::Range(4444, 5555)
-        );
+        assert_eq!(rules("http://spin.fermyon.dev:4444..5555").2, PortRule::Range(4444, 5555));
         assert!(refused("http://spin.fermyon.dev:4444..x").contains("non-number"));
         assert!(refused("http://example.com:99999").contains("not a number"));
         assert!(refused("http://example.com:abc").contains("not a number"));
@@ -538,19 +492,13 @@ mod tests {
             assert!(refused(bare).contains("does not contain a scheme"), "{bare}");
         }
         for nonsense in ["", "*", ":", "?", "  "] {
-            assert!(
-                refused(nonsense).contains("is not an allowed outbound host format"),
-                "{nonsense:?}"
-            );
+            assert!(refused(nonsense).contains("is not an allowed outbound host format"), "{nonsense:?}");
         }
         // The port is checked first, so give one to reach the scheme check.
         assert!(refused("h1tp://example.com:80").contains("Invalid allowed host scheme"));
         assert!(refused("h1tp://example.com").contains("no port was provided"));
         assert!(refused("{http,https}://example.com:80").contains("scheme lists"));
-        assert_eq!(
-            rules("*://spin.fermyon.dev:7777"),
-            (SchemeRule::Any, domain("spin.fermyon.dev"), PortRule::Port(7777))
-        );
+        assert_eq!(rules("*://spin.fermyon.dev:7777"), (SchemeRule::Any, domain("spin.fermyon.dev"), PortRule::Port(7777)));
         // `*` and unknown schemes have no default port.
         assert!(refused("*://example.com").contains("does not have a known default port"));
         assert!(refused("ftp://example.com").contains("does not have a known default port"));
@@ -558,33 +506,18 @@ mod tests {
 
     #[test]
     fn hosts_self_localhost_wildcards_and_ip_addresses() {
-        assert_eq!(
-            rules("http://self"),
-            (one("http"), HostRule::ToSelf, PortRule::Port(80))
-        );
+        assert_eq!(rules("http://self"), (one("http"), HostRule::ToSelf, PortRule::Port(80)));
         assert_eq!(rules("http://self.alt").1, HostRule::ToSelf);
         assert_eq!(rules("http://localhost:3001").1, domain("localhost"));
-        assert_eq!(
-            rules("http://*.example.com").1,
-            HostRule::AnySubdomain(".example.com".into())
-        );
+        assert_eq!(rules("http://*.example.com").1, HostRule::AnySubdomain(".example.com".into()));
         // Spin takes a wildcard's suffix as written.
-        assert_eq!(
-            rules("http://*.127.0.0.1").1,
-            HostRule::AnySubdomain(".127.0.0.1".into())
-        );
+        assert_eq!(rules("http://*.127.0.0.1").1, HostRule::AnySubdomain(".127.0.0.1".into()));
         assert!(refused("http://ex*ample.com").contains("Invalid allowed host"));
         assert!(refused("http://*.*.example.com").contains("Invalid allowed host"));
         assert_eq!(rules("http://192.168.1.1").1, domain("192.168.1.1"));
         assert_eq!(rules("http://192.168.1.1:3002").2, PortRule::Port(3002));
-        assert_eq!(
-            rules("http://[::1]:8001"),
-            (one("http"), domain("[::1]"), PortRule::Port(8001))
-        );
-        assert_eq!(
-            rules("*://*:*"),
-            (SchemeRule::Any, HostRule::Any, PortRule::Any)
-        );
+        assert_eq!(rules("http://[::1]:8001"), (one("http"), domain("[::1]"), PortRule::Port(8001)));
+        assert_eq!(rules("*://*:*"), (SchemeRule::Any, HostRule::Any, PortRule::Any));
     }
 
     #[test]
@@ -596,24 +529,11 @@ mod tests {
 
     #[test]
     fn cidr_blocks_need_a_port_unless_the_scheme_has_one() {
-        assert_eq!(
-            rules("*://127.0.0.0/24:80"),
-            (
-                SchemeRule::Any,
-                HostRule::Cidr("127.0.0.0".parse().unwrap(), 24),
-                PortRule::Port(80)
-            )
-        );
+        assert_eq!(rules("*://127.0.0.0/24:80"), (SchemeRule::Any, HostRule::Cidr("127.0.0.0".parse().unwrap(), 24), PortRule::Port(80)));
         assert!(refused("*://127.0.0.0/24").contains("no port was provided"));
-        assert_eq!(
-            rules("*://ff00::/8:80").1,
-            HostRule::Cidr("ff00::".parse().unwrap(), 8)
-        );
+        assert_eq!(rules("*://ff00::/8:80").1, HostRule::Cidr("ff00::".parse().unwrap(), 8));
         // Host bits are cleared, as `from_str_truncate` does.
-        assert_eq!(
-            rules("*://127.0.0.1/24:63551").1,
-            HostRule::Cidr("127.0.0.0".parse().unwrap(), 24)
-        );
+        assert_eq!(rules("*://127.0.0.1/24:63551").1, HostRule::Cidr("127.0.0.0".parse().unwrap(), 24));
     }
 
     #[test]
@@ -626,10 +546,7 @@ mod tests {
             "https://data.example.com/app/x/endpoint/data/v1",
         ] {
             let why = refused(entry);
-            assert!(
-                why.contains("has a path") || why.contains("must not include a path"),
-                "{entry}: {why}"
-            );
+            assert!(why.contains("has a path") || why.contains("must not include a path"), "{entry}: {why}");
         }
     }
 
@@ -696,11 +613,7 @@ mod tests {
         ];
         for (entry, target, expected) in cases {
             let scheme = target.split("://").next().unwrap();
-            assert_eq!(
-                list(&[entry]).allows(&url(target, scheme)),
-                *expected,
-                "{entry} vs {target}"
-            );
+            assert_eq!(list(&[entry]).allows(&url(target, scheme)), *expected, "{entry} vs {target}");
         }
         for entry in ["http://self", "http://self.alt", "*://*:*", "https://self"] {
             assert!(list(&[entry]).allows_relative(&["http", "https"]), "{entry}");
@@ -719,11 +632,7 @@ mod tests {
             assert_eq!(url(u, "https").host, "example.com", "{u}");
         }
         let mysql = list(&["mysql://xyz.com"]);
-        for u in [
-            "mysql://user:pass#word@xyz.com",
-            "mysql://user%3Apass%23word@xyz.com",
-            "user%3Apass%23word@xyz.com",
-        ] {
+        for u in ["mysql://user:pass#word@xyz.com", "mysql://user%3Apass%23word@xyz.com", "user%3Apass%23word@xyz.com"] {
             assert!(mysql.allows(&url(u, "mysql")), "{u}");
         }
     }
@@ -732,14 +641,7 @@ mod tests {
         pairs
             .iter()
             .map(|(name, default)| {
-                (
-                    name.to_string(),
-                    VariableDecl {
-                        default: default.map(str::to_string),
-                        required: default.is_none(),
-                        secret: false,
-                    },
-                )
+                (name.to_string(), VariableDecl { default: default.map(str::to_string), required: default.is_none(), secret: false })
             })
             .collect()
     }
@@ -764,12 +666,7 @@ mod tests {
         validate_entries(&entries(&["{{ required }}/x", "{{ undeclared }}"]), &vars).unwrap();
 
         let err = format!("{:#}", validate_entries(&entries(&["{{ empty }}"]), &vars).unwrap_err());
-        assert!(
-            err.starts_with(
-                "using default variable value(s) with template \"{{ empty }}\" results in invalid config \"\": "
-            ),
-            "{err}"
-        );
+        assert!(err.starts_with("using default variable value(s) with template \"{{ empty }}\" results in invalid config \"\": "), "{err}");
         for bad in ["{{ with_path }}", "{{ bare_host }}", "{{ origin }}/v1"] {
             assert!(validate_entries(&entries(&[bad]), &vars).is_err(), "{bad}");
         }
@@ -780,17 +677,11 @@ mod tests {
 
     #[test]
     fn runtime_resolution_fails_as_a_whole() {
-        let values: HashMap<String, String> = [
-            ("origin", "http://127.0.0.1:4010"),
-            ("host", "auth.example.com"),
-            ("empty", ""),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let hosts =
-            AllowedHosts::resolve(&entries(&["{{ origin }}", "https://{{ host }}"]), &values)
-                .unwrap();
+        let values: HashMap<String, String> = [("origin", "http://127.0.0.1:4010"), ("host", "auth.example.com"), ("empty", "")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let hosts = AllowedHosts::resolve(&entries(&["{{ origin }}", "https://{{ host }}"]), &values).unwrap();
         assert!(hosts.allows(&url("http://127.0.0.1:4010/action/findOne", "https")));
         assert!(hosts.allows(&url("https://auth.example.com/api/v3/", "https")));
         assert!(!hosts.allows(&url("http://127.0.0.1:4011/", "https")));

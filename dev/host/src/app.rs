@@ -86,10 +86,7 @@ impl App {
         }
 
         let compiled = compile_all(&engine, &cache, &sources)?;
-        let stats_compiled = compiled
-            .values()
-            .filter(|(_, o)| *o == CacheOutcome::Compiled)
-            .count();
+        let stats_compiled = compiled.values().filter(|(_, o)| *o == CacheOutcome::Compiled).count();
         let stats_cached = compiled.len() - stats_compiled;
 
         let linker = runtime::base_linker(&engine)?;
@@ -103,13 +100,7 @@ impl App {
                     "dev-host: warning: component {id:?} imports interfaces the dev host does not provide; calling them traps ({missing})"
                 );
             }
-            components.insert(
-                id.to_string(),
-                LoadedComponent {
-                    wasm: source.clone(),
-                    pre,
-                },
-            );
+            components.insert(id.to_string(), LoadedComponent { wasm: source.clone(), pre });
         }
 
         Ok(App {
@@ -117,27 +108,18 @@ impl App {
             engine,
             router,
             components,
-            stats: LoadStats {
-                elapsed: started.elapsed(),
-                compiled: stats_compiled,
-                from_cache: stats_cached,
-            },
+            stats: LoadStats { elapsed: started.elapsed(), compiled: stats_compiled, from_cache: stats_cached },
         })
     }
 
     /// `(component id, .wasm path)` for every loaded component.
     pub fn components(&self) -> impl Iterator<Item = (&str, &Path)> {
-        self.components
-            .iter()
-            .map(|(id, c)| (id.as_str(), c.wasm.as_path()))
+        self.components.iter().map(|(id, c)| (id.as_str(), c.wasm.as_path()))
     }
 
     /// `(route as written, component id)` in the order routes are tried.
     pub fn routes(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.router
-            .entries()
-            .iter()
-            .map(|e| (e.raw_route.as_str(), e.component.as_str()))
+        self.router.entries().iter().map(|e| (e.raw_route.as_str(), e.component.as_str()))
     }
 
     /// The parsed manifest.
@@ -165,30 +147,19 @@ impl App {
 
 /// Reads and compiles each distinct source, one thread per file (Cranelift
 /// also parallelises inside each compilation).
-fn compile_all(
-    engine: &Engine,
-    cache: &ComponentCache,
-    sources: &[&Path],
-) -> Result<BTreeMap<PathBuf, (Component, CacheOutcome)>> {
+fn compile_all(engine: &Engine, cache: &ComponentCache, sources: &[&Path]) -> Result<BTreeMap<PathBuf, (Component, CacheOutcome)>> {
     let results: Vec<Result<(PathBuf, (Component, CacheOutcome))>> = std::thread::scope(|scope| {
         let handles: Vec<_> = sources
             .iter()
             .map(|source| {
                 scope.spawn(move || {
-                    let wasm = std::fs::read(source)
-                        .with_context(|| format!("reading component {}", source.display()))?;
+                    let wasm = std::fs::read(source).with_context(|| format!("reading component {}", source.display()))?;
                     let loaded = cache.load_or_compile(engine, &wasm, source)?;
                     Ok((source.to_path_buf(), loaded))
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("compiler thread panicked")))
-            })
-            .collect()
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("compiler thread panicked")))).collect()
     });
     results.into_iter().collect()
 }

@@ -68,14 +68,10 @@ impl Hasher for Sha256Hasher {
 
 impl ComponentCache {
     pub fn new(engine: &Engine, dir: &Path) -> Result<ComponentCache> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating component cache directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating component cache directory {}", dir.display()))?;
         let mut hasher = Sha256Hasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        Ok(ComponentCache {
-            dir: dir.to_path_buf(),
-            engine_fingerprint: hasher.0.finalize().into(),
-        })
+        Ok(ComponentCache { dir: dir.to_path_buf(), engine_fingerprint: hasher.0.finalize().into() })
     }
 
     /// The cache file for these `.wasm` bytes.
@@ -90,38 +86,22 @@ impl ComponentCache {
 
     /// Loads the compiled component for `wasm` from the cache, or compiles
     /// and stores it. `source` is only used in messages.
-    pub fn load_or_compile(
-        &self,
-        engine: &Engine,
-        wasm: &[u8],
-        source: &Path,
-    ) -> Result<(Component, CacheOutcome)> {
+    pub fn load_or_compile(&self, engine: &Engine, wasm: &[u8], source: &Path) -> Result<(Component, CacheOutcome)> {
         let entry = self.entry_path(wasm);
         if entry.is_file() {
             // SAFETY: entries are written only by `store` below, from
             // `Component::serialize` for an engine with this fingerprint.
             match unsafe { Component::deserialize_file(engine, &entry) } {
                 Ok(component) => return Ok((component, CacheOutcome::Hit)),
-                Err(e) => eprintln!(
-                    "dev-host: ignoring unreadable cache entry {} ({e}); recompiling",
-                    entry.display()
-                ),
+                Err(e) => eprintln!("dev-host: ignoring unreadable cache entry {} ({e}); recompiling", entry.display()),
             }
         }
-        let component = Component::from_binary(engine, wasm)
-            .map_err(anyhow::Error::from)
-            .with_context(|| {
-                format!(
-                "compiling {} (it must be a WASI 0.2 component: build with --target wasm32-wasip2)",
-                source.display()
-            )
-            })?;
+        let component = Component::from_binary(engine, wasm).map_err(anyhow::Error::from).with_context(|| {
+            format!("compiling {} (it must be a WASI 0.2 component: build with --target wasm32-wasip2)", source.display())
+        })?;
         // A failed cache write only costs a recompile next time.
         if let Err(e) = self.store(&component, &entry) {
-            eprintln!(
-                "dev-host: could not write cache entry {}: {e:#}",
-                entry.display()
-            );
+            eprintln!("dev-host: could not write cache entry {}: {e:#}", entry.display());
         }
         Ok((component, CacheOutcome::Compiled))
     }
@@ -131,11 +111,7 @@ impl ComponentCache {
         let bytes = component.serialize()?;
         // Write-then-rename so a concurrent reader (another test process)
         // never sees a half-written entry.
-        let tmp = entry.with_extension(format!(
-            "tmp.{}.{}",
-            std::process::id(),
-            UNIQUE.fetch_add(1, Ordering::Relaxed)
-        ));
+        let tmp = entry.with_extension(format!("tmp.{}.{}", std::process::id(), UNIQUE.fetch_add(1, Ordering::Relaxed)));
         std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, entry).with_context(|| format!("renaming {}", tmp.display()))?;
         Ok(())
@@ -164,19 +140,13 @@ mod tests {
         let cache = ComponentCache::new(&engine, dir.path()).unwrap();
         // The smallest valid component: no imports, no exports.
         let wasm = b"\0asm\x0d\0\x01\0";
-        let (_, first) = cache
-            .load_or_compile(&engine, wasm, Path::new("empty.wasm"))
-            .unwrap();
-        let (_, second) = cache
-            .load_or_compile(&engine, wasm, Path::new("empty.wasm"))
-            .unwrap();
+        let (_, first) = cache.load_or_compile(&engine, wasm, Path::new("empty.wasm")).unwrap();
+        let (_, second) = cache.load_or_compile(&engine, wasm, Path::new("empty.wasm")).unwrap();
         assert_eq!(first, CacheOutcome::Compiled);
         assert_eq!(second, CacheOutcome::Hit);
         // A core module is not a component.
         let core = b"\0asm\x01\0\0\0";
-        let err = cache
-            .load_or_compile(&engine, core, Path::new("core.wasm"))
-            .unwrap_err();
+        let err = cache.load_or_compile(&engine, core, Path::new("core.wasm")).unwrap_err();
         assert!(format!("{err:#}").contains("wasm32-wasip2"), "{err:#}");
     }
 }

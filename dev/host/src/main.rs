@@ -51,9 +51,7 @@ fn parse_args() -> Result<Args> {
             "--manifest" | "-f" => args.manifest = value("--manifest")?.into(),
             "--listen" => {
                 let v = value("--listen")?;
-                args.listen = v.parse().with_context(|| {
-                    format!("--listen {v:?} is not an address like 127.0.0.1:3000")
-                })?;
+                args.listen = v.parse().with_context(|| format!("--listen {v:?} is not an address like 127.0.0.1:3000"))?;
             }
             "--cache-dir" => args.cache_dir = Some(value("--cache-dir")?.into()),
             "--variable" => {
@@ -85,46 +83,31 @@ async fn main() {
 async fn wait_for_stop_signal() -> Result<()> {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing the SIGTERM handler")?;
         tokio::select! {
             result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
             _ = term.recv() => {}
         }
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     Ok(())
 }
 
 async fn run() -> Result<()> {
     let started = Instant::now();
     let args = parse_args()?;
-    let cache_dir = args
-        .cache_dir
-        .clone()
-        .unwrap_or_else(|| default_cache_dir(&args.manifest));
+    let cache_dir = args.cache_dir.clone().unwrap_or_else(|| default_cache_dir(&args.manifest));
 
     // Compiling is CPU-bound and blocking; keep it off the async workers.
     let manifest = args.manifest.clone();
     let loader_cache = cache_dir.clone();
-    let app = tokio::task::spawn_blocking(move || App::load(&manifest, &loader_cache))
-        .await
-        .context("loader thread failed")??;
+    let app = tokio::task::spawn_blocking(move || App::load(&manifest, &loader_cache)).await.context("loader thread failed")??;
     let app = Arc::new(app);
     let stats = app.load_stats();
 
-    let server = serve(
-        app.clone(),
-        ServeOptions {
-            addr: args.listen,
-            variables: args.variables,
-            use_process_env: true,
-        },
-    )
-    .await?;
+    let server = serve(app.clone(), ServeOptions { addr: args.listen, variables: args.variables, use_process_env: true }).await?;
 
     println!(
         "dev-host: loaded {} in {} ms ({} compiled, {} from cache {}); ready in {} ms",

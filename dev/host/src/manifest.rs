@@ -140,12 +140,9 @@ struct RawComponent {
 impl Manifest {
     /// Reads and validates the manifest at `path`.
     pub fn load(path: &Path) -> Result<Manifest> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading manifest {}", path.display()))?;
-        let path = std::path::absolute(path)
-            .with_context(|| format!("resolving manifest path {}", path.display()))?;
-        Self::parse(&text, &path)
-            .with_context(|| format!("Failed to load Spin app from {:?}", path.display().to_string()))
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading manifest {}", path.display()))?;
+        let path = std::path::absolute(path).with_context(|| format!("resolving manifest path {}", path.display()))?;
+        Self::parse(&text, &path).with_context(|| format!("Failed to load Spin app from {:?}", path.display().to_string()))
     }
 
     /// Parses manifest text; `path` is where it lives (component sources are
@@ -153,10 +150,7 @@ impl Manifest {
     pub fn parse(text: &str, path: &Path) -> Result<Manifest> {
         let raw: RawManifest = toml::from_str(text).context("invalid spin.toml")?;
         if raw.spin_manifest_version.as_integer() != Some(2) {
-            bail!(
-                "spin_manifest_version must be 2 (found {}); the dev host only reads version 2 manifests",
-                raw.spin_manifest_version
-            );
+            bail!("spin_manifest_version must be 2 (found {}); the dev host only reads version 2 manifests", raw.spin_manifest_version);
         }
         let dir = path.parent().unwrap_or(Path::new("."));
 
@@ -167,30 +161,19 @@ impl Manifest {
             if raw_var.required == raw_var.default.is_some() {
                 bail!("[variables] {name}: must be `required` OR have a `default`");
             }
-            variables.insert(
-                name,
-                VariableDecl {
-                    default: raw_var.default,
-                    required: raw_var.required,
-                    secret: raw_var.secret,
-                },
-            );
+            variables.insert(name, VariableDecl { default: raw_var.default, required: raw_var.required, secret: raw_var.secret });
         }
 
         let mut components = BTreeMap::new();
         for (id, raw_component) in raw.component {
             let source = match &raw_component.source {
                 toml::Value::String(s) => dir.join(s),
-                other => bail!(
-                    "component {id:?}: source {other} is not a local path; the dev host only loads local .wasm files"
-                ),
+                other => bail!("component {id:?}: source {other} is not a local path; the dev host only loads local .wasm files"),
             };
             for (key, template) in &raw_component.variables {
                 validate_name(key).map_err(|e| anyhow::anyhow!("component {id:?} variable {e}"))?;
-                let parsed = Template::parse(template)
-                    .with_context(|| format!("component {id:?} variable {key:?}"))?;
-                check_template_vars(&parsed, &variables)
-                    .with_context(|| format!("component {id:?} variable {key:?}"))?;
+                let parsed = Template::parse(template).with_context(|| format!("component {id:?} variable {key:?}"))?;
+                check_template_vars(&parsed, &variables).with_context(|| format!("component {id:?} variable {key:?}"))?;
             }
             // Spin's loader: literal entries must parse, and templated ones
             // must parse once resolved with the variables' defaults.
@@ -199,11 +182,7 @@ impl Manifest {
                 .with_context(|| format!("Failed to load component `{id}`"))?;
             components.insert(
                 id,
-                ComponentDecl {
-                    source,
-                    allowed_outbound_hosts: raw_component.allowed_outbound_hosts,
-                    variables: raw_component.variables,
-                },
+                ComponentDecl { source, allowed_outbound_hosts: raw_component.allowed_outbound_hosts, variables: raw_component.variables },
             );
         }
 
@@ -226,9 +205,9 @@ impl Manifest {
             let route = match trigger.route {
                 Some(RawRoute::Path(p)) => TriggerRoute::Path(p),
                 Some(RawRoute::Private { private: true }) => TriggerRoute::Private,
-                Some(RawRoute::Private { private: false }) => bail!(
-                    "{what}: route must be a string pattern or '{{ private = true }}': '{component}' has {{ private = false }}"
-                ),
+                Some(RawRoute::Private { private: false }) => {
+                    bail!("{what}: route must be a string pattern or '{{ private = true }}': '{component}' has {{ private = false }}")
+                }
                 None => bail!("{what}: missing `route`"),
             };
             http_triggers.push(HttpTrigger { route, component });
@@ -251,10 +230,7 @@ impl Manifest {
 }
 
 /// Spin rejects templates naming variables that `[variables]` does not declare.
-fn check_template_vars(
-    template: &Template,
-    variables: &BTreeMap<String, VariableDecl>,
-) -> Result<()> {
+fn check_template_vars(template: &Template, variables: &BTreeMap<String, VariableDecl>) -> Result<()> {
     for name in template.variable_names() {
         if !variables.contains_key(name) {
             bail!("template refers to unknown application variable {name:?}");
@@ -311,92 +287,52 @@ source = "hidden.wasm"
         assert_eq!(
             m.http_triggers,
             vec![
-                HttpTrigger {
-                    route: TriggerRoute::Path("/users/me".into()),
-                    component: "me".into()
-                },
-                HttpTrigger {
-                    route: TriggerRoute::Private,
-                    component: "hidden".into()
-                },
+                HttpTrigger { route: TriggerRoute::Path("/users/me".into()), component: "me".into() },
+                HttpTrigger { route: TriggerRoute::Private, component: "hidden".into() },
             ]
         );
         let me = &m.components["me"];
-        assert_eq!(
-            me.source,
-            Path::new("/app/../target/wasm32-wasip2/release/me.wasm")
-        );
+        assert_eq!(me.source, Path::new("/app/../target/wasm32-wasip2/release/me.wasm"));
         assert_eq!(me.allowed_outbound_hosts.len(), 2);
         assert_eq!(me.variables["label"], "key={{data_api_key}}!");
     }
 
     fn parse_err(text: &str) -> String {
-        format!(
-            "{:#}",
-            Manifest::parse(text, Path::new("/app/spin.toml")).unwrap_err()
-        )
+        format!("{:#}", Manifest::parse(text, Path::new("/app/spin.toml")).unwrap_err())
     }
 
     #[test]
     fn rejects_what_spin_rejects() {
         let head = "spin_manifest_version = 2\n[application]\nname = \"a\"\n";
-        assert!(
-            parse_err("spin_manifest_version = 1\n[application]\nname = \"a\"\n")
-                .contains("must be 2")
-        );
-        assert!(parse_err(&format!(
-            "{head}[variables]\nx = {{ required = true, default = \"1\" }}\n"
-        ))
-        .contains("required` OR"));
-        assert!(
-            parse_err(&format!("{head}[variables]\nx = {{ secret = true }}\n"))
-                .contains("required` OR")
-        );
-        assert!(
-            parse_err(&format!("{head}[variables]\nBad = {{ default = \"1\" }}\n"))
-                .contains("invalid variable name")
-        );
-        assert!(parse_err(&format!(
-            "{head}[[trigger.http]]\nroute = \"/\"\ncomponent = \"nope\"\n"
-        ))
-        .contains("not defined"));
-        assert!(parse_err(&format!(
-            "{head}[component.c]\nsource = \"c.wasm\"\n[component.c.variables]\nv = \"{{{{ missing }}}}\"\n"
-        ))
-        .contains("unknown application variable \"missing\""));
-        assert!(parse_err(&format!(
-            "{head}[component.c]\nsource = \"c.wasm\"\nallowed_outbound_hosts = [\"example.com\"]\n"
-        ))
-        .contains("does not contain a scheme"));
-        assert!(parse_err(&format!(
-            "{head}[component.c]\nsource = {{ url = \"https://x/c.wasm\", digest = \"sha256:0\" }}\n"
-        ))
-        .contains("not a local path"));
+        assert!(parse_err("spin_manifest_version = 1\n[application]\nname = \"a\"\n").contains("must be 2"));
+        assert!(parse_err(&format!("{head}[variables]\nx = {{ required = true, default = \"1\" }}\n")).contains("required` OR"));
+        assert!(parse_err(&format!("{head}[variables]\nx = {{ secret = true }}\n")).contains("required` OR"));
+        assert!(parse_err(&format!("{head}[variables]\nBad = {{ default = \"1\" }}\n")).contains("invalid variable name"));
+        assert!(parse_err(&format!("{head}[[trigger.http]]\nroute = \"/\"\ncomponent = \"nope\"\n")).contains("not defined"));
+        assert!(parse_err(&format!("{head}[component.c]\nsource = \"c.wasm\"\n[component.c.variables]\nv = \"{{{{ missing }}}}\"\n"))
+            .contains("unknown application variable \"missing\""));
+        assert!(parse_err(&format!("{head}[component.c]\nsource = \"c.wasm\"\nallowed_outbound_hosts = [\"example.com\"]\n"))
+            .contains("does not contain a scheme"));
+        assert!(parse_err(&format!("{head}[component.c]\nsource = {{ url = \"https://x/c.wasm\", digest = \"sha256:0\" }}\n"))
+            .contains("not a local path"));
     }
 
     #[test]
     fn allowed_hosts_are_checked_at_load_with_spins_error_chain() {
         let head = "spin_manifest_version = 2\n[application]\nname = \"a\"\n";
         let app = |variables: &str, hosts: &str| {
-            format!(
-                "{head}[variables]\n{variables}\n[component.members-create]\nsource = \"c.wasm\"\nallowed_outbound_hosts = {hosts}\n"
-            )
+            format!("{head}[variables]\n{variables}\n[component.members-create]\nsource = \"c.wasm\"\nallowed_outbound_hosts = {hosts}\n")
         };
         // The message Spin 4.0.2 printed for this repository's old manifest.
-        let err = parse_err(&app(
-            "stalwart_url = { default = \"\" }",
-            "[\"{{ stalwart_url }}\"]",
-        ));
+        let err = parse_err(&app("stalwart_url = { default = \"\" }", "[\"{{ stalwart_url }}\"]"));
         assert!(
             err.starts_with(
                 "Failed to load component `members-create`: `allowed_outbound_hosts` is malformed: using default variable value(s) with template \"{{ stalwart_url }}\" results in invalid config \"\""
             ),
             "{err}"
         );
-        let err = parse_err(&app(
-            "data_api_url = { default = \"https://data.example.com/app/x/endpoint/data/v1\" }",
-            "[\"{{ data_api_url }}\"]",
-        ));
+        let err =
+            parse_err(&app("data_api_url = { default = \"https://data.example.com/app/x/endpoint/data/v1\" }", "[\"{{ data_api_url }}\"]"));
         assert!(err.contains("must not include a path"), "{err}");
         let err = parse_err(&app("", "[\"insecure:allow-all\"]"));
         assert!(err.contains("'insecure:allow-all' is not allowed"), "{err}");
@@ -411,8 +347,7 @@ source = "hidden.wasm"
             ("", "[\"{{ undeclared }}\"]"),
             ("host = { default = \"x.example\" }", "[\"https://{{ host }}:8443/\"]"),
         ] {
-            Manifest::parse(&app(variables, hosts), Path::new("/app/spin.toml"))
-                .unwrap_or_else(|e| panic!("{variables} {hosts}: {e:#}"));
+            Manifest::parse(&app(variables, hosts), Path::new("/app/spin.toml")).unwrap_or_else(|e| panic!("{variables} {hosts}: {e:#}"));
         }
     }
 

@@ -28,32 +28,19 @@ pub struct MemoryPeaks {
 
 impl MemoryPeaks {
     pub(crate) fn new<'a>(components: impl IntoIterator<Item = &'a str>) -> Self {
-        MemoryPeaks {
-            by_component: components
-                .into_iter()
-                .map(|id| (id.to_string(), Arc::default()))
-                .collect(),
-        }
+        MemoryPeaks { by_component: components.into_iter().map(|id| (id.to_string(), Arc::default())).collect() }
     }
 
     /// A fresh meter for one request to `component` (a component the app
     /// does not serve gets a meter that records nowhere).
     pub(crate) fn meter(&self, component: &str) -> MemoryMeter {
-        MemoryMeter {
-            sink: self.by_component.get(component).cloned().unwrap_or_default(),
-            total: 0,
-            last_growth: 0,
-        }
+        MemoryMeter { sink: self.by_component.get(component).cloned().unwrap_or_default(), total: 0, last_growth: 0 }
     }
 
     /// The peak bytes per component that ran since the last call, and
     /// resets them, so a caller can measure one route at a time.
     pub fn take(&self) -> HashMap<String, usize> {
-        self.by_component
-            .iter()
-            .map(|(id, peak)| (id.clone(), peak.swap(0, Ordering::Relaxed)))
-            .filter(|(_, peak)| *peak > 0)
-            .collect()
+        self.by_component.iter().map(|(id, peak)| (id.clone(), peak.swap(0, Ordering::Relaxed))).filter(|(_, peak)| *peak > 0).collect()
     }
 }
 
@@ -68,12 +55,7 @@ pub struct MemoryMeter {
 }
 
 impl ResourceLimiter for MemoryMeter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
         // Wasmtime fails a growth past the memory's maximum even when the
         // limiter allows it; such a growth never happens, so is not counted.
         if maximum.is_some_and(|max| desired > max) {
@@ -95,12 +77,7 @@ impl ResourceLimiter for MemoryMeter {
         Ok(())
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        _desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, _desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(true)
     }
 }

@@ -76,10 +76,7 @@ impl OutboundPolicy {
     /// Checks the request against the allow-list and, for a self request,
     /// points it at this server.
     fn admit<B>(&self, request: &mut http::Request<B>) -> Result<(), Denial> {
-        let allowed = self
-            .allowed
-            .as_ref()
-            .map_err(|reason| Denial::Unresolved(reason.clone()))?;
+        let allowed = self.allowed.as_ref().map_err(|reason| Denial::Unresolved(reason.clone()))?;
         let is_self = match request.uri().authority().map(|a| a.host()) {
             None | Some("") => true,
             Some(host) => host == "self.alt",
@@ -88,13 +85,9 @@ impl OutboundPolicy {
             if !allowed.allows_relative(&["http", "https"]) {
                 return Err(Denial::NotAllowed("self".to_string()));
             }
-            let path_and_query = request
-                .uri()
-                .path_and_query()
-                .map_or("/", |pq| pq.as_str());
-            *request.uri_mut() = format!("http://{}{path_and_query}", self.self_addr)
-                .parse()
-                .map_err(|_| Denial::NotAllowed("self".to_string()))?;
+            let path_and_query = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+            *request.uri_mut() =
+                format!("http://{}{path_and_query}", self.self_addr).parse().map_err(|_| Denial::NotAllowed("self".to_string()))?;
             return Ok(());
         }
         let uri = request.uri().to_string();
@@ -125,8 +118,7 @@ impl OutboundPolicy {
 pub struct OutboundHooks(pub Arc<OutboundPolicy>);
 
 type Io = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;
-type SendFuture =
-    Box<dyn Future<Output = wasmtime_wasi_http::Result<(http::Response<WasiBody>, Io)>> + Send>;
+type SendFuture = Box<dyn Future<Output = wasmtime_wasi_http::Result<(http::Response<WasiBody>, Io)>> + Send>;
 
 impl WasiHttpHooks for OutboundHooks {
     fn send_request(
@@ -172,9 +164,7 @@ impl OutboundClient {
     /// A pool with Spin's settings: `hyper_util`'s defaults (keep-alive,
     /// idle connections kept per host) and no `TCP_NODELAY`.
     pub fn new() -> OutboundClient {
-        OutboundClient {
-            pooled: Client::builder(TokioExecutor::new()).build(Connector),
-        }
+        OutboundClient { pooled: Client::builder(TokioExecutor::new()).build(Connector) }
     }
 
     async fn send(
@@ -185,14 +175,9 @@ impl OutboundClient {
         if request.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
             let request = request.map(|body| body.boxed_unsync());
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            return Ok((
-                response.map(|body| body.map_err(Into::into).boxed_unsync()),
-                Box::new(io) as Io,
-            ));
+            return Ok((response.map(|body| body.map_err(Into::into).boxed_unsync()), Box::new(io) as Io));
         }
-        let timeout = |pick: fn(&RequestOptions) -> Option<Duration>| {
-            options.as_ref().and_then(pick).unwrap_or(DEFAULT_TIMEOUT)
-        };
+        let timeout = |pick: fn(&RequestOptions) -> Option<Duration>| options.as_ref().and_then(pick).unwrap_or(DEFAULT_TIMEOUT);
         let connect = timeout(|o| o.connect_timeout);
         let first_byte = timeout(|o| o.first_byte_timeout);
         let between_bytes = timeout(|o| o.between_bytes_timeout);
@@ -201,18 +186,9 @@ impl OutboundClient {
         // guest's for the same reason).
         request.headers_mut().remove(http::header::HOST);
         let response = CONNECT_TIMEOUT.scope(connect, self.pooled.request(request));
-        let response = tokio::time::timeout(first_byte, response)
-            .await
-            .map_err(|_| Error::ConnectionReadTimeout)?
-            .map_err(request_error)?;
-        let response = response.map(|body| {
-            BetweenBytes {
-                body,
-                timeout: between_bytes,
-                sleep: None,
-            }
-            .boxed_unsync()
-        });
+        let response =
+            tokio::time::timeout(first_byte, response).await.map_err(|_| Error::ConnectionReadTimeout)?.map_err(request_error)?;
+        let response = response.map(|body| BetweenBytes { body, timeout: between_bytes, sleep: None }.boxed_unsync());
         Ok((response, Box::new(async { Ok(()) }) as Io))
     }
 }
@@ -240,10 +216,7 @@ impl StdError for ConnectFailure {}
 impl From<ConnectFailure> for Error {
     fn from(failure: ConnectFailure) -> Error {
         match failure {
-            ConnectFailure::Dns => Error::DnsError {
-                rcode: Some("address not available".into()),
-                info_code: Some(0),
-            },
+            ConnectFailure::Dns => Error::DnsError { rcode: Some("address not available".into()), info_code: Some(0) },
             ConnectFailure::Timeout => Error::ConnectionTimeout,
             ConnectFailure::Refused => Error::ConnectionRefused,
         }
@@ -291,10 +264,7 @@ impl tower_service::Service<Uri> for Connector {
                 Some(_) => authority.to_string(),
                 None => format!("{authority}:80"),
             };
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&target)
-                .await
-                .map_err(|_| ConnectFailure::Dns)?
-                .collect();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&target).await.map_err(|_| ConnectFailure::Dns)?.collect();
             let stream = tokio::time::timeout(timeout, TcpStream::connect(&addrs[..]))
                 .await
                 .map_err(|_| ConnectFailure::Timeout)?
@@ -328,16 +298,8 @@ impl HeadFirstUnlessWritten {
     fn new(mut body: WasiBody) -> Self {
         let mut cx = Context::from_waker(std::task::Waker::noop());
         match Pin::new(&mut body).poll_frame(&mut cx) {
-            Poll::Ready(frame) => HeadFirstUnlessWritten {
-                body,
-                first: Some(frame),
-                hold_once: false,
-            },
-            Poll::Pending => HeadFirstUnlessWritten {
-                body,
-                first: None,
-                hold_once: true,
-            },
+            Poll::Ready(frame) => HeadFirstUnlessWritten { body, first: Some(frame), hold_once: false },
+            Poll::Pending => HeadFirstUnlessWritten { body, first: None, hold_once: true },
         }
     }
 }
@@ -346,10 +308,7 @@ impl Body for HeadFirstUnlessWritten {
     type Data = Bytes;
     type Error = Error;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = &mut *self;
         if let Some(frame) = this.first.take() {
             return Poll::Ready(frame);
@@ -390,10 +349,7 @@ impl Body for BetweenBytes {
     type Data = Bytes;
     type Error = Error;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = &mut *self;
         match Pin::new(&mut this.body).poll_frame(cx) {
             Poll::Ready(frame) => {
@@ -402,9 +358,7 @@ impl Body for BetweenBytes {
             }
             Poll::Pending => {
                 let timeout = this.timeout;
-                let sleep = this
-                    .sleep
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
                 match sleep.as_mut().poll(cx) {
                     Poll::Ready(()) => Poll::Ready(Some(Err(Error::ConnectionReadTimeout))),
                     Poll::Pending => Poll::Pending,
@@ -427,33 +381,17 @@ mod tests {
     use super::*;
 
     fn policy(allowed: Result<AllowedHosts, String>) -> OutboundPolicy {
-        OutboundPolicy {
-            component_id: "c".into(),
-            allowed,
-            self_addr: "127.0.0.1:3000".parse().unwrap(),
-            client: OutboundClient::new(),
-        }
+        OutboundPolicy { component_id: "c".into(), allowed, self_addr: "127.0.0.1:3000".parse().unwrap(), client: OutboundClient::new() }
     }
 
     #[test]
     fn policy_admits_and_rewrites() {
-        let policy = policy(Ok(AllowedHosts::from_literals(&[
-            "http://127.0.0.1:4010",
-            "http://self",
-        ])
-        .unwrap()));
-        let mut ok = http::Request::get("http://127.0.0.1:4010/x")
-            .body(())
-            .unwrap();
+        let policy = policy(Ok(AllowedHosts::from_literals(&["http://127.0.0.1:4010", "http://self"]).unwrap()));
+        let mut ok = http::Request::get("http://127.0.0.1:4010/x").body(()).unwrap();
         assert!(policy.admit(&mut ok).is_ok());
         let mut denied = http::Request::get("http://127.0.0.1:9/x").body(()).unwrap();
-        assert_eq!(
-            policy.admit(&mut denied).unwrap_err(),
-            Denial::NotAllowed("http://127.0.0.1:9".into())
-        );
-        let mut own = http::Request::get("http://self.alt/users/me?x=1")
-            .body(())
-            .unwrap();
+        assert_eq!(policy.admit(&mut denied).unwrap_err(), Denial::NotAllowed("http://127.0.0.1:9".into()));
+        let mut own = http::Request::get("http://self.alt/users/me?x=1").body(()).unwrap();
         assert!(policy.admit(&mut own).is_ok());
         assert_eq!(own.uri().to_string(), "http://127.0.0.1:3000/users/me?x=1");
     }
@@ -463,11 +401,7 @@ mod tests {
         let policy = policy(Err("bad entry".into()));
         for uri in ["http://127.0.0.1:4010/x", "http://self.alt/", "/relative"] {
             let mut req = http::Request::get(uri).body(()).unwrap();
-            assert_eq!(
-                policy.admit(&mut req).unwrap_err(),
-                Denial::Unresolved("bad entry".into()),
-                "{uri}"
-            );
+            assert_eq!(policy.admit(&mut req).unwrap_err(), Denial::Unresolved("bad entry".into()), "{uri}");
         }
     }
 }

@@ -76,9 +76,7 @@ pub struct RouteMatch<'r> {
 
 impl Router {
     /// Builds the table from `(route, component)` pairs in manifest order.
-    pub fn build<'a>(
-        routes: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<(Router, Vec<DuplicateRoute>)> {
+    pub fn build<'a>(routes: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<(Router, Vec<DuplicateRoute>)> {
         // Deduplicate on the raw route string; the last trigger wins but
         // keeps the first one's position, as in Spin.
         let mut unique: Vec<(String, String)> = Vec::new();
@@ -98,17 +96,9 @@ impl Router {
         let mut entries = Vec::with_capacity(unique.len());
         for (raw_route, component) in unique {
             let based_route = based_route(&raw_route);
-            let tokens = parse_pattern(&pattern_of(&based_route)).map_err(|e| {
-                anyhow::anyhow!(
-                    "Error parsing route {based_route} associated with component {component}: {e}"
-                )
-            })?;
-            entries.push(RouteEntry {
-                component,
-                raw_route,
-                based_route,
-                tokens,
-            });
+            let tokens = parse_pattern(&pattern_of(&based_route))
+                .map_err(|e| anyhow::anyhow!("Error parsing route {based_route} associated with component {component}: {e}"))?;
+            entries.push(RouteEntry { component, raw_route, based_route, tokens });
         }
         // Stable sort: equal-ranked routes stay in manifest order.
         entries.sort_by(|a, b| specificity(&b.tokens, &a.tokens));
@@ -133,11 +123,7 @@ impl Router {
                     (false, true) => format!("/{rest}/"),
                 },
             };
-            Some(RouteMatch {
-                entry,
-                params,
-                path_info,
-            })
+            Some(RouteMatch { entry, params, path_info })
         })
     }
 }
@@ -153,31 +139,14 @@ impl RouteMatch<'_> {
     /// in Spin's order. `host` is the request's Host header (Spin falls
     /// back to `localhost`); the full URL always says `http` here since the
     /// dev host does not terminate TLS.
-    pub fn spin_headers(
-        &self,
-        host: &str,
-        path_and_query: &str,
-        client_addr: SocketAddr,
-    ) -> Vec<(String, String)> {
+    pub fn spin_headers(&self, host: &str, path_and_query: &str, client_addr: SocketAddr) -> Vec<(String, String)> {
         let mut headers = vec![
             ("spin-path-info".to_string(), self.path_info.clone()),
-            (
-                "spin-full-url".to_string(),
-                format!("http://{host}{path_and_query}"),
-            ),
-            (
-                "spin-matched-route".to_string(),
-                self.entry.based_route.clone(),
-            ),
+            ("spin-full-url".to_string(), format!("http://{host}{path_and_query}")),
+            ("spin-matched-route".to_string(), self.entry.based_route.clone()),
             ("spin-base-path".to_string(), "/".to_string()),
-            (
-                "spin-raw-component-route".to_string(),
-                self.entry.raw_route.clone(),
-            ),
-            (
-                "spin-component-route".to_string(),
-                self.component_route().to_string(),
-            ),
+            ("spin-raw-component-route".to_string(), self.entry.raw_route.clone()),
+            ("spin-component-route".to_string(), self.component_route().to_string()),
             ("spin-client-addr".to_string(), client_addr.to_string()),
         ];
         for (name, value) in &self.params {
@@ -190,19 +159,13 @@ impl RouteMatch<'_> {
 /// Spin names the header `SPIN_PATH_MATCH_<NAME>` and then turns `_` into
 /// `-` and lower-cases it: `:user_id` → `spin-path-match-user-id`.
 pub fn path_match_header(param: &str) -> String {
-    format!("spin_path_match_{param}")
-        .replace('_', "-")
-        .to_ascii_lowercase()
+    format!("spin_path_match_{param}").replace('_', "-").to_ascii_lowercase()
 }
 
 /// `base` is always `/` for the dev host; Spin joins it to the route and
 /// drops a single trailing slash.
 fn based_route(raw: &str) -> String {
-    let absolute = if raw.starts_with('/') {
-        raw.to_string()
-    } else {
-        format!("/{raw}")
-    };
+    let absolute = if raw.starts_with('/') { raw.to_string() } else { format!("/{raw}") };
     match absolute.strip_suffix('/') {
         Some(s) => s.to_string(),
         None => absolute,
@@ -331,10 +294,7 @@ fn specificity(a: &[Token], b: &[Token]) -> Ordering {
 fn token_rank(a: &Token, b: &Token) -> Ordering {
     use Token::*;
     match (a, b) {
-        (Exact(_), Exact(_))
-        | (Param(_), Param(_))
-        | (Wildcard, Wildcard)
-        | (Slash | Dot, Slash | Dot) => Ordering::Equal,
+        (Exact(_), Exact(_)) | (Param(_), Param(_)) | (Wildcard, Wildcard) | (Slash | Dot, Slash | Dot) => Ordering::Equal,
         (Dot, _) | (Exact(_), _) => Ordering::Greater,
         (Param(_), Exact(_)) => Ordering::Less,
         (Param(_), _) => Ordering::Greater,
@@ -349,9 +309,7 @@ mod tests {
     use super::*;
 
     fn router(routes: &[(&str, &str)]) -> Router {
-        Router::build(routes.iter().map(|(r, c)| (*r, *c)))
-            .unwrap()
-            .0
+        Router::build(routes.iter().map(|(r, c)| (*r, *c))).unwrap().0
     }
 
     /// The project's own route shapes plus the cases Spin's tests pin down.
@@ -387,19 +345,9 @@ mod tests {
             ("/users", "catch-all", &[], "/users"),
             ("/users/", "catch-all", &[], "/users/"),
             ("/users/a/b", "catch-all", &[], "/users/a/b"),
-            (
-                "/tenants/acme/members/u1/remove",
-                "remove-member",
-                &[("slug", "acme"), ("user_id", "u1")],
-                "",
-            ),
+            ("/tenants/acme/members/u1/remove", "remove-member", &[("slug", "acme"), ("user_id", "u1")], ""),
             ("/tenants/acme/members", "members", &[("slug", "acme")], ""),
-            (
-                "/tenants/acme/other",
-                "tenant-any",
-                &[("slug", "acme")],
-                "/other",
-            ),
+            ("/tenants/acme/other", "tenant-any", &[("slug", "acme")], "/other"),
             ("/tenants/acme", "tenant-any", &[("slug", "acme")], ""),
             ("/static", "static", &[], ""),
             ("/static/", "static", &[], "/"),
@@ -419,9 +367,7 @@ mod tests {
             ("/nothing/here", "catch-all", &[], "/nothing/here"),
         ];
         for (path, component, params, path_info) in cases {
-            let m = r
-                .route(path)
-                .unwrap_or_else(|| panic!("{path} did not match"));
+            let m = r.route(path).unwrap_or_else(|| panic!("{path} did not match"));
             assert_eq!(m.entry.component, *component, "path {path}");
             let got: Vec<(&str, &str)> = m.params.iter().map(|(k, v)| (*k, v.as_str())).collect();
             assert_eq!(got, *params, "params for {path}");
@@ -431,11 +377,7 @@ mod tests {
 
     #[test]
     fn no_match_without_catch_all() {
-        let r = router(&[
-            ("/users/me", "me"),
-            ("/users/:subject", "user"),
-            ("/static/...", "s"),
-        ]);
+        let r = router(&[("/users/me", "me"), ("/users/:subject", "user"), ("/static/...", "s")]);
         for path in ["/", "/users", "/users/a/b", "/usersx", "/other", "/stat"] {
             assert!(r.route(path).is_none(), "{path} should not match");
         }
@@ -443,18 +385,8 @@ mod tests {
 
     #[test]
     fn precedence_does_not_depend_on_manifest_order() {
-        let forward = router(&[
-            ("/one/...", "one"),
-            ("/one/two/...", "two"),
-            ("/x/:p", "p"),
-            ("/x/y", "y"),
-        ]);
-        let backward = router(&[
-            ("/x/y", "y"),
-            ("/x/:p", "p"),
-            ("/one/two/...", "two"),
-            ("/one/...", "one"),
-        ]);
+        let forward = router(&[("/one/...", "one"), ("/one/two/...", "two"), ("/x/:p", "p"), ("/x/y", "y")]);
+        let backward = router(&[("/x/y", "y"), ("/x/:p", "p"), ("/one/two/...", "two"), ("/one/...", "one")]);
         for r in [forward, backward] {
             assert_eq!(r.route("/one/two/three").unwrap().entry.component, "two");
             assert_eq!(r.route("/x/y").unwrap().entry.component, "y");
@@ -469,14 +401,7 @@ mod tests {
 
         let (r, dups) = Router::build([("/foo", "a"), ("/", "root"), ("/foo", "b")]).unwrap();
         assert_eq!(r.route("/foo").unwrap().entry.component, "b");
-        assert_eq!(
-            dups,
-            vec![DuplicateRoute {
-                route: "/foo".into(),
-                replaced: "a".into(),
-                effective: "b".into()
-            }]
-        );
+        assert_eq!(dups, vec![DuplicateRoute { route: "/foo".into(), replaced: "a".into(), effective: "b".into() }]);
     }
 
     #[test]
@@ -495,17 +420,8 @@ mod tests {
         let client: SocketAddr = "127.0.0.1:8777".parse().unwrap();
         let m = r.route("/foo/42/bar").unwrap();
         let headers = m.spin_headers("example.test:3000", "/foo/42/bar?k=v", client);
-        let get = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-                .unwrap()
-        };
-        assert_eq!(
-            get("spin-full-url"),
-            "http://example.test:3000/foo/42/bar?k=v"
-        );
+        let get = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).unwrap();
+        assert_eq!(get("spin-full-url"), "http://example.test:3000/foo/42/bar?k=v");
         assert_eq!(get("spin-path-info"), "/bar");
         assert_eq!(get("spin-matched-route"), "/foo/:userid/...");
         assert_eq!(get("spin-raw-component-route"), "/foo/:userid/...");

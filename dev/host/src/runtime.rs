@@ -40,20 +40,13 @@ pub struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
 impl WasiHttpView for HostState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
     }
 }
 
@@ -62,35 +55,27 @@ pub fn base_linker(engine: &Engine) -> Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    variables::add_to_linker::<HostState, HasSelf<VariablesView>>(&mut linker, |state| {
-        &mut state.variables
-    })?;
+    variables::add_to_linker::<HostState, HasSelf<VariablesView>>(&mut linker, |state| &mut state.variables)?;
     Ok(linker)
 }
 
 /// Links a compiled component and checks that it is an HTTP handler.
 /// Returns the pre-instantiated component and, if some imports had to be
 /// stubbed, a description of them.
-pub fn prepare(
-    base: &Linker<HostState>,
-    component: &Component,
-    id: &str,
-) -> Result<(ProxyPre<HostState>, Option<String>)> {
+pub fn prepare(base: &Linker<HostState>, component: &Component, id: &str) -> Result<(ProxyPre<HostState>, Option<String>)> {
     let (instance_pre, stubbed) = match base.instantiate_pre(component) {
         Ok(pre) => (pre, None),
         Err(missing) => {
             let mut linker = base.clone();
             linker.define_unknown_imports_as_traps(component)?;
-            let pre = linker
-                .instantiate_pre(component)
-                .map_err(anyhow::Error::from)
-                .with_context(|| format!("linking component {id:?}"))?;
+            let pre =
+                linker.instantiate_pre(component).map_err(anyhow::Error::from).with_context(|| format!("linking component {id:?}"))?;
             (pre, Some(format!("{missing}")))
         }
     };
-    let pre = ProxyPre::new(instance_pre).map_err(anyhow::Error::from).with_context(|| {
-        format!("component {id:?} does not export wasi:http/incoming-handler@0.2.x (is it an HTTP component?)")
-    })?;
+    let pre = ProxyPre::new(instance_pre)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("component {id:?} does not export wasi:http/incoming-handler@0.2.x (is it an HTTP component?)"))?;
     Ok((pre, stubbed))
 }
 

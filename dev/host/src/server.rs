@@ -50,11 +50,7 @@ pub struct ServeOptions {
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            variables: HashMap::new(),
-            use_process_env: false,
-        }
+        ServeOptions { addr: SocketAddr::from(([127, 0, 0, 1], 0)), variables: HashMap::new(), use_process_env: false }
     }
 }
 
@@ -131,15 +127,10 @@ struct ServeState {
 pub async fn serve(app: Arc<App>, opts: ServeOptions) -> Result<Server> {
     let app_values = resolve_app_variables(
         &app.manifest().variables,
-        &VariableSources {
-            overrides: &opts.variables,
-            use_process_env: opts.use_process_env,
-        },
+        &VariableSources { overrides: &opts.variables, use_process_env: opts.use_process_env },
     )?;
 
-    let listener = TcpListener::bind(opts.addr)
-        .await
-        .with_context(|| format!("listening on {}", opts.addr))?;
+    let listener = TcpListener::bind(opts.addr).await.with_context(|| format!("listening on {}", opts.addr))?;
     let addr = listener.local_addr()?;
 
     // One connection pool for the whole app, as in Spin.
@@ -147,21 +138,15 @@ pub async fn serve(app: Arc<App>, opts: ServeOptions) -> Result<Server> {
     let mut components = HashMap::new();
     for (id, _) in app.components() {
         let decl = &app.manifest().components[id];
-        let variables = ComponentVariables::resolve(id, &decl.variables, &app_values)
-            .with_context(|| format!("component {id:?} variables"))?;
+        let variables =
+            ComponentVariables::resolve(id, &decl.variables, &app_values).with_context(|| format!("component {id:?} variables"))?;
         // A list that does not resolve does not stop the app (Spin starts
         // too); every outbound request of that component is denied instead.
-        let allowed = AllowedHosts::resolve(&decl.allowed_outbound_hosts, &app_values)
-            .map_err(|e| format!("{e:#}"));
+        let allowed = AllowedHosts::resolve(&decl.allowed_outbound_hosts, &app_values).map_err(|e| format!("{e:#}"));
         components.insert(
             id.to_string(),
             ComponentRuntime {
-                policy: Arc::new(OutboundPolicy {
-                    component_id: id.to_string(),
-                    allowed,
-                    self_addr: addr,
-                    client: client.clone(),
-                }),
+                policy: Arc::new(OutboundPolicy { component_id: id.to_string(), allowed, self_addr: addr, client: client.clone() }),
                 variables: Arc::new(variables),
             },
         );
@@ -170,30 +155,13 @@ pub async fn serve(app: Arc<App>, opts: ServeOptions) -> Result<Server> {
     let memory = Arc::new(MemoryPeaks::new(components.keys().map(String::as_str)));
     let log_requests = Arc::new(AtomicBool::new(true));
     let traps = Arc::new(AtomicUsize::new(0));
-    let state = Arc::new(ServeState {
-        app,
-        components,
-        memory: memory.clone(),
-        log_requests: log_requests.clone(),
-        traps: traps.clone(),
-    });
+    let state = Arc::new(ServeState { app, components, memory: memory.clone(), log_requests: log_requests.clone(), traps: traps.clone() });
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, state, stop_rx));
-    Ok(Server {
-        addr,
-        stop,
-        task: Some(task),
-        memory,
-        log_requests,
-        traps,
-    })
+    Ok(Server { addr, stop, task: Some(task), memory, log_requests, traps })
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    state: Arc<ServeState>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn accept_loop(listener: TcpListener, state: Arc<ServeState>, mut stop: watch::Receiver<bool>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -214,10 +182,7 @@ async fn accept_loop(
         }
     }
     drop(listener);
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async { while connections.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         connections.abort_all();
         while connections.join_next().await.is_some() {}
@@ -230,19 +195,12 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
-    client: SocketAddr,
-    state: Arc<ServeState>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn serve_connection(stream: tokio::net::TcpStream, client: SocketAddr, state: Arc<ServeState>, mut stop: watch::Receiver<bool>) {
     let service = service_fn(move |req| {
         let state = state.clone();
         async move { Ok::<_, Infallible>(handle(&state, req, client).await) }
     });
-    let conn = http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service);
+    let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,
@@ -260,11 +218,7 @@ async fn serve_connection(
 }
 
 /// Serves one request and logs one line for it (unless turned off).
-async fn handle(
-    state: &ServeState,
-    req: Request<Incoming>,
-    client: SocketAddr,
-) -> Response<HyperOutgoingBody> {
+async fn handle(state: &ServeState, req: Request<Incoming>, client: SocketAddr) -> Response<HyperOutgoingBody> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -282,11 +236,7 @@ async fn handle(
 }
 
 /// Returns the component that handled the request (if any) and the response.
-async fn dispatch(
-    state: &ServeState,
-    mut req: Request<Incoming>,
-    client: SocketAddr,
-) -> (Option<String>, Response<HyperOutgoingBody>) {
+async fn dispatch(state: &ServeState, mut req: Request<Incoming>, client: SocketAddr) -> (Option<String>, Response<HyperOutgoingBody>) {
     // Transport-level header meaningful only to this server (Spin strips it too).
     req.headers_mut().remove(http::header::CONNECTION);
 
@@ -321,17 +271,10 @@ async fn dispatch(
 
 /// Makes the URI absolute (authority from `Host`, as Spin does) and adds
 /// Spin's `spin-*` headers after the client's own.
-fn prepare_request(
-    req: Request<Incoming>,
-    route: &crate::routes::RouteMatch<'_>,
-    client: SocketAddr,
-) -> Result<Request<Incoming>> {
+fn prepare_request(req: Request<Incoming>, route: &crate::routes::RouteMatch<'_>, client: SocketAddr) -> Result<Request<Incoming>> {
     let (mut parts, body) = req.into_parts();
     let host = match parts.headers.get(http::header::HOST) {
-        Some(h) => h
-            .to_str()
-            .context("'Host' header is not valid UTF-8")?
-            .to_string(),
+        Some(h) => h.to_str().context("'Host' header is not valid UTF-8")?.to_string(),
         None => match parts.uri.authority() {
             Some(a) => a.to_string(),
             None => bail!("no 'Host' header present in request"),
@@ -342,20 +285,13 @@ fn prepare_request(
             bail!("header {name} is not valid UTF-8 (Spin rejects such requests)");
         }
     }
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|pq| pq.as_str())
-        .unwrap_or("/")
-        .to_string();
-    parts.uri = format!("http://{host}{path_and_query}")
-        .parse()
-        .with_context(|| format!("'Host' header {host:?} is not a valid authority"))?;
+    let path_and_query = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/").to_string();
+    parts.uri =
+        format!("http://{host}{path_and_query}").parse().with_context(|| format!("'Host' header {host:?} is not a valid authority"))?;
 
     let spin_headers = route.spin_headers(&host, &path_and_query, client);
     for (name, value) in spin_headers {
-        let (Ok(name), Ok(value)) = (name.parse::<HeaderName>(), HeaderValue::from_str(&value))
-        else {
+        let (Ok(name), Ok(value)) = (name.parse::<HeaderName>(), HeaderValue::from_str(&value)) else {
             continue;
         };
         parts.headers.append(name, value);
@@ -366,37 +302,19 @@ fn prepare_request(
 /// Instantiates the component in a fresh store and calls its
 /// `wasi:http/incoming-handler.handle`. The guest keeps running in its own
 /// task after it sends the response head, so bodies stream.
-async fn run_component(
-    state: &ServeState,
-    id: &str,
-    req: Request<Incoming>,
-) -> Result<Response<HyperOutgoingBody>> {
+async fn run_component(state: &ServeState, id: &str, req: Request<Incoming>) -> Result<Response<HyperOutgoingBody>> {
     let loaded = state.app.component(id).context("component is not loaded")?;
-    let rt = state
-        .components
-        .get(id)
-        .context("component has no runtime settings")?;
-    let mut store = runtime::new_store(
-        state.app.engine(),
-        rt.policy.clone(),
-        rt.variables.clone(),
-        state.memory.meter(id),
-    );
+    let rt = state.components.get(id).context("component has no runtime settings")?;
+    let mut store = runtime::new_store(state.app.engine(), rt.policy.clone(), rt.variables.clone(), state.memory.meter(id));
 
-    let incoming = store
-        .data_mut()
-        .http()
-        .new_incoming_request(Scheme::Http, req)?;
+    let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
     let (tx, rx) = oneshot::channel();
     let outparam = store.data_mut().http().new_response_outparam(tx)?;
     let pre = loaded.pre.clone();
 
     let guest = tokio::spawn(async move {
         let proxy = pre.instantiate_async(&mut store).await?;
-        proxy
-            .wasi_http_incoming_handler()
-            .call_handle(&mut store, incoming, outparam)
-            .await
+        proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
     });
 
     match rx.await {
@@ -442,29 +360,14 @@ fn well_known(state: &ServeState, name: &str) -> Response<HyperOutgoingBody> {
 }
 
 fn status_only(status: StatusCode) -> Response<HyperOutgoingBody> {
-    let mut resp = Response::new(
-        Empty::<Bytes>::new()
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
+    let mut resp = Response::new(Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync());
     *resp.status_mut() = status;
     resp
 }
 
-fn body_response(
-    status: StatusCode,
-    content_type: &'static str,
-    body: Bytes,
-) -> Response<HyperOutgoingBody> {
-    let mut resp = Response::new(
-        Full::new(body)
-            .map_err(|never: Infallible| match never {})
-            .boxed_unsync(),
-    );
+fn body_response(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<HyperOutgoingBody> {
+    let mut resp = Response::new(Full::new(body).map_err(|never: Infallible| match never {}).boxed_unsync());
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type),
-    );
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
 }

@@ -36,25 +36,15 @@ pub struct PrefixedStdio {
 
 impl PrefixedStdio {
     pub fn stdout(component_id: &str) -> Self {
-        Self {
-            prefix: component_id.into(),
-            target: Target::Stdout,
-        }
+        Self { prefix: component_id.into(), target: Target::Stdout }
     }
 
     pub fn stderr(component_id: &str) -> Self {
-        Self {
-            prefix: component_id.into(),
-            target: Target::Stderr,
-        }
+        Self { prefix: component_id.into(), target: Target::Stderr }
     }
 
     fn writer(&self) -> LineWriter {
-        LineWriter {
-            prefix: self.prefix.clone(),
-            target: self.target,
-            buf: Vec::new(),
-        }
+        LineWriter { prefix: self.prefix.clone(), target: self.target, buf: Vec::new() }
     }
 }
 
@@ -147,11 +137,7 @@ impl Pollable for LineWriter {
 }
 
 impl AsyncWrite for LineWriter {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         self.get_mut().push(buf);
         Poll::Ready(Ok(buf.len()))
     }

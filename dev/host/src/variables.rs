@@ -54,13 +54,8 @@ impl std::error::Error for InvalidName {}
 pub fn validate_name(name: &str) -> Result<(), InvalidName> {
     let reason = if name.is_empty() {
         Some("must not be empty".to_string())
-    } else if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
-    {
-        Some(format!(
-            "invalid character {c:?}. Variable names may contain only lower-case letters, numbers, and underscores."
-        ))
+    } else if let Some(c) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')) {
+        Some(format!("invalid character {c:?}. Variable names may contain only lower-case letters, numbers, and underscores."))
     } else if !name.as_bytes()[0].is_ascii_lowercase() {
         Some("must start with a lowercase ASCII letter".to_string())
     } else if !name.as_bytes()[name.len() - 1].is_ascii_alphanumeric() {
@@ -165,10 +160,7 @@ pub struct VariableSources<'a> {
 
 /// Resolves every application variable to a value. Errors name all
 /// required variables left without one.
-pub fn resolve_app_variables(
-    decls: &BTreeMap<String, VariableDecl>,
-    sources: &VariableSources<'_>,
-) -> Result<HashMap<String, String>> {
+pub fn resolve_app_variables(decls: &BTreeMap<String, VariableDecl>, sources: &VariableSources<'_>) -> Result<HashMap<String, String>> {
     resolve_app_variables_with(decls, sources.overrides, |name| {
         if !sources.use_process_env {
             return Ok(None);
@@ -248,18 +240,13 @@ impl ComponentVariables {
             let value = template.resolve(|var| app_values.get(var).map(String::as_str))?;
             values.insert(name.clone(), value);
         }
-        Ok(ComponentVariables {
-            component_id: component_id.to_string(),
-            values,
-        })
+        Ok(ComponentVariables { component_id: component_id.to_string(), values })
     }
 
     /// What `fermyon:spin/variables.get` answers, with Spin's error texts.
     fn get(&self, name: &str) -> Result<String, GuestError> {
         validate_name(name).map_err(|e| GuestError::InvalidName(e.0))?;
-        self.values.get(name).cloned().ok_or_else(|| {
-            GuestError::Undefined(format!("no variable for {:?}.{name:?}", self.component_id))
-        })
+        self.values.get(name).cloned().ok_or_else(|| GuestError::Undefined(format!("no variable for {:?}.{name:?}", self.component_id)))
     }
 }
 
@@ -278,23 +265,15 @@ mod tests {
     use super::*;
 
     fn decl(default: Option<&str>) -> VariableDecl {
-        VariableDecl {
-            default: default.map(str::to_string),
-            required: default.is_none(),
-            secret: false,
-        }
+        VariableDecl { default: default.map(str::to_string), required: default.is_none(), secret: false }
     }
 
     #[test]
     fn template_resolution_table() {
-        let vars: HashMap<String, String> = [
-            ("data_api_url", "http://127.0.0.1:4010"),
-            ("token", "abc"),
-            ("empty", ""),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let vars: HashMap<String, String> = [("data_api_url", "http://127.0.0.1:4010"), ("token", "abc"), ("empty", "")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let lookup = |name: &str| vars.get(name).map(String::as_str);
         let cases: &[(&str, &str)] = &[
             ("", ""),
@@ -303,10 +282,7 @@ mod tests {
             ("{{data_api_url}}", "http://127.0.0.1:4010"),
             ("{{   token\t}}", "abc"),
             ("Bearer {{ token }}", "Bearer abc"),
-            (
-                "{{ data_api_url }}/v1?k={{ token }}",
-                "http://127.0.0.1:4010/v1?k=abc",
-            ),
+            ("{{ data_api_url }}/v1?k={{ token }}", "http://127.0.0.1:4010/v1?k=abc"),
             ("{{ token }}{{ token }}", "abcabc"),
             ("a{{ empty }}b", "ab"),
             ("single { brace } stays", "single { brace } stays"),
@@ -320,11 +296,7 @@ mod tests {
         let t = Template::parse("x{{ nope }}").unwrap();
         assert!(!t.is_literal());
         assert_eq!(t.variable_names().collect::<Vec<_>>(), ["nope"]);
-        assert!(t
-            .resolve(lookup)
-            .unwrap_err()
-            .to_string()
-            .contains("\"nope\""));
+        assert!(t.resolve(lookup).unwrap_err().to_string().contains("\"nope\""));
         assert!(Template::parse("just text").unwrap().is_literal());
         assert_eq!(Template::parse("a{{b}}c").unwrap().to_string(), "a{{ b }}c");
     }
@@ -350,8 +322,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let overrides: HashMap<String, String> =
-            [("from_override".to_string(), "o".to_string())].into();
+        let overrides: HashMap<String, String> = [("from_override".to_string(), "o".to_string())].into();
         let env = |name: &str| -> Result<Option<String>> {
             Ok(match name {
                 "from_env" | "from_override" | "required_env" => Some(format!("env-{name}")),
@@ -367,17 +338,11 @@ mod tests {
 
     #[test]
     fn missing_required_variables_are_named() {
-        let decls: BTreeMap<String, VariableDecl> = [
-            ("alpha", decl(None)),
-            ("beta", decl(None)),
-            ("gamma", decl(Some("g"))),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let err = resolve_app_variables_with(&decls, &HashMap::new(), |_| Ok(None))
-            .unwrap_err()
-            .to_string();
+        let decls: BTreeMap<String, VariableDecl> = [("alpha", decl(None)), ("beta", decl(None)), ("gamma", decl(Some("g")))]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let err = resolve_app_variables_with(&decls, &HashMap::new(), |_| Ok(None)).unwrap_err().to_string();
         assert!(err.contains("alpha, beta"), "{err}");
         assert!(err.contains("SPIN_VARIABLE_ALPHA"), "{err}");
         assert!(!err.contains("gamma"), "{err}");
@@ -385,16 +350,10 @@ mod tests {
 
     #[test]
     fn component_sees_only_its_own_variables() {
-        let app: HashMap<String, String> = [
-            ("data_api_url".to_string(), "http://db".to_string()),
-            ("secret_key".to_string(), "s3cret".to_string()),
-        ]
-        .into();
-        let templates: BTreeMap<String, String> = [
-            ("url".to_string(), "{{ data_api_url }}/v1".to_string()),
-            ("mode".to_string(), "literal".to_string()),
-        ]
-        .into();
+        let app: HashMap<String, String> =
+            [("data_api_url".to_string(), "http://db".to_string()), ("secret_key".to_string(), "s3cret".to_string())].into();
+        let templates: BTreeMap<String, String> =
+            [("url".to_string(), "{{ data_api_url }}/v1".to_string()), ("mode".to_string(), "literal".to_string())].into();
         let vars = ComponentVariables::resolve("me", &templates, &app).unwrap();
         assert_eq!(vars.get("url").unwrap(), "http://db/v1");
         assert_eq!(vars.get("mode").unwrap(), "literal");

@@ -38,13 +38,7 @@ fn fixture_wasm() -> &'static Path {
         let fixture_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixture");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
         let status = Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--manifest-path",
-            ])
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
             .arg(fixture_dir.join("Cargo.toml"))
             .env("CARGO_TARGET_DIR", fixture_target())
             .status()
@@ -138,31 +132,16 @@ fn fixture() -> &'static Fixture {
         std::fs::write(&manifest, manifest_text(fixture_wasm())).unwrap();
         let cache = fixture_target().join(".dev-cache");
         let app = Arc::new(App::load(&manifest, &cache).expect("loading the fixture app"));
-        Fixture {
-            _dir: dir,
-            manifest,
-            app,
-        }
+        Fixture { _dir: dir, manifest, app }
     })
 }
 
 fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 async fn start(variables: HashMap<String, String>) -> Server {
-    serve(
-        fixture().app.clone(),
-        ServeOptions {
-            variables,
-            ..ServeOptions::default()
-        },
-    )
-    .await
-    .expect("serve")
+    serve(fixture().app.clone(), ServeOptions { variables, ..ServeOptions::default() }).await.expect("serve")
 }
 
 async fn start_default() -> Server {
@@ -173,16 +152,10 @@ async fn start_default() -> Server {
 
 async fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
     tokio::spawn(conn);
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header(http::header::HOST, addr.to_string())
-        .body(Empty::<Bytes>::new())
-        .unwrap();
+    let req =
+        http::Request::builder().method(method).uri(path).header(http::header::HOST, addr.to_string()).body(Empty::<Bytes>::new()).unwrap();
     let resp = sender.send_request(req).await.unwrap();
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
@@ -195,10 +168,7 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 /// Parses the fixture's default `key=value` report.
 fn report(body: &str) -> HashMap<String, String> {
-    body.lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    body.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 /// A local upstream answering `pong <path>`; stops with the test's runtime.
@@ -211,17 +181,11 @@ async fn upstream() -> SocketAddr {
                 return;
             };
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    |req: http::Request<hyper::body::Incoming>| async move {
-                        let body = format!("pong {}", req.uri().path());
-                        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
-                            Bytes::from(body),
-                        )))
-                    },
-                );
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let service = hyper::service::service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+                    let body = format!("pong {}", req.uri().path());
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from(body))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             });
         }
     });
@@ -254,18 +218,11 @@ async fn routing_precedence_params_and_spin_headers() {
     assert_eq!(r["spin-full-url"], format!("http://{addr}/users/alice?x=1"));
     assert_eq!(r["spin-path-info"], "");
     assert_eq!(r["spin-base-path"], "/");
-    assert!(
-        r["spin-client-addr"].starts_with("127.0.0.1:"),
-        "{}",
-        r["spin-client-addr"]
-    );
+    assert!(r["spin-client-addr"].starts_with("127.0.0.1:"), "{}", r["spin-client-addr"]);
 
     let (_, body) = get(addr, "/tenants/acme/members/u-42/remove").await;
     let r = report(&body);
-    assert_eq!(
-        r["spin-component-route"],
-        "/tenants/:slug/members/:user_id/remove"
-    );
+    assert_eq!(r["spin-component-route"], "/tenants/:slug/members/:user_id/remove");
     assert_eq!(r["spin-path-match-slug"], "acme");
     assert_eq!(r["spin-path-match-user-id"], "u-42");
 
@@ -288,16 +245,10 @@ async fn routing_precedence_params_and_spin_headers() {
     }
 
     // Spin's health endpoint.
-    assert_eq!(
-        get(addr, "/.well-known/spin/health").await,
-        (200, "OK".to_string())
-    );
+    assert_eq!(get(addr, "/.well-known/spin/health").await, (200, "OK".to_string()));
     let (status, info) = get(addr, "/.well-known/spin/info").await;
     assert_eq!(status, 200);
-    assert!(
-        info.contains("fixture-app") && info.contains("1.2.3"),
-        "{info}"
-    );
+    assert!(info.contains("fixture-app") && info.contains("1.2.3"), "{info}");
 
     server.shutdown().await;
 }
@@ -308,14 +259,8 @@ async fn variables_follow_spin_rules() {
     let addr = server.addr;
 
     // Template over an overridden application variable.
-    assert_eq!(
-        get(addr, "/users/me?action=var&name=greeting").await,
-        (200, "hi, world".into())
-    );
-    assert_eq!(
-        get(addr, "/users/me?action=var&name=key").await,
-        (200, "k=s3cret".into())
-    );
+    assert_eq!(get(addr, "/users/me?action=var&name=greeting").await, (200, "hi, world".into()));
+    assert_eq!(get(addr, "/users/me?action=var&name=key").await, (200, "k=s3cret".into()));
 
     // Application variables not mapped by the component are invisible.
     let (status, body) = get(addr, "/users/me?action=var&name=secret_key").await;
@@ -331,23 +276,14 @@ async fn variables_follow_spin_rules() {
 
     // The same App served again with other values: defaults apply.
     let server = start(vars(&[("secret_key", "other")])).await;
-    assert_eq!(
-        get(server.addr, "/users/me?action=var&name=greeting").await,
-        (200, "hello, world".into())
-    );
-    assert_eq!(
-        get(server.addr, "/users/me?action=var&name=key").await,
-        (200, "k=other".into())
-    );
+    assert_eq!(get(server.addr, "/users/me?action=var&name=greeting").await, (200, "hello, world".into()));
+    assert_eq!(get(server.addr, "/users/me?action=var&name=key").await, (200, "k=other".into()));
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn missing_required_variable_fails_serve() {
-    let err = serve(fixture().app.clone(), ServeOptions::default())
-        .await
-        .err()
-        .expect("serve must fail");
+    let err = serve(fixture().app.clone(), ServeOptions::default()).await.err().expect("serve must fail");
     let msg = format!("{err:#}");
     assert!(msg.contains("secret_key"), "{msg}");
     assert!(msg.contains("SPIN_VARIABLE_SECRET_KEY"), "{msg}");
@@ -361,9 +297,7 @@ async fn every_request_gets_a_fresh_instance() {
         let (_, body) = get(addr, "/users/me").await;
         assert_eq!(report(&body)["counter"], "1");
     }
-    let handles: Vec<_> = (0..12)
-        .map(|i| tokio::spawn(async move { get(addr, &format!("/users/u{i}")).await }))
-        .collect();
+    let handles: Vec<_> = (0..12).map(|i| tokio::spawn(async move { get(addr, &format!("/users/u{i}")).await })).collect();
     for (i, handle) in handles.into_iter().enumerate() {
         let (status, body) = handle.await.unwrap();
         assert_eq!(status, 200);
@@ -408,12 +342,9 @@ async fn outbound_allowed_and_denied() {
     // A live server that is *not* in the allow-list: success here would mean
     // the check is missing, not that the connection failed.
     let other = upstream().await;
-    let server = start(vars(&[
-        ("secret_key", "s"),
-        ("upstream_url", &format!("http://{allowed}")),
-        ("denied_url", &format!("http://{other}/x")),
-    ]))
-    .await;
+    let server =
+        start(vars(&[("secret_key", "s"), ("upstream_url", &format!("http://{allowed}")), ("denied_url", &format!("http://{other}/x"))]))
+            .await;
     let addr = server.addr;
 
     let (status, body) = get(addr, "/outbound?action=outbound&url_var=upstream_url").await;
@@ -424,12 +355,9 @@ async fn outbound_allowed_and_denied() {
     assert!(body.contains("HttpRequestDenied"), "{body}");
 
     // The same port on another scheme is not allowed either.
-    let server2 = start(vars(&[
-        ("secret_key", "s"),
-        ("upstream_url", &format!("http://{allowed}")),
-        ("denied_url", &format!("https://{allowed}/")),
-    ]))
-    .await;
+    let server2 =
+        start(vars(&[("secret_key", "s"), ("upstream_url", &format!("http://{allowed}")), ("denied_url", &format!("https://{allowed}/"))]))
+            .await;
     let (status, body) = get(server2.addr, "/outbound?action=outbound&url_var=denied_url").await;
     assert_eq!(status, 502);
     assert!(body.contains("HttpRequestDenied"), "{body}");
@@ -466,10 +394,7 @@ async fn dropping_the_server_stops_it() {
         if TcpStream::connect(addr).await.is_err() {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "server still accepting after drop"
-        );
+        assert!(Instant::now() < deadline, "server still accepting after drop");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -492,11 +417,7 @@ fn compiled_components_are_cached() {
     let warm = App::load(&manifest, &cache).unwrap();
     let warm_stats = warm.load_stats();
     assert_eq!((warm_stats.compiled, warm_stats.from_cache), (0, 1));
-    eprintln!(
-        "fixture start-up: cold {} ms, warm {} ms",
-        cold_stats.elapsed.as_millis(),
-        warm_stats.elapsed.as_millis()
-    );
+    eprintln!("fixture start-up: cold {} ms, warm {} ms", cold_stats.elapsed.as_millis(), warm_stats.elapsed.as_millis());
     assert!(warm_stats.elapsed < cold_stats.elapsed);
 }
 
@@ -549,17 +470,9 @@ fn binary_serves_with_process_env_and_logs() {
     let _ = child.kill();
     let _ = child.wait();
     let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
 
-    assert!(
-        banner.contains("dev-host: loaded fixture-app in"),
-        "{banner}"
-    );
+    assert!(banner.contains("dev-host: loaded fixture-app in"), "{banner}");
     assert!(routes.contains("/users/me -> me"), "{routes}");
     assert!(routes.contains("/users/:subject -> user"), "{routes}");
     assert_eq!(key, (200, "k=from-env".to_string()));
@@ -567,16 +480,7 @@ fn binary_serves_with_process_env_and_logs() {
     assert_eq!(stderr_action.0, 200);
     assert_eq!(denied.0, 502);
     assert!(denied.1.contains("HttpRequestDenied"), "{}", denied.1);
-    assert!(
-        stderr.contains("component 'caller' denied outbound request to 'http://127.0.0.1:2'"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("[me] fixture says hello on stderr"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("dev-host: GET /users/me -> me 200"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("component 'caller' denied outbound request to 'http://127.0.0.1:2'"), "{stderr}");
+    assert!(stderr.contains("[me] fixture says hello on stderr"), "{stderr}");
+    assert!(stderr.contains("dev-host: GET /users/me -> me 200"), "{stderr}");
 }

@@ -142,11 +142,9 @@ pub struct Expectations<'a> {
 fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, JwtError> {
     match claims.get(name) {
         None => Ok(None),
-        Some(v) => v
-            .as_i64()
-            .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
-            .map(Some)
-            .ok_or(JwtError::Malformed),
+        Some(v) => {
+            v.as_i64().or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64)).map(Some).ok_or(JwtError::Malformed)
+        }
     }
 }
 
@@ -182,9 +180,7 @@ pub fn verify(token: &str, jwks: &Jwks, expect: &Expectations) -> Result<Map<Str
         // The length must be exactly the modulus size; `verify` checks it.
         KeyMaterial::Rsa(vk) => RsaSignature::try_from(sig.as_slice()).is_ok_and(|s| vk.verify(signed, &s).is_ok()),
         // JOSE raw r||s only: a DER signature is never 64 bytes long.
-        KeyMaterial::Ec(vk) => {
-            sig.len() == 64 && p256::ecdsa::Signature::from_slice(&sig).is_ok_and(|s| vk.verify(signed, &s).is_ok())
-        }
+        KeyMaterial::Ec(vk) => sig.len() == 64 && p256::ecdsa::Signature::from_slice(&sig).is_ok_and(|s| vk.verify(signed, &s).is_ok()),
     };
     if !ok {
         return Err(JwtError::BadSignature);

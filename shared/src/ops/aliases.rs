@@ -17,15 +17,16 @@ use crate::models::Domain;
 use crate::ports::Http;
 use crate::problem::Error;
 use crate::request::{ApiRequest, ApiResponse, Route};
+use crate::routes;
 use crate::stalwart::{Account, Stalwart};
 use crate::types::LocalPart;
 
 use super::lifecycle::{audited, event, mailbox_here};
 use super::tenant::{begin_member, Member, TenantScope};
 
-pub const LIST: Route = Route::get("/tenants/:slug/members/:user_id/aliases");
-pub const ADD: Route = Route::post("/tenants/:slug/members/:user_id/aliases/add");
-pub const REMOVE: Route = Route::post("/tenants/:slug/members/:user_id/aliases/remove");
+pub const LIST: Route = routes::route("aliases-list");
+pub const ADD: Route = routes::route("aliases-add");
+pub const REMOVE: Route = routes::route("aliases-remove");
 
 /// How many times a change is decided again after a concurrent change to
 /// the mail server's accounts (JMAP `stateMismatch`) before giving up.
@@ -72,9 +73,14 @@ pub async fn list<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse
 /// and writes the patch only if no account changed since the read; after
 /// a concurrent change, reads and decides again. Returns the account as
 /// written.
-async fn change_alias<H: Http>(mail: &Stalwart<'_, H>, id: &str, decide: impl Fn(&Account) -> Result<Value, Error>) -> Result<Account, Error> {
+async fn change_alias<H: Http>(
+    mail: &Stalwart<'_, H>,
+    id: &str,
+    decide: impl Fn(&Account) -> Result<Value, Error>,
+) -> Result<Account, Error> {
     for _ in 0..ATTEMPTS {
-        let (account, state) = mail.account(id).await?.ok_or_else(|| Error::conflict("This member’s mailbox no longer exists on the mail server."))?;
+        let (account, state) =
+            mail.account(id).await?.ok_or_else(|| Error::conflict("This member’s mailbox no longer exists on the mail server."))?;
         let patch = decide(&account)?;
         if let Some((account, _)) = mail.update_in_state(id, &state, patch).await? {
             return Ok(account);
@@ -102,7 +108,8 @@ struct AddBody {
 
 /// The alias prefix rule (the address prefix's, with the seed's wording).
 pub fn alias_local_part(raw: &str) -> Result<LocalPart, Error> {
-    LocalPart::parse(raw).map_err(|_| Error::bad_request("The alias prefix may only contain letters, numbers, dots, hyphens and underscores."))
+    LocalPart::parse(raw)
+        .map_err(|_| Error::bad_request("The alias prefix may only contain letters, numbers, dots, hyphens and underscores."))
 }
 
 /// Row 27. (caller ∥ tenant+domains ∥ member) → the account → (alias
@@ -112,10 +119,12 @@ pub fn alias_local_part(raw: &str) -> Result<LocalPart, Error> {
 pub async fn add<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (scope, member, body) = begin_member(ctx, req, &ADD, TenantRule::AdminsAndPartner, |r| r.json::<AddBody>()).await?;
     let cfg = UpstreamConfig::stalwart(ctx.vars());
-    let (mail, id) = mailbox_here(ctx, cfg.as_ref(), &member).ok_or_else(|| Error::bad_request("This member has no mailbox to attach an alias to."))?;
+    let (mail, id) =
+        mailbox_here(ctx, cfg.as_ref(), &member).ok_or_else(|| Error::bad_request("This member has no mailbox to attach an alias to."))?;
     let local = alias_local_part(&body.local_part)?;
     let wanted = body.domain.trim().to_lowercase();
-    let (domain, domain_id) = mail_domain(&scope, &wanted).ok_or_else(|| Error::bad_request(format!("{wanted} isn’t a provisioned mail domain for this workspace.")))?;
+    let (domain, domain_id) = mail_domain(&scope, &wanted)
+        .ok_or_else(|| Error::bad_request(format!("{wanted} isn’t a provisioned mail domain for this workspace.")))?;
     let address = format!("{local}@{}", domain.domain);
     let in_use = || Error::conflict(format!("{address} is already in use."));
 
@@ -162,7 +171,8 @@ pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     let cfg = UpstreamConfig::stalwart(ctx.vars());
     let (mail, id) = mailbox_here(ctx, cfg.as_ref(), &member).ok_or_else(|| Error::bad_request("This member has no mailbox."))?;
     let (local, domain) = split_address(&body.address)?;
-    let (_, domain_id) = mail_domain(&scope, &domain).ok_or_else(|| Error::bad_request(format!("{domain} isn’t a mail domain for this workspace.")))?;
+    let (_, domain_id) =
+        mail_domain(&scope, &domain).ok_or_else(|| Error::bad_request(format!("{domain} isn’t a mail domain for this workspace.")))?;
     let address = format!("{local}@{domain}");
 
     let change = async {

@@ -27,10 +27,10 @@ use crate::caller::Caller;
 use crate::config::UpstreamConfig;
 use crate::ctx::Ctx;
 use crate::data_api::coll;
+use crate::ejson::ObjectId;
 use crate::ports::Http;
 use crate::problem::Error;
 use crate::random::temp_password;
-use crate::ejson::ObjectId;
 use crate::request::{ApiRequest, ApiResponse};
 use crate::types::{Email, PersonName};
 
@@ -76,7 +76,8 @@ impl InviteAudit {
     fn event(&self, inv: &Invite<'_>, identity: &AkUser, attached: bool, handoff: Option<&str>) -> AuditEvent {
         let mut e = if attached {
             let name = if identity.name.is_empty() { inv.name.as_str() } else { identity.name.as_str() };
-            AuditEvent::user(self.attached, identity.uid.as_str(), identity.email.as_str()).metadata(json!({ "name": name, "role": self.role }))
+            AuditEvent::user(self.attached, identity.uid.as_str(), identity.email.as_str())
+                .metadata(json!({ "name": name, "role": self.role }))
         } else {
             AuditEvent::user(self.invited, identity.uid.as_str(), inv.email.as_str())
                 .metadata(json!({ "role": self.role, "name": inv.name, "handoff": handoff }))
@@ -86,6 +87,9 @@ impl InviteAudit {
         e
     }
 }
+
+/// Refuses attaching an existing identity (given its local document).
+pub type AttachCheck<'a> = dyn Fn(&AkUser, Option<&Value>) -> Result<(), Error> + 'a;
 
 /// What differs between the three invite routes.
 pub struct Invite<'a> {
@@ -101,7 +105,7 @@ pub struct Invite<'a> {
     pub audit: InviteAudit,
     /// Refuses an attach (an operator invite never attaches; a partner
     /// invite refuses staff of another partner); gets the local doc.
-    pub check_attach: &'a dyn Fn(&AkUser, Option<&Value>) -> Result<(), Error>,
+    pub check_attach: &'a AttachCheck<'a>,
     /// Whether the person's `User` document already records what this
     /// invite grants (asked only when the identity is in the group).
     pub granted: &'a dyn Fn(&Value) -> bool,
@@ -217,7 +221,13 @@ async fn upsert_doc<H: Http>(ctx: &Ctx<H>, user: &AkUser, update: Value) -> Resu
     Ok(())
 }
 
-async fn attach<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, inv: &Invite<'_>, existing: AkUser) -> Result<ApiResponse, Error> {
+async fn attach<H: Http>(
+    ctx: &Ctx<H>,
+    caller: &Caller,
+    ak: &Authentik<'_, H>,
+    inv: &Invite<'_>,
+    existing: AkUser,
+) -> Result<ApiResponse, Error> {
     let db = ctx.db()?;
     let before = db.find_one(coll::USERS, json!({ "authentikSubjectId": existing.uid }), None).await?;
     (inv.check_attach)(&existing, before.as_ref())?;
@@ -327,7 +337,8 @@ async fn create<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
             Ok::<_, Error>(())
         };
         audit_sent = true;
-        let (handed, event) = futures::join!(handoff_done, audit_with_id(ctx, caller, inv.audit.event(inv, &created, false, Some(handoff)), audit_id));
+        let (handed, event) =
+            futures::join!(handoff_done, audit_with_id(ctx, caller, inv.audit.event(inv, &created, false, Some(handoff)), audit_id));
         handed?;
         event?;
         Ok::<_, Error>((link, password))

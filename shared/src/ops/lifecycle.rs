@@ -26,6 +26,7 @@ use crate::ports::Http;
 use crate::problem::{Error, UpstreamError};
 use crate::random::temp_password;
 use crate::request::{ApiRequest, ApiResponse, Route};
+use crate::routes;
 use crate::stalwart::Stalwart;
 
 use super::invite::{audit_with_id, stamp, undo_audit};
@@ -33,11 +34,11 @@ use super::profile::put_back;
 use super::tenant::{begin_member, Member, TenantScope};
 use super::undo;
 
-pub const REMOVE: Route = Route::post("/tenants/:slug/members/:user_id/remove");
-pub const SUSPEND: Route = Route::post("/tenants/:slug/members/:user_id/suspend");
-pub const RESUME: Route = Route::post("/tenants/:slug/members/:user_id/resume");
-pub const LOGOUT: Route = Route::post("/tenants/:slug/members/:user_id/logout");
-pub const RESET_PASSWORD: Route = Route::post("/tenants/:slug/members/:user_id/reset-password");
+pub const REMOVE: Route = routes::route("members-remove");
+pub const SUSPEND: Route = routes::route("members-suspend");
+pub const RESUME: Route = routes::route("members-resume");
+pub const LOGOUT: Route = routes::route("members-logout");
+pub const RESET_PASSWORD: Route = routes::route("members-reset-password");
 
 /// The prologue of all five: P, TA(t), PT(t); an empty body or `{}`.
 async fn begin<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route) -> Result<(TenantScope, Member), Error> {
@@ -165,7 +166,11 @@ impl Systems {
 
 /// The member's mailbox and a client for it, only when mail is configured
 /// (`stalwart`) and the mailbox is here.
-pub(super) fn mailbox_here<'a, H: Http>(ctx: &'a Ctx<H>, stalwart: Option<&'a UpstreamConfig>, member: &'a Member) -> Option<(Stalwart<'a, H>, &'a str)> {
+pub(super) fn mailbox_here<'a, H: Http>(
+    ctx: &'a Ctx<H>,
+    stalwart: Option<&'a UpstreamConfig>,
+    member: &'a Member,
+) -> Option<(Stalwart<'a, H>, &'a str)> {
     match (stalwart, &member.user.stalwart_account_id) {
         (Some(cfg), Some(id)) if member.mailbox_here => Some((Stalwart::new(&ctx.http, cfg), id.as_str())),
         _ => None,
@@ -264,7 +269,12 @@ pub fn detach_update(tenant: &ObjectId, mailbox_gone: bool) -> Value {
 
 /// The mailbox a removal deletes: wherever it is when the person goes
 /// altogether, else only the one here (another tenant's mailbox stays).
-fn mailbox_to_delete<'a, H: Http>(ctx: &'a Ctx<H>, systems: &'a Systems, member: &'a Member, full: bool) -> Option<(Stalwart<'a, H>, &'a str)> {
+fn mailbox_to_delete<'a, H: Http>(
+    ctx: &'a Ctx<H>,
+    systems: &'a Systems,
+    member: &'a Member,
+    full: bool,
+) -> Option<(Stalwart<'a, H>, &'a str)> {
     match (&systems.stalwart, &member.user.stalwart_account_id) {
         (Some(cfg), Some(id)) if !id.is_empty() && (full || member.mailbox_here) => Some((Stalwart::new(&ctx.http, cfg), id.as_str())),
         _ => None,
@@ -411,7 +421,10 @@ async fn set_suspended<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route, s
         db.update_one(coll::USERS, json!({ "_id": member.user.id }), update, false).await.map(|_| ()).map_err(Error::from)
     };
     let action = if suspended { "tenant.user_suspended" } else { "tenant.user_resumed" };
-    let ((), done) = futures::join!(mailbox, audited(ctx, &scope.caller, event(action, &scope, &member), write, || put_back_ours(ctx, &db, &member, &["active"])));
+    let ((), done) = futures::join!(
+        mailbox,
+        audited(ctx, &scope.caller, event(action, &scope, &member), write, || put_back_ours(ctx, &db, &member, &["active"]))
+    );
     if let Err(e) = done {
         // Answered as not done, so the sign-in goes back to what it was.
         let identity_back = async {
@@ -478,7 +491,8 @@ pub async fn logout<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
 /// goes to Authentik and Stalwart and into this response only.
 pub async fn reset_password<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (scope, member) = begin(ctx, req, &RESET_PASSWORD).await?;
-    let pk = identity(&member.user).ok_or_else(|| Error::conflict("This member has no sign-in identity, so there is no password to reset."))?;
+    let pk =
+        identity(&member.user).ok_or_else(|| Error::conflict("This member has no sign-in identity, so there is no password to reset."))?;
     let systems = Systems::load(ctx)?;
     let ak = systems.authentik(ctx);
     let mail = systems.mailbox(ctx, &member);
@@ -540,23 +554,35 @@ mod tests {
                 "provisioning.stalwart": "", "provisioning.stalwartError": "",
             }})
         );
-        assert_eq!(detach_update(&acme, false), json!({"$pull": {"tenantIds": {"$oid": ACME}}, "$unset": {format!("tenantRoles.{ACME}"): ""}}));
+        assert_eq!(
+            detach_update(&acme, false),
+            json!({"$pull": {"tenantIds": {"$oid": ACME}}, "$unset": {format!("tenantRoles.{ACME}"): ""}})
+        );
     }
 
     #[test]
     fn what_is_gone_is_no_longer_named() {
         let doc = json!({
-            "_id": 1, "email": "a@acme.test", "authentikUserPk": 7, "stalwartAccountId": "m1", "mailboxAddress": "a@acme.test", "ocisUserId": "o1",
+            "_id": 1, "email": "a@acme.test", "authentikUserPk": 7, "stalwartAccountId": "m1",
+                "mailboxAddress": "a@acme.test", "ocisUserId": "o1",
             "provisioning": {"authentik": "ok", "stalwart": "ok", "ocis": "ok"},
         });
         let gone = Gone { identity: true, mailbox: false, files: true };
         assert_eq!(
             gone.strip(&doc),
-            json!({"_id": 1, "email": "a@acme.test", "stalwartAccountId": "m1", "mailboxAddress": "a@acme.test", "provisioning": {"stalwart": "ok"}})
+            json!({"_id": 1, "email": "a@acme.test", "stalwartAccountId": "m1", "mailboxAddress": "a@acme.test",
+                "provisioning": {"stalwart": "ok"}})
         );
-        assert_eq!(gone.update(), json!({"$unset": {"authentikUserPk": "", "provisioning.authentik": "", "ocisUserId": "", "provisioning.ocis": "", "provisioning.ocisNote": ""}}));
+        assert_eq!(
+            gone.update(),
+            json!({"$unset": {"authentikUserPk": "", "provisioning.authentik": "",
+                "ocisUserId": "", "provisioning.ocis": "", "provisioning.ocisNote": ""}})
+        );
         assert!(!Gone::default().any());
         // A document without a provisioning object strips cleanly.
-        assert_eq!(Gone { mailbox: true, ..Gone::default() }.strip(&json!({"provisioning": null, "stalwartAccountId": "m1"})), json!({"provisioning": null}));
+        assert_eq!(
+            Gone { mailbox: true, ..Gone::default() }.strip(&json!({"provisioning": null, "stalwartAccountId": "m1"})),
+            json!({"provisioning": null})
+        );
     }
 }

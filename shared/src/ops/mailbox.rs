@@ -16,6 +16,7 @@ use crate::ports::Http;
 use crate::problem::Error;
 use crate::random::temp_password;
 use crate::request::{ApiRequest, ApiResponse, Route};
+use crate::routes;
 use crate::stalwart::{NewMailbox, Stalwart};
 use crate::types::{DomainName, LocalPart};
 
@@ -25,7 +26,7 @@ use super::members::pick_domain;
 use super::profile::with_set;
 use super::tenant::begin_member;
 
-pub const CREATE: Route = Route::post("/tenants/:slug/members/:user_id/mailbox/create");
+pub const CREATE: Route = routes::route("mailbox-create");
 
 /// Whether the member has a mailbox (anywhere): the seed tests either
 /// handle for truthiness, so an empty string is none.
@@ -62,7 +63,8 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     if has_mailbox(user) {
         return Err(already());
     }
-    let cfg = UpstreamConfig::stalwart(ctx.vars()).ok_or_else(|| Error::bad_request("Mail provisioning is disabled — can’t create a mailbox right now."))?;
+    let cfg = UpstreamConfig::stalwart(ctx.vars())
+        .ok_or_else(|| Error::bad_request("Mail provisioning is disabled — can’t create a mailbox right now."))?;
     // The named domain, else the primary, else the oldest (as members-create).
     let domain = pick_domain(&scope.domains, body.domain.as_ref()).ok_or_else(|| match &body.domain {
         Some(d) => not_provisioned(d.as_str()),
@@ -84,7 +86,11 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     // 2) The document, while it still has no mailbox, with the event.
     let mut provisioning = member.doc.get("provisioning").filter(|p| p.is_object()).cloned().unwrap_or_else(|| json!({}));
     provisioning["stalwart"] = json!("ok");
-    let set = vec![("mailboxAddress".to_owned(), json!(email)), ("stalwartAccountId".to_owned(), json!(id)), ("provisioning".to_owned(), provisioning)];
+    let set = vec![
+        ("mailboxAddress".to_owned(), json!(email)),
+        ("stalwartAccountId".to_owned(), json!(id)),
+        ("provisioning".to_owned(), provisioning),
+    ];
     let db = ctx.db()?;
     let write = async {
         let none = json!({ "$in": [Value::Null, ""] });

@@ -18,9 +18,10 @@ use crate::ejson::{to_api_json, DateTime, ObjectId};
 use crate::ports::Http;
 use crate::problem::Error;
 use crate::request::{ApiRequest, ApiResponse, Route};
+use crate::routes;
 use crate::types::Slug;
 
-pub const ROUTE: Route = Route::get("/users/me");
+pub const ROUTE: Route = routes::route("me");
 
 /// Where the read puts the user's partner (`$lookup` output), removed
 /// before answering.
@@ -35,12 +36,8 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
 
     // Tenant groups in the token name tenants by slug. Only well-formed
     // slugs reach the filter.
-    let slugs: Vec<Slug> = token
-        .groups
-        .iter()
-        .filter_map(|g| g.strip_prefix(groups.tenant_prefix.as_str()))
-        .filter_map(|s| Slug::parse(s).ok())
-        .collect();
+    let slugs: Vec<Slug> =
+        token.groups.iter().filter_map(|g| g.strip_prefix(groups.tenant_prefix.as_str())).filter_map(|s| Slug::parse(s).ok()).collect();
     let tenant_ids: Vec<ObjectId> = if slugs.is_empty() {
         vec![]
     } else {
@@ -52,10 +49,8 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
     };
     let sign_in = SignIn::new(&token, token.groups.contains(&groups.platform_admin), tenant_ids, ctx.now);
 
-    let (written, read) = futures::join!(
-        db.update_one(coll::USERS, sign_in.filter(), sign_in.update(), true),
-        read_with_partner(&db, &sign_in.subject)
-    );
+    let (written, read) =
+        futures::join!(db.update_one(coll::USERS, sign_in.filter(), sign_in.update(), true), read_with_partner(&db, &sign_in.subject));
     let written = written?;
     let user = match compose(&sign_in, read?, &written) {
         Some(user) => user,
@@ -180,7 +175,8 @@ impl SignIn {
 /// Whether a stored array element equals `id` as MongoDB compares them: an
 /// ObjectId with the same bytes (a hex string is another type, never equal).
 fn is_object_id(element: &Value, id: &ObjectId) -> bool {
-    element.as_object().filter(|m| m.len() == 1).and_then(|m| m.get("$oid")).and_then(Value::as_str).and_then(ObjectId::parse).as_ref() == Some(id)
+    element.as_object().filter(|m| m.len() == 1).and_then(|m| m.get("$oid")).and_then(Value::as_str).and_then(ObjectId::parse).as_ref()
+        == Some(id)
 }
 
 /// The user as a sequential upsert-then-read would have returned it, from

@@ -17,24 +17,25 @@ use crate::ports::Http;
 use crate::problem::{Error, UpstreamError};
 use crate::random::temp_password;
 use crate::request::{ApiRequest, ApiResponse, Route};
+use crate::routes;
 use crate::stalwart::{NewMailbox, Stalwart};
 use crate::types::{DomainName, Email, LocalPart, MemberRole, PersonName, Role};
 
-use super::invite::{self, audit_with_id, create_identity, stamp, undo_audit, undo_identity, undo_user_doc, Invite, InviteAudit, InviteBody, Prefetch};
+use super::invite::{
+    self, audit_with_id, create_identity, stamp, undo_audit, undo_identity, undo_user_doc, Invite, InviteAudit, InviteBody, Prefetch,
+};
 use super::tenant::{begin, begin_joined, begin_with, TenantScope};
 use super::undo;
 
-pub const LIST: Route = Route::get("/tenants/:slug/members");
-pub const CREATE: Route = Route::post("/tenants/:slug/members/create");
-pub const INVITE_ADMIN: Route = Route::post("/tenants/:slug/admins/invite");
+pub const LIST: Route = routes::route("members-list");
+pub const CREATE: Route = routes::route("members-create");
+pub const INVITE_ADMIN: Route = routes::route("tenant-admins-invite");
 
 /// Row 17: the tenant's users, newest first.
 pub async fn list<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (scope, ()) = begin(ctx, req, &LIST, TenantRule::AdminsAndPartner, ApiRequest::no_body).await?;
-    let users = ctx
-        .db()?
-        .find(coll::USERS, Find::filter(json!({ "tenantIds": scope.tenant.id })).sort(Sort::newest_first()).limit(50_000))
-        .await?;
+    let users =
+        ctx.db()?.find(coll::USERS, Find::filter(json!({ "tenantIds": scope.tenant.id })).sort(Sort::newest_first()).limit(50_000)).await?;
     Ok(ApiResponse::ok(to_api_json(Value::Array(users))))
 }
 
@@ -133,7 +134,8 @@ fn duplicate_from_join(joined: &[Value], domain: &Domain, email: &Email, tenant:
 pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let stages = users_at_each_domain(req).unwrap_or_default();
     let parse = |r: &ApiRequest| r.json::<CreateBody>();
-    let (scope, body, (), joined) = begin_joined(ctx, req, &CREATE, TenantRule::AdminsAndPartner, parse, stages, |_| async {}, |(), _, _| Ok(())).await?;
+    let (scope, body, (), joined) =
+        begin_joined(ctx, req, &CREATE, TenantRule::AdminsAndPartner, parse, stages, |_| async {}, |(), _, _| Ok(())).await?;
     let TenantScope { caller, tenant, domains, .. } = scope;
     let group = tenant.authentik_group_id.clone().ok_or_else(|| not_provisioned(&tenant))?;
     let domain = pick_domain(&domains, body.domain.as_ref())
@@ -224,11 +226,14 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
             if let Some(id) = &files.id {
                 set["ocisUserId"] = json!(id);
             }
-            let update = stamp(ctx, json!({
-                "$set": set,
-                "$setOnInsert": { "role": role, "active": true, "platformAdmin": false },
-                "$addToSet": { "tenantIds": tenant.id },
-            }));
+            let update = stamp(
+                ctx,
+                json!({
+                    "$set": set,
+                    "$setOnInsert": { "role": role, "active": true, "platformAdmin": false },
+                    "$addToSet": { "tenantIds": tenant.id },
+                }),
+            );
             let event = AuditEvent::user("tenant.user_created", created.uid.as_str(), email.as_str())
                 .tenant(&tenant.slug)
                 .metadata(json!({ "name": body.name, "role": role, "mailbox": mailbox.status, "ocis": files.status }));
@@ -282,7 +287,8 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
 pub async fn invite_admin<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     // The identity is read concurrently with the caller and the tenant.
     let read = |_: &_| Prefetch::read(ctx, req, None);
-    let (scope, body, read) = begin_with(ctx, req, &INVITE_ADMIN, TenantRule::PartnerOnly, |r| r.json::<InviteBody>(), read, |r, _, _| Ok(r)).await?;
+    let (scope, body, read) =
+        begin_with(ctx, req, &INVITE_ADMIN, TenantRule::PartnerOnly, |r| r.json::<InviteBody>(), read, |r, _, _| Ok(r)).await?;
     let TenantScope { caller, tenant, .. } = scope;
     let group = tenant.authentik_group_id.clone().ok_or_else(|| not_provisioned(&tenant))?;
     let role_key = format!("tenantRoles.{}", tenant.id);
@@ -316,7 +322,16 @@ pub async fn invite_admin<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<Api
             .is_ok_and(|u| u.belongs_to(&tenant.id) && matches!(u.role_for_tenant(&tenant.id), Some(Role::Admin | Role::Owner)))
     };
     let already = |_: &AkUser| Error::conflict(format!("{} is already an admin of this workspace.", body.email));
-    let inv = Invite { email: &body.email, name: &body.name, group, attributes, user_update: &update, audit, check_attach: &|_, _| Ok(()), granted: &granted, already: &already };
+    let inv = Invite {
+        email: &body.email,
+        name: &body.name,
+        group,
+        attributes,
+        user_update: &update,
+        audit,
+        check_attach: &|_, _| Ok(()),
+        granted: &granted,
+        already: &already,
+    };
     invite::run(ctx, &caller, inv, read).await
 }
-

@@ -20,13 +20,13 @@ pub mod lifecycle;
 pub mod mailbox;
 pub mod me;
 pub mod members;
+pub mod openapi;
 pub mod ownership;
 pub mod partner_portal;
 pub mod partners;
 pub mod platform;
 pub mod profile;
 pub mod tenant;
-pub mod openapi;
 pub mod undo;
 pub mod users;
 

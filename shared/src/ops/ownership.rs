@@ -15,6 +15,7 @@ use crate::models::User;
 use crate::ports::Http;
 use crate::problem::{Error, UpstreamError};
 use crate::request::{ApiRequest, ApiResponse, Route};
+use crate::routes;
 use crate::types::Role;
 
 use super::invite::stamp;
@@ -22,7 +23,7 @@ use super::lifecycle::audited;
 use super::profile::{other_members, with_set};
 use super::tenant::{begin_member_named, member_not_found};
 
-pub const TRANSFER: Route = Route::post("/tenants/:slug/ownership/transfer");
+pub const TRANSFER: Route = routes::route("ownership-transfer");
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -63,7 +64,10 @@ async fn roles_back<H: Http>(db: &DataApi<'_, H>, tenant: &ObjectId, users: &[&U
     let writes = users.iter().map(|u| async move {
         let back = role_back(tenant, role_entry(u, tenant).as_deref());
         let what = format!("undo: restoring the role of {}", u.email);
-        let _ = super::undo::retried(&what, || async { db.update_one(coll::USERS, json!({ "_id": u.id }), back.clone(), false).await.map(|_| ()) }).await;
+        let _ = super::undo::retried(&what, || async {
+            db.update_one(coll::USERS, json!({ "_id": u.id }), back.clone(), false).await.map(|_| ())
+        })
+        .await;
     });
     futures::future::join_all(writes).await;
 }
@@ -126,7 +130,8 @@ pub async fn transfer<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResp
     // concurrently with the caller and the tenant; the body is checked
     // properly by the prologue.
     let named = |_: &_| req.json::<TransferBody>().ok().and_then(|b| ObjectId::parse(b.user_id.trim()));
-    let (scope, member, _) = begin_member_named(ctx, req, &TRANSFER, TenantRule::AdminsAndPartner, |r| r.json::<TransferBody>(), named).await?;
+    let (scope, member, _) =
+        begin_member_named(ctx, req, &TRANSFER, TenantRule::AdminsAndPartner, |r| r.json::<TransferBody>(), named).await?;
     let (tenant, new_owner) = (&scope.tenant.id, &member.user);
     if new_owner.role_for_tenant(tenant) == Some(Role::Owner) {
         return Err(Error::conflict("This member is already the owner."));
@@ -151,7 +156,8 @@ pub async fn transfer<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResp
                 Err(e)
             }
             (Ok(_), Ok(others)) => {
-                let previous: Vec<&User> = others.iter().map(|(u, _)| u).filter(|u| u.role_for_tenant(tenant) == Some(Role::Owner)).collect();
+                let previous: Vec<&User> =
+                    others.iter().map(|(u, _)| u).filter(|u| u.role_for_tenant(tenant) == Some(Role::Owner)).collect();
 
                 // 2) Every previous owner becomes an admin here, with the event.
                 let demote = async {
@@ -160,12 +166,16 @@ pub async fn transfer<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResp
                     }
                     let ids: Vec<&ObjectId> = previous.iter().map(|u| &u.id).collect();
                     let filter = json!({ "_id": { "$in": ids }, "tenantIds": tenant });
-                    db.update_many(coll::USERS, filter, stamp(ctx, json!({ "$set": { key.as_str(): "admin" } }))).await.map(|_| ()).map_err(Error::from)
+                    db.update_many(coll::USERS, filter, stamp(ctx, json!({ "$set": { key.as_str(): "admin" } })))
+                        .await
+                        .map(|_| ())
+                        .map_err(Error::from)
                 };
                 let from: Vec<&str> = previous.iter().map(|u| u.email.as_str()).collect();
-                let event = AuditEvent::user("tenant.ownership_transferred", new_owner.authentik_subject_id.as_str(), new_owner.email.as_str())
-                    .tenant(&scope.tenant.slug)
-                    .metadata(json!({ "to": new_owner.email, "from": from }));
+                let event =
+                    AuditEvent::user("tenant.ownership_transferred", new_owner.authentik_subject_id.as_str(), new_owner.email.as_str())
+                        .tenant(&scope.tenant.slug)
+                        .metadata(json!({ "to": new_owner.email, "from": from }));
                 if let Err(e) = audited(ctx, &scope.caller, event, demote, || async { Ok::<(), UpstreamError>(()) }).await {
                     let mut touched = previous.clone();
                     touched.push(new_owner);
@@ -179,7 +189,8 @@ pub async fn transfer<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResp
                 // previous owners keep the order they were read in, the
                 // collection's, as a read of them by id has.
                 let now = |doc: &Value, role: &str| to_api_json(with_set(doc, &[(key.clone(), json!(role))], &ctx.now));
-                let previous_docs: Vec<Value> = others.iter().filter(|(u, _)| previous.iter().any(|p| p.id == u.id)).map(|(_, d)| now(d, "admin")).collect();
+                let previous_docs: Vec<Value> =
+                    others.iter().filter(|(u, _)| previous.iter().any(|p| p.id == u.id)).map(|(_, d)| now(d, "admin")).collect();
                 Ok(ApiResponse::ok(json!({ "newOwner": now(&member.doc, "owner"), "previousOwners": previous_docs })))
             }
         }

@@ -18,18 +18,19 @@ use crate::ports::Http;
 use crate::problem::{Error, UpstreamError};
 use crate::reports::{self, facet, int_of, js_round, str_of};
 use crate::request::{ApiRequest, ApiResponse, Params, Route};
+use crate::routes;
 use crate::types::Subject;
 
 use super::begin;
 use super::lifecycle::{audited, best_effort, identity_or_by_email};
 use super::profile::put_back;
 
-pub const TEAM: Route = Route::get("/users/me/partner/users");
-pub const TEAM_REMOVE: Route = Route::post("/users/me/partner/users/:subject/remove");
-pub const TENANTS: Route = Route::get("/users/me/partner/tenants");
-pub const ACTIVITY: Route = Route::get("/users/me/partner/activity");
-pub const MRR: Route = Route::get("/users/me/partner/mrr");
-pub const REPORTS: Route = Route::get("/users/me/partner/reports");
+pub const TEAM: Route = routes::route("partner-team");
+pub const TEAM_REMOVE: Route = routes::route("partner-team-remove");
+pub const TENANTS: Route = routes::route("partner-tenants");
+pub const ACTIVITY: Route = routes::route("partner-activity");
+pub const MRR: Route = routes::route("partner-mrr");
+pub const REPORTS: Route = routes::route("partner-reports");
 
 /// Authentik MFA lookups in flight at once on the team page.
 const MFA_CONCURRENCY: usize = 8;
@@ -182,7 +183,8 @@ pub async fn team_remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiR
         }
         Ok(())
     };
-    let mut event = AuditEvent::user("partner.user_removed", subject.as_str(), target.user.email.clone()).metadata(json!({ "partnerId": partner_id.to_hex() }));
+    let mut event = AuditEvent::user("partner.user_removed", subject.as_str(), target.user.email.clone())
+        .metadata(json!({ "partnerId": partner_id.to_hex() }));
     // Not in the seed: with the partner's slug the removal shows in the
     // partner's own activity feed (row 14).
     if let Some(slug) = &target.partner_slug {
@@ -325,7 +327,10 @@ fn activity_query(req: &ApiRequest) -> Result<(u32, Option<DateTime>), Error> {
     };
     let before = match q.get("before") {
         None => None,
-        Some(s) => Some(DateTime::parse_rfc3339(s).ok_or_else(|| Error::bad_request("`before` must be an RFC 3339 instant with an offset, e.g. 2026-01-31T12:00:00Z."))?),
+        Some(s) => Some(
+            DateTime::parse_rfc3339(s)
+                .ok_or_else(|| Error::bad_request("`before` must be an RFC 3339 instant with an offset, e.g. 2026-01-31T12:00:00Z."))?,
+        ),
     };
     Ok((limit, before))
 }
@@ -368,8 +373,20 @@ pub async fn activity<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResp
             pipeline: vec![Stage::Match(json!({ "slug": { "$type": "string" } })), Stage::Project(json!({ "_id": 0, "slug": 1 }))],
             as_field: "__tenants",
         },
-        Stage::LookupPipeline { from: coll::AUDIT_EVENTS, local_field: "__tenants.slug", foreign_field: "tenantSlug", pipeline: newest("tenantSlug"), as_field: "__byTenant" },
-        Stage::LookupPipeline { from: coll::AUDIT_EVENTS, local_field: "slug", foreign_field: "partnerSlug", pipeline: newest("partnerSlug"), as_field: "__byPartner" },
+        Stage::LookupPipeline {
+            from: coll::AUDIT_EVENTS,
+            local_field: "__tenants.slug",
+            foreign_field: "tenantSlug",
+            pipeline: newest("tenantSlug"),
+            as_field: "__byTenant",
+        },
+        Stage::LookupPipeline {
+            from: coll::AUDIT_EVENTS,
+            local_field: "slug",
+            foreign_field: "partnerSlug",
+            pipeline: newest("partnerSlug"),
+            as_field: "__byPartner",
+        },
         // `$facet` answers one document even when the partner is gone.
         Stage::Facet(vec![("events", events), ("partner", vec![Stage::Project(json!({ "_id": 1 }))])]),
     ];
@@ -378,7 +395,14 @@ pub async fn activity<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResp
     let events = if facet(&out, "partner").is_empty() {
         // The caller's partner was deleted under them: its tenants' events
         // still show, as before the partner went (one more round trip).
-        let slugs = db.find(coll::TENANTS, Find::filter(json!({ "partnerId": partner_id, "slug": { "$type": "string" } })).project(json!({ "_id": 0, "slug": 1 })).limit(ALL)).await?;
+        let slugs = db
+            .find(
+                coll::TENANTS,
+                Find::filter(json!({ "partnerId": partner_id, "slug": { "$type": "string" } }))
+                    .project(json!({ "_id": 0, "slug": 1 }))
+                    .limit(ALL),
+            )
+            .await?;
         let slugs: Vec<Value> = slugs.into_iter().filter_map(|t| t.get("slug").cloned()).collect();
         let mut stages = vec![Stage::Match(json!({ "tenantSlug": { "$in": slugs } }))];
         stages.extend(newest("tenantSlug"));
@@ -474,7 +498,8 @@ pub async fn partner_reports<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<
         // stable sort over subscriptions in natural order).
         Stage::Sort(Sort::desc("subs.monthlyMinor").then_asc("subs._id")),
         Stage::Limit(10),
-        Stage::Project(json!({ "_id": 0, "tenantId": "$_id", "tenantName": "$name", "currency": "$subs.currency", "monthlyMinor": "$subs.monthlyMinor", "custom": "$subs.custom" })),
+        Stage::Project(json!({ "_id": 0, "tenantId": "$_id", "tenantName": "$name",
+            "currency": "$subs.currency", "monthlyMinor": "$subs.monthlyMinor", "custom": "$subs.custom" })),
     ]);
     let mut pipeline = tenants_with_subscriptions(partner_id);
     pipeline.push(Stage::Facet(vec![("health", health), ("cohorts", cohorts), ("plans", plans), ("top", subs), ("totals", totals)]));
@@ -509,7 +534,8 @@ pub async fn partner_reports<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<
             })
         })
         .collect();
-    let margin = partner.as_ref().and_then(|p| p.get("marginPct")).map(|m| to_api_json(m.clone())).filter(Value::is_number).unwrap_or(json!(0));
+    let margin =
+        partner.as_ref().and_then(|p| p.get("marginPct")).map(|m| to_api_json(m.clone())).filter(Value::is_number).unwrap_or(json!(0));
     Ok(ApiResponse::ok(json!({
         "health": { "healthy": healthy, "watch": watch, "atRisk": total - healthy - watch, "total": total, "avgScore": avg },
         "revenueByPlan": reports::plan_rows(facet(&out, "plans")),

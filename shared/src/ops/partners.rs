@@ -12,13 +12,14 @@ use crate::models::Partner;
 use crate::ports::Http;
 use crate::problem::Error;
 use crate::request::{ApiRequest, ApiResponse, Route};
+use crate::routes;
 use crate::types::Slug;
 
 use super::begin;
 use super::invite::{self, stamp, Invite, InviteAudit, InviteBody, Prefetch};
 
-pub const INVITE: Route = Route::post("/partners/:slug/users/invite");
-pub const USERS: Route = Route::get("/partners/:slug/users");
+pub const INVITE: Route = routes::route("partner-users-invite");
+pub const USERS: Route = routes::route("partner-users-list");
 
 /// Row 9 (P): the partner's users, newest first (`_id` descending on ties).
 pub async fn users<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
@@ -28,7 +29,8 @@ pub async fn users<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespons
     req.no_body()?;
     caller.require_platform_admin()?;
     let partner = partner?.ok_or_else(partner_not_found)?;
-    let users = ctx.db()?.find(coll::USERS, Find::filter(json!({ "partnerId": partner.id })).sort(Sort::newest_first()).limit(50_000)).await?;
+    let users =
+        ctx.db()?.find(coll::USERS, Find::filter(json!({ "partnerId": partner.id })).sort(Sort::newest_first()).limit(50_000)).await?;
     Ok(ApiResponse::ok(to_api_json(Value::Array(users))))
 }
 
@@ -63,18 +65,16 @@ pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     // The caller, the partner, the group and the identity are read
     // concurrently (the partner from the path as it will parse).
     let slug = INVITE.params(req.path()).and_then(|p| Slug::parse(p.get("slug")).ok());
-    let (caller, partner, mut read) = futures::join!(begin(ctx, req, &INVITE), find_partner(ctx, slug.as_ref()), Prefetch::read(ctx, req, Some(group_name)));
+    let (caller, partner, mut read) =
+        futures::join!(begin(ctx, req, &INVITE), find_partner(ctx, slug.as_ref()), Prefetch::read(ctx, req, Some(group_name)));
     let (caller, _) = caller?;
     let body: InviteBody = req.json()?;
     let partner = partner?.ok_or_else(partner_not_found)?;
     authorize_partner_admin(&caller, &partner)?;
     let group = read.group(ctx, group_name, json!({ "role": "partner-staff" })).await?;
     let update = |u: &AkUser, attached: bool| {
-        let (email, name) = if attached {
-            (u.email.clone(), body.name_for(u).to_owned())
-        } else {
-            (body.email.to_string(), body.name.to_string())
-        };
+        let (email, name) =
+            if attached { (u.email.clone(), body.name_for(u).to_owned()) } else { (body.email.to_string(), body.name.to_string()) };
         // On attach the local name is kept (only seeded on insert).
         let mut set = json!({ "email": email, "partnerId": partner.id, "authentikUserPk": u.pk });
         let mut on_insert = json!({ "role": "member", "active": true, "tenantIds": [], "platformAdmin": false });
@@ -96,10 +96,9 @@ pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     let check = |_: &AkUser, local: Option<&Value>| {
         let other = local.and_then(partner_of);
         match other {
-            Some(p) if p != partner.id => Err(Error::conflict(format!(
-                "User {} already belongs to partner {p} — detach them from that partner first.",
-                body.email
-            ))),
+            Some(p) if p != partner.id => {
+                Err(Error::conflict(format!("User {} already belongs to partner {p} — detach them from that partner first.", body.email)))
+            }
             _ => Ok(()),
         }
     };
@@ -108,7 +107,17 @@ pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     // Already staff of this partner: nothing to grant.
     let granted = |doc: &Value| partner_of(doc) == Some(partner.id);
     let already = |_: &AkUser| Error::conflict(format!("User {} already belongs to partner {}.", body.email, partner.id));
-    let inv = Invite { email: &body.email, name: &body.name, group: group.pk, attributes, user_update: &update, audit, check_attach: &check, granted: &granted, already: &already };
+    let inv = Invite {
+        email: &body.email,
+        name: &body.name,
+        group: group.pk,
+        attributes,
+        user_update: &update,
+        audit,
+        check_attach: &check,
+        granted: &granted,
+        already: &already,
+    };
     invite::run(ctx, &caller, inv, read).await
 }
 

@@ -6,15 +6,16 @@ use serde_json::{json, Map, Value};
 use crate::ctx::Ctx;
 use crate::data_api::{coll, Sort, Stage};
 use crate::ports::Http;
-use crate::reports::{self, facet, int_of, str_of};
 use crate::problem::Error;
+use crate::reports::{self, facet, int_of, str_of};
 use crate::request::{ApiRequest, ApiResponse, Route};
+use crate::routes;
 
 use super::begin;
 use super::invite::{self, stamp, Invite, InviteAudit, InviteBody, Prefetch};
 
-pub const INVITE: Route = Route::post("/platform/operators/invite");
-pub const REPORTS: Route = Route::get("/platform/reports");
+pub const INVITE: Route = routes::route("operators-invite");
+pub const REPORTS: Route = routes::route("platform-reports");
 
 /// The statuses counted (the seed's `statusCounts`); `total` counts every tenant.
 const STATUSES: [&str; 4] = ["active", "pending", "suspended", "deleted"];
@@ -59,7 +60,8 @@ pub async fn platform_reports<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result
         }
     }
     counts["total"] = json!(total);
-    let growth: Vec<Value> = facet(&t, "growth").iter().map(|g| json!({ "month": str_of(g, "_id"), "count": int_of(g, "count") })).collect();
+    let growth: Vec<Value> =
+        facet(&t, "growth").iter().map(|g| json!({ "month": str_of(g, "_id"), "count": int_of(g, "count") })).collect();
     let top: Vec<Value> = facet(&s, "top")
         .iter()
         .map(|r| {
@@ -93,10 +95,13 @@ pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     caller.require_platform_admin()?;
     let group = read.group(ctx, group_name, json!({ "role": "platform-admin" })).await?;
     let update = |u: &crate::authentik::AkUser, _attached: bool| {
-        stamp(ctx, json!({
-            "$set": { "email": body.email, "name": body.name, "platformAdmin": true, "authentikUserPk": u.pk },
-            "$setOnInsert": { "role": "admin", "active": true, "tenantIds": [] },
-        }))
+        stamp(
+            ctx,
+            json!({
+                "$set": { "email": body.email, "name": body.name, "platformAdmin": true, "authentikUserPk": u.pk },
+                "$setOnInsert": { "role": "admin", "active": true, "tenantIds": [] },
+            }),
+        )
     };
     let audit = InviteAudit {
         invited: "platform.user_invited",
@@ -107,7 +112,9 @@ pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     };
     // Operators are always new identities: a clean conflict instead of
     // Authentik's unfriendly duplicate error.
-    let exists = |u: &crate::authentik::AkUser| Error::conflict(format!("User with email {} already exists in Authentik (uid={})", body.email, u.uid));
+    let exists = |u: &crate::authentik::AkUser| {
+        Error::conflict(format!("User with email {} already exists in Authentik (uid={})", body.email, u.uid))
+    };
     let never_attach = |u: &crate::authentik::AkUser, _: Option<&serde_json::Value>| Err(exists(u));
     invite::run(
         ctx,

@@ -18,6 +18,7 @@ use crate::models::User;
 use crate::ports::Http;
 use crate::problem::Error;
 use crate::request::{ApiRequest, ApiResponse, Route};
+use crate::routes;
 use crate::types::{AlternativeEmail, ContactText, Email, MemberRole, PersonName, Role};
 
 use super::invite::stamp;
@@ -26,8 +27,8 @@ use super::mailbox::has_mailbox;
 use super::ownership::role_as_read;
 use super::tenant::{begin_member, member_not_found};
 
-pub const UPDATE: Route = Route::post("/tenants/:slug/members/:user_id/update");
-pub const CHANGE_EMAIL: Route = Route::post("/tenants/:slug/members/:user_id/change-email");
+pub const UPDATE: Route = routes::route("members-update");
+pub const CHANGE_EMAIL: Route = routes::route("members-change-email");
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -146,7 +147,12 @@ pub(super) fn put_back<'k>(doc: &Value, keys: impl IntoIterator<Item = &'k str>)
 }
 
 /// The tenant's users other than `except`, with what their roles need.
-pub(super) async fn other_members<H: Http>(db: &DataApi<'_, H>, tenant: &ObjectId, except: &ObjectId, full: bool) -> Result<Vec<(User, Value)>, Error> {
+pub(super) async fn other_members<H: Http>(
+    db: &DataApi<'_, H>,
+    tenant: &ObjectId,
+    except: &ObjectId,
+    full: bool,
+) -> Result<Vec<(User, Value)>, Error> {
     let mut q = Find::filter(json!({ "tenantIds": tenant, "_id": { "$ne": except } })).limit(50_000);
     if !full {
         q = q.project(json!({ "authentikSubjectId": 1, "role": 1, format!("tenantRoles.{tenant}"): 1 }));
@@ -233,7 +239,10 @@ pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
                 let keys = set.iter().map(|(k, _)| k.as_str()).chain(["updatedAt"]);
                 let back = put_back(&member.doc, keys);
                 let what = format!("undo: restoring the role of {}", user.email);
-                let _ = super::undo::retried(&what, || async { db.update_one(coll::USERS, ours.clone(), back.clone(), false).await.map(|_| ()) }).await;
+                let _ = super::undo::retried(&what, || async {
+                    db.update_one(coll::USERS, ours.clone(), back.clone(), false).await.map(|_| ())
+                })
+                .await;
                 return Err(e);
             }
         }
@@ -304,7 +313,8 @@ fn in_use(email: &Email) -> Error {
 /// the address read (compare-and-set), so of concurrent changes one wins
 /// and the others are `409`s that leave the winner's change alone.
 pub async fn change_email<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (scope, member, body) = begin_member(ctx, req, &CHANGE_EMAIL, TenantRule::AdminsAndPartner, |r| r.json::<ChangeEmailBody>()).await?;
+    let (scope, member, body) =
+        begin_member(ctx, req, &CHANGE_EMAIL, TenantRule::AdminsAndPartner, |r| r.json::<ChangeEmailBody>()).await?;
     let user = &member.user;
     if has_mailbox(user) {
         return Err(Error::bad_request(
@@ -428,7 +438,8 @@ mod tests {
         let t = acme();
         let others = |roles: &[Value]| roles.iter().map(|r| user(ADAM, r.clone())).collect::<Vec<_>>();
         assert!(last_admin_check(&others(&[json!({"tenantRoles": {ACME: "owner"}})]), &t).is_ok());
-        assert!(last_admin_check(&others(&[json!({"tenantRoles": {ACME: "member"}}), json!({"tenantRoles": {ACME: "admin"}})]), &t).is_ok());
+        let (member, admin) = (json!({"tenantRoles": {ACME: "member"}}), json!({"tenantRoles": {ACME: "admin"}}));
+        assert!(last_admin_check(&others(&[member, admin]), &t).is_ok());
         assert!(last_admin_check(&others(&[json!({"role": "admin"})]), &t).is_ok(), "the legacy role");
         let e = last_admin_check(&others(&[json!({"tenantRoles": {ACME: "member"}, "role": "admin"})]), &t).unwrap_err();
         assert_eq!(e.status(), 409, "the tenant's role wins over the legacy one");
@@ -441,7 +452,8 @@ mod tests {
         let keys = ["name", "phone", &format!("tenantRoles.{ACME}") as &str, "updatedAt"];
         assert_eq!(
             put_back(&doc, keys),
-            json!({"$set": {"name": "Mia", format!("tenantRoles.{ACME}"): "admin", "updatedAt": {"$date": {"$numberLong": "5"}}}, "$unset": {"phone": ""}})
+            json!({"$set": {"name": "Mia", format!("tenantRoles.{ACME}"): "admin",
+                "updatedAt": {"$date": {"$numberLong": "5"}}}, "$unset": {"phone": ""}})
         );
         // No empty operator: MongoDB refuses `{"$unset": {}}`.
         assert_eq!(put_back(&doc, ["name"]), json!({"$set": {"name": "Mia"}}));
@@ -450,13 +462,15 @@ mod tests {
 
     #[test]
     fn changes_follow_the_seeds_field_order() {
-        let body: UpdateBody = serde_json::from_value(json!({"role": "member", "phone": " 12 ", "alternativeEmail": "", "name": "Mia M"})).unwrap();
+        let body: UpdateBody =
+            serde_json::from_value(json!({"role": "member", "phone": " 12 ", "alternativeEmail": "", "name": "Mia M"})).unwrap();
         let set = body.changes(&acme());
         let keys: Vec<&str> = set.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, vec!["name", "phone", "alternativeEmail", &format!("tenantRoles.{ACME}")]);
         assert_eq!(set[1].1, "12");
         assert_eq!(body.attributes(), json!({"phone": "12", "alternativeEmail": ""}).as_object().unwrap().clone());
-        for bad in [json!({"role": "owner"}), json!({"name": {"$ne": ""}}), json!({"phone": 5}), json!({"nick": "x"}), json!({"name": ""})] {
+        for bad in [json!({"role": "owner"}), json!({"name": {"$ne": ""}}), json!({"phone": 5}), json!({"nick": "x"}), json!({"name": ""})]
+        {
             assert!(serde_json::from_value::<UpdateBody>(bad.clone()).is_err(), "{bad}");
         }
     }

@@ -199,7 +199,11 @@ mod tests {
         names
             .iter()
             .enumerate()
-            .map(|(i, n)| serde_json::from_value(json!({"_id": {"$oid": format!("65d00000000000000000000{i}")}, "tenantId": {"$oid": "65b000000000000000000001"}, "domain": n})).unwrap())
+            .map(|(i, n)| {
+                serde_json::from_value(json!({"_id": {"$oid": format!("65d00000000000000000000{i}")}, "tenantId":
+                {"$oid": "65b000000000000000000001"}, "domain": n}))
+                .unwrap()
+            })
             .collect()
     }
 

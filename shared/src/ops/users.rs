@@ -15,17 +15,18 @@ use crate::models::User;
 use crate::ports::Http;
 use crate::problem::Error;
 use crate::request::{ApiRequest, ApiResponse, Params, Route};
+use crate::routes;
 use crate::types::{Email, PersonName, Role, Slug, Subject};
 
 use super::begin;
 use super::lifecycle::audited;
 use super::profile::with_set;
 
-pub const LIST: Route = Route::get("/users");
-pub const GET: Route = Route::get("/users/:subject");
-pub const CREATE: Route = Route::post("/users/create");
-pub const UPDATE: Route = Route::post("/users/:subject/update");
-pub const DEACTIVATE: Route = Route::post("/users/:subject/deactivate");
+pub const LIST: Route = routes::route("users-list");
+pub const GET: Route = routes::route("users-get");
+pub const CREATE: Route = routes::route("users-create");
+pub const UPDATE: Route = routes::route("users-update");
+pub const DEACTIVATE: Route = routes::route("users-deactivate");
 
 /// Row 2: P sees everyone; a tenant admin the users of the tenants they
 /// administer (deleted tenants excluded); anyone else `403`.
@@ -41,7 +42,10 @@ pub async fn list<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse
             return Err(Error::forbidden("Only platform or workspace administrators may list users."));
         }
         let live: Vec<Value> = db
-            .find(coll::TENANTS, Find::filter(json!({ "_id": { "$in": mine }, "status": { "$ne": "deleted" } })).project(json!({ "_id": 1 })))
+            .find(
+                coll::TENANTS,
+                Find::filter(json!({ "_id": { "$in": mine }, "status": { "$ne": "deleted" } })).project(json!({ "_id": 1 })),
+            )
             .await?
             .into_iter()
             .filter_map(|t| t.get("_id").cloned())
@@ -69,9 +73,7 @@ fn user_not_found(subject: &str) -> Error {
 }
 
 async fn find_by_subject<H: Http>(db: &DataApi<'_, H>, subject: &Subject) -> Result<(User, Value), Error> {
-    db.find_one_as::<User>(coll::USERS, json!({ "authentikSubjectId": subject }))
-        .await?
-        .ok_or_else(|| user_not_found(subject.as_str()))
+    db.find_one_as::<User>(coll::USERS, json!({ "authentikSubjectId": subject })).await?.ok_or_else(|| user_not_found(subject.as_str()))
 }
 
 /// The user the path names, read concurrently with the caller (a read:
@@ -124,9 +126,7 @@ async fn resolve_tenants<H: Http>(db: &DataApi<'_, H>, slugs: &[Slug]) -> Result
     if wanted.is_empty() {
         return Ok(vec![]);
     }
-    let found = db
-        .find(coll::TENANTS, Find::filter(json!({ "slug": { "$in": wanted } })).project(json!({ "_id": 1, "slug": 1 })))
-        .await?;
+    let found = db.find(coll::TENANTS, Find::filter(json!({ "slug": { "$in": wanted } })).project(json!({ "_id": 1, "slug": 1 }))).await?;
     let mut ids = Vec::new();
     let mut seen = BTreeSet::new();
     for t in &found {
@@ -155,7 +155,13 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     let parsed = req.json::<CreateBody>();
     let reads = async {
         let body = parsed.as_ref().ok()?;
-        let taken = async { Ok::<_, Error>(ctx.db()?.find_one(coll::USERS, json!({ "authentikSubjectId": body.authentik_subject_id }), Some(json!({ "_id": 1 }))).await?) };
+        let taken = async {
+            Ok::<_, Error>(
+                ctx.db()?
+                    .find_one(coll::USERS, json!({ "authentikSubjectId": body.authentik_subject_id }), Some(json!({ "_id": 1 })))
+                    .await?,
+            )
+        };
         Some(futures::join!(taken, read_tenants(ctx, Some(body.tenant_slugs.clone()))))
     };
     let (caller, reads) = futures::join!(begin(ctx, req, &CREATE), reads);
@@ -224,7 +230,11 @@ pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     let slugs = req.json::<UpdateBody>().ok().map(|b| b.tenant_slugs);
     let named_tenants = matches!(slugs, Some(Some(_)));
     let (caller, found, tenants) = futures::join!(begin(ctx, req, &UPDATE), read_named(ctx, req, &UPDATE), async {
-        if named_tenants { read_tenants(ctx, slugs).await } else { None }
+        if named_tenants {
+            read_tenants(ctx, slugs).await
+        } else {
+            None
+        }
     });
     let (caller, params) = caller?;
     let body: UpdateBody = req.json()?;
@@ -313,11 +323,15 @@ pub async fn deactivate<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRe
     let (user, _) = found(&subject)?;
     let filter = json!({ "_id": user.id });
     let write = async {
-        db.update_one(coll::USERS, filter.clone(), json!({ "$set": { "active": false, "updatedAt": ctx.now.ejson() } }), false).await.map(|_| ()).map_err(Error::from)
+        db.update_one(coll::USERS, filter.clone(), json!({ "$set": { "active": false, "updatedAt": ctx.now.ejson() } }), false)
+            .await
+            .map(|_| ())
+            .map_err(Error::from)
     };
     // The subject, as every user event names its person (docs/api.md).
     let event = AuditEvent::user("user.deactivated", subject.as_str(), user.email.as_str());
-    let undo = || async { db.update_one(coll::USERS, filter.clone(), json!({ "$set": { "active": user.active } }), false).await.map(|_| ()) };
+    let undo =
+        || async { db.update_one(coll::USERS, filter.clone(), json!({ "$set": { "active": user.active } }), false).await.map(|_| ()) };
     audited(ctx, &caller, event, write, undo).await?;
     Ok(ApiResponse::no_content())
 }

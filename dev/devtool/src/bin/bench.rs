@@ -9,9 +9,9 @@
 
 use std::time::Instant;
 
+use dev_host::MemoryPeaks;
 use devtool::me_bench::{ms, stats, timed, Stats};
 use devtool::spin::{spin_bins, state_dir, version, SpinUp};
-use dev_host::MemoryPeaks;
 use devtool::{load_app, serve_app, take_peak_memory, variables, workspace};
 use emulators::demo::{ACME_OWNER, OPERATOR};
 use emulators::{Emulators, Options};
@@ -101,14 +101,24 @@ async fn main() -> anyhow::Result<()> {
         }
         let start = Instant::now();
         let ok = cmd.status()?.success();
-        println!("\n== Clean release build of all components: {:.1} s ({})", start.elapsed().as_secs_f64(), if ok { "ok" } else { "FAILED" });
+        println!(
+            "\n== Clean release build of all components: {:.1} s ({})",
+            start.elapsed().as_secs_f64(),
+            if ok { "ok" } else { "FAILED" }
+        );
     }
 
     println!("\n== Host start-up");
     let start = Instant::now();
     let app = load_app()?;
     let stats = app.load_stats();
-    println!("load {} components: {} ({} compiled, {} from cache)", app.components().count(), ms(start.elapsed()), stats.compiled, stats.from_cache);
+    println!(
+        "load {} components: {} ({} compiled, {} from cache)",
+        app.components().count(),
+        ms(start.elapsed()),
+        stats.compiled,
+        stats.from_cache
+    );
     let start = Instant::now();
     let app = load_app()?;
     println!("again, warm cache: {}", ms(start.elapsed()));

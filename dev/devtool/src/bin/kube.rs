@@ -1,5 +1,5 @@
 //! Writes deploy/kubernetes/ from spin.toml (see devtool::kube). Run it after
-//! adding or changing a component or variable; tests/tests/kubernetes.rs
+//! adding or changing a component or variable; tests/it/kubernetes.rs
 //! fails until the committed files match.
 
 use devtool::kube::{render_workspace, DIR};

@@ -36,8 +36,8 @@ use serde_json::{json, Map, Value};
 
 use crate::demo;
 use support::{
-    authorization, iso_micros, is_email, is_uuid, json_reply, media_type, normalize_uuid, now_ms,
-    parse_query, py_type, query_all, query_one, sha256_hex, uuid_from,
+    authorization, is_email, is_uuid, iso_micros, json_reply, media_type, normalize_uuid, now_ms, parse_query, py_type, query_all,
+    query_one, sha256_hex, uuid_from,
 };
 
 /// The install id used for `uid = sha256("<pk>-<install id>")` unless changed.
@@ -569,13 +569,9 @@ fn body_json(headers: &HeaderMap, body: &Bytes) -> Result<Value, Response> {
     }
     if mt != "application/json" && !(mt.starts_with("application/") && mt.ends_with("+json")) {
         let raw = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        return Err(detail(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            &format!("Unsupported media type \"{raw}\" in request."),
-        ));
+        return Err(detail(StatusCode::UNSUPPORTED_MEDIA_TYPE, &format!("Unsupported media type \"{raw}\" in request.")));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| bad_request(json!({"detail": format!("JSON parse error - {e}")})))
+    serde_json::from_slice(body).map_err(|e| bad_request(json!({"detail": format!("JSON parse error - {e}")})))
 }
 
 /// The serializer's top-level check: data must be an object.
@@ -608,13 +604,7 @@ impl Errors {
 }
 
 /// DRF `CharField` (trim_whitespace on): `Ok(None)` when absent.
-fn char_field(
-    data: &Map<String, Value>,
-    field: &str,
-    errors: &mut Errors,
-    allow_blank: bool,
-    max_len: Option<usize>,
-) -> Option<String> {
+fn char_field(data: &Map<String, Value>, field: &str, errors: &mut Errors, allow_blank: bool, max_len: Option<usize>) -> Option<String> {
     let v = data.get(field)?;
     let s = match v {
         Value::String(s) => s.trim().to_owned(),
@@ -673,12 +663,7 @@ fn dict_field(data: &Map<String, Value>, field: &str, errors: &mut Errors) -> Op
 }
 
 /// A list field of uuid primary keys that must exist (`exists` decides).
-fn uuid_list_field(
-    data: &Map<String, Value>,
-    field: &str,
-    errors: &mut Errors,
-    exists: impl Fn(&str) -> bool,
-) -> Option<Vec<String>> {
+fn uuid_list_field(data: &Map<String, Value>, field: &str, errors: &mut Errors, exists: impl Fn(&str) -> bool) -> Option<Vec<String>> {
     let v = data.get(field)?;
     let Some(items) = v.as_array() else {
         errors.add(field, format!("Expected a list of items but got type \"{}\".", py_type(v)));
@@ -858,8 +843,7 @@ fn include_flag(q: &[(String, String)], name: &str, default: bool) -> bool {
 /// `?attributes=<JSON object>`: every key must equal.
 fn attributes_filter(q: &[(String, String)]) -> Result<Option<Map<String, Value>>, Response> {
     let Some(raw) = query_one(q, "attributes").filter(|v| !v.is_empty()) else { return Ok(None) };
-    let parsed: Value =
-        serde_json::from_str(raw).map_err(|_| bad_request(json!(["filter: failed to parse JSON"])))?;
+    let parsed: Value = serde_json::from_str(raw).map_err(|_| bad_request(json!(["filter: failed to parse JSON"])))?;
     match parsed {
         Value::Object(m) => Ok(Some(m)),
         _ => Err(bad_request(json!(["filter: value must be key:value mapping"]))),
@@ -1014,10 +998,7 @@ fn list_users(inner: &Inner, q: &[(String, String)]) -> Reply {
     if !types.is_empty() {
         for t in &types {
             if !["internal", "external", "service_account", "internal_service_account"].contains(t) {
-                return Err(field_error(
-                    "type",
-                    &format!("Select a valid choice. {t} is not one of the available choices."),
-                ));
+                return Err(field_error("type", &format!("Select a valid choice. {t} is not one of the available choices.")));
             }
         }
         users.retain(|u| types.contains(&u.user_type.as_str()));
@@ -1031,10 +1012,7 @@ fn list_users(inner: &Inner, q: &[(String, String)]) -> Reply {
             }
             let id = normalize_uuid(g);
             if inner.group(&id).is_none() {
-                return Err(field_error(
-                    "groups_by_pk",
-                    &format!("Select a valid choice. {g} is not one of the available choices."),
-                ));
+                return Err(field_error("groups_by_pk", &format!("Select a valid choice. {g} is not one of the available choices.")));
             }
             wanted.insert(id);
         }
@@ -1049,10 +1027,7 @@ fn list_users(inner: &Inner, q: &[(String, String)]) -> Reply {
                     wanted.insert(g.pk.clone());
                 }
                 None => {
-                    return Err(field_error(
-                        "groups_by_name",
-                        &format!("Select a valid choice. {n} is not one of the available choices."),
-                    ))
+                    return Err(field_error("groups_by_name", &format!("Select a valid choice. {n} is not one of the available choices.")))
                 }
             }
         }
@@ -1062,9 +1037,7 @@ fn list_users(inner: &Inner, q: &[(String, String)]) -> Reply {
         users.retain(|u| attributes_match(&u.attributes, &want));
     }
     if let Some(term) = query_one(q, "search").filter(|v| !v.is_empty()) {
-        users.retain(|u| {
-            icontains(&u.username, term) || icontains(&u.name, term) || icontains(&u.email, term) || icontains(&u.uuid, term)
-        });
+        users.retain(|u| icontains(&u.username, term) || icontains(&u.name, term) || icontains(&u.email, term) || icontains(&u.uuid, term));
     }
     order_by(&mut users, q, "username", |u, f| match f {
         "pk" | "id" => Some(json!(u.pk)),
@@ -1234,19 +1207,10 @@ fn create_user(inner: &mut Inner, data: &Value) -> Reply {
 
 /// `{id}` of `/core/users/{id}/`: an integer pk of an existing user, else 404.
 fn find_user(inner: &Inner, id: &str) -> Result<i64, Response> {
-    id.parse::<i64>()
-        .ok()
-        .filter(|pk| inner.users.contains_key(pk))
-        .ok_or_else(|| not_found_model("User"))
+    id.parse::<i64>().ok().filter(|pk| inner.users.contains_key(pk)).ok_or_else(|| not_found_model("User"))
 }
 
-async fn user_item(
-    State(s): State<AuthentikState>,
-    Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn user_item(State(s): State<AuthentikState>, Path(id): Path<String>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
     handle(&s, &headers, |inner| {
         let allow = "GET, PUT, PATCH, DELETE, HEAD, OPTIONS";
         if ![Method::GET, Method::HEAD, Method::PUT, Method::PATCH, Method::DELETE].contains(&method) {
@@ -1308,9 +1272,9 @@ async fn user_set_password(
 fn valid_timedelta(s: &str) -> bool {
     let keys = ["weeks", "days", "hours", "minutes", "seconds", "milliseconds", "microseconds"];
     !s.trim().is_empty()
-        && s.split(';').filter(|p| !p.trim().is_empty()).all(|part| {
-            part.split_once('=').is_some_and(|(k, v)| keys.contains(&k.trim()) && v.trim().parse::<f64>().is_ok())
-        })
+        && s.split(';')
+            .filter(|p| !p.trim().is_empty())
+            .all(|part| part.split_once('=').is_some_and(|(k, v)| keys.contains(&k.trim()) && v.trim().parse::<f64>().is_ok()))
 }
 
 async fn user_recovery(
@@ -1330,10 +1294,7 @@ async fn user_recovery(
         if let Some(d) = data.get("token_duration") {
             let text = d.as_str().unwrap_or("");
             if !valid_timedelta(text) {
-                return Err(field_error(
-                    "token_duration",
-                    &format!("{text} is not in the correct format of 'hours=3;minutes=1'."),
-                ));
+                return Err(field_error("token_duration", &format!("{text} is not in the correct format of 'hours=3;minutes=1'.")));
             }
         }
         if !inner.recovery_flow {
@@ -1385,10 +1346,7 @@ fn list_groups(inner: &Inner, q: &[(String, String)]) -> Reply {
                     wanted.insert(pk);
                 }
                 None => {
-                    return Err(field_error(
-                        "members_by_pk",
-                        &format!("Select a valid choice. {p} is not one of the available choices."),
-                    ))
+                    return Err(field_error("members_by_pk", &format!("Select a valid choice. {p} is not one of the available choices.")))
                 }
             }
         }
@@ -1427,10 +1385,7 @@ fn list_groups(inner: &Inner, q: &[(String, String)]) -> Reply {
     let include_users = include_flag(q, "include_users", true);
     let include_children = include_flag(q, "include_children", false);
     let include_parents = include_flag(q, "include_parents", false);
-    let items = groups
-        .iter()
-        .map(|g| group_json(inner, g, include_users, include_children, include_parents))
-        .collect();
+    let items = groups.iter().map(|g| group_json(inner, g, include_users, include_children, include_parents)).collect();
     paginate(items, q)
 }
 
@@ -1518,13 +1473,7 @@ fn create_group(inner: &mut Inner, data: &Value) -> Reply {
     let fields = validate_group(inner, data, Mode::Create, None)?;
     let n = inner.next();
     let uuid = uuid_from(&format!("authentik-group-{n}"));
-    inner.groups.push(AkGroup {
-        pk: uuid.clone(),
-        name: String::new(),
-        is_superuser: false,
-        attributes: json!({}),
-        parents: vec![],
-    });
+    inner.groups.push(AkGroup { pk: uuid.clone(), name: String::new(), is_superuser: false, attributes: json!({}), parents: vec![] });
     apply_group_fields(inner, &uuid, fields);
     let g = inner.group(&uuid).expect("just inserted");
     Ok(json_reply(StatusCode::CREATED, &group_json(inner, g, true, false, false)))
@@ -1644,12 +1593,7 @@ async fn group_remove_user(
 // ---------------------------------------------------------------------------
 // Sessions
 
-async fn sessions_collection(
-    State(s): State<AuthentikState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Response {
+async fn sessions_collection(State(s): State<AuthentikState>, method: Method, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     handle(&s, &headers, |inner| {
         if method != Method::GET && method != Method::HEAD {
             return Err(method_not_allowed(&method, "GET, HEAD, OPTIONS"));
@@ -1668,7 +1612,8 @@ async fn sessions_collection(
             sessions.retain(|s| s.last_user_agent == ua);
         }
         if let Some(term) = query_one(&q, "search").filter(|v| !v.is_empty()) {
-            sessions.retain(|s| icontains(&username_of(s.user), term) || icontains(&s.last_ip, term) || icontains(&s.last_user_agent, term));
+            sessions
+                .retain(|s| icontains(&username_of(s.user), term) || icontains(&s.last_ip, term) || icontains(&s.last_user_agent, term));
         }
         order_by(&mut sessions, &q, "user__username", |s, f| match f {
             "user__username" => Some(json!(username_of(s.user))),
@@ -1682,12 +1627,7 @@ async fn sessions_collection(
     })
 }
 
-async fn session_item(
-    State(s): State<AuthentikState>,
-    Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
+async fn session_item(State(s): State<AuthentikState>, Path(id): Path<String>, method: Method, headers: HeaderMap) -> Response {
     handle(&s, &headers, |inner| {
         if ![Method::GET, Method::HEAD, Method::DELETE].contains(&method) {
             return Err(method_not_allowed(&method, "GET, DELETE, HEAD, OPTIONS"));
@@ -1705,12 +1645,7 @@ async fn session_item(
     })
 }
 
-async fn sessions_bulk_delete(
-    State(s): State<AuthentikState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Response {
+async fn sessions_bulk_delete(State(s): State<AuthentikState>, method: Method, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     handle(&s, &headers, |inner| {
         if method != Method::DELETE {
             return Err(method_not_allowed(&method, "DELETE, OPTIONS"));
@@ -1724,9 +1659,7 @@ async fn sessions_bulk_delete(
         for (i, v) in raw.iter().enumerate() {
             match v.trim().parse::<i64>() {
                 Ok(pk) => pks.push(pk),
-                Err(_) => {
-                    return Err(bad_request(json!({"user_pks": { i.to_string(): ["A valid integer is required."] }})))
-                }
+                Err(_) => return Err(bad_request(json!({"user_pks": { i.to_string(): ["A valid integer is required."] }}))),
             }
         }
         let before = inner.sessions.len();
@@ -1738,12 +1671,7 @@ async fn sessions_bulk_delete(
 // ---------------------------------------------------------------------------
 // Authenticator devices
 
-async fn devices_all(
-    State(s): State<AuthentikState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Response {
+async fn devices_all(State(s): State<AuthentikState>, method: Method, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     handle(&s, &headers, |inner| {
         if method != Method::GET && method != Method::HEAD {
             return Err(method_not_allowed(&method, "GET, HEAD, OPTIONS"));

@@ -66,8 +66,7 @@ pub(crate) fn uuid_from(seed: &str) -> String {
 /// Is `s` a UUID in its canonical hyphenated (or bare 32 hex digit) form?
 pub(crate) fn is_uuid(s: &str) -> bool {
     let bare: String = s.chars().filter(|c| *c != '-').collect();
-    let hyphens_ok = s.len() == 32
-        || (s.len() == 36 && [8, 13, 18, 23].iter().all(|&i| s.as_bytes()[i] == b'-'));
+    let hyphens_ok = s.len() == 32 || (s.len() == 36 && [8, 13, 18, 23].iter().all(|&i| s.as_bytes()[i] == b'-'));
     hyphens_ok && bare.len() == 32 && bare.chars().all(|c| c.is_ascii_hexdigit())
 }
 

@@ -30,7 +30,8 @@ pub(crate) fn run(store: &mut Store, req: ActionRequest) -> Result<Document, Api
     let mut out = Document::new();
     match req.op {
         Op::FindOne { filter, projection } => {
-            let q = FindQuery { projection: Projection::parse(&projection)?, limit: Some(1), ..FindQuery::matching(Filter::parse(&filter)?) };
+            let q =
+                FindQuery { projection: Projection::parse(&projection)?, limit: Some(1), ..FindQuery::matching(Filter::parse(&filter)?) };
             let doc = collection::find(store, db, coll, &q).pop();
             out.insert("document", doc.map(Bson::Document).unwrap_or(Bson::Null));
         }

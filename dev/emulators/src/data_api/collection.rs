@@ -147,10 +147,7 @@ impl NewDocument {
 
 /// MongoDB's duplicate-key error for `_id` (code 11000 on the wire).
 fn duplicate(db: &str, coll: &str, id: &Bson) -> EngineError {
-    EngineError::duplicate_key(format!(
-        "E11000 duplicate key error collection: {db}.{coll} index: _id_ dup key: {{ _id: {} }}",
-        show(id)
-    ))
+    EngineError::duplicate_key(format!("E11000 duplicate key error collection: {db}.{coll} index: _id_ dup key: {{ _id: {} }}", show(id)))
 }
 
 /// Inserts one document unless its `_id` is taken. Does not persist.
@@ -343,7 +340,11 @@ pub(crate) enum Modify {
     Remove,
     /// Change it (or, with `upsert`, insert when nothing matches);
     /// `return_new`: answer the document after the change.
-    Change { change: Change, upsert: bool, return_new: bool },
+    Change {
+        change: Change,
+        upsert: bool,
+        return_new: bool,
+    },
 }
 
 /// What a find-and-modify did.
@@ -367,8 +368,7 @@ pub(crate) fn find_and_modify(
     sort: &SortSpec,
     modify: &Modify,
 ) -> OpResult<Modified> {
-    let mut matching: Vec<(usize, &Document)> =
-        store.docs(db, coll).iter().enumerate().filter(|(_, d)| filter.matches(d)).collect();
+    let mut matching: Vec<(usize, &Document)> = store.docs(db, coll).iter().enumerate().filter(|(_, d)| filter.matches(d)).collect();
     sort.sort_items(&mut matching, |(_, d)| Some(*d));
     let Some((index, before)) = matching.first().map(|(i, d)| (*i, (*d).clone())) else {
         return match modify {
@@ -394,7 +394,11 @@ pub(crate) fn find_and_modify(
             if change_at(docs, index, change)? {
                 let after = docs[index].clone();
                 persist(store, db, coll)?;
-                if *return_new { after } else { before }
+                if *return_new {
+                    after
+                } else {
+                    before
+                }
             } else {
                 before
             }

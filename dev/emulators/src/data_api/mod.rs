@@ -36,8 +36,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
-use gateway::{ActionRequest, ApiKeys, HttpOptions};
 use bson::{Bson, Document};
+use gateway::{ActionRequest, ApiKeys, HttpOptions};
 use serde_json::{json, Value};
 
 pub use actions::Action;
@@ -64,12 +64,7 @@ pub struct DataApiOptions {
 
 impl Default for DataApiOptions {
     fn default() -> Self {
-        DataApiOptions {
-            data_dir: None,
-            seed: true,
-            database: DEFAULT_DATABASE.to_owned(),
-            api_key: crate::demo::DATA_API_KEY.to_owned(),
-        }
+        DataApiOptions { data_dir: None, seed: true, database: DEFAULT_DATABASE.to_owned(), api_key: crate::demo::DATA_API_KEY.to_owned() }
     }
 }
 
@@ -130,8 +125,7 @@ impl DataApi {
 
     /// In memory and empty, accepting [`crate::demo::DATA_API_KEY`].
     pub fn empty() -> DataApi {
-        DataApi::open(DataApiOptions { seed: false, ..DataApiOptions::default() })
-            .expect("an in-memory store cannot fail to open")
+        DataApi::open(DataApiOptions { seed: false, ..DataApiOptions::default() }).expect("an in-memory store cannot fail to open")
     }
 
     /// The HTTP routes (not wrapped by [`crate::faults::Controls`]).
@@ -222,11 +216,7 @@ impl DataApi {
 
     /// The non-empty collections of a database, sorted.
     pub fn collections(&self, db: &str) -> Vec<String> {
-        self.lock()
-            .all()
-            .get(db)
-            .map(|c| c.iter().filter(|(_, d)| !d.is_empty()).map(|(n, _)| n.clone()).collect())
-            .unwrap_or_default()
+        self.lock().all().get(db).map(|c| c.iter().filter(|(_, d)| !d.is_empty()).map(|(n, _)| n.clone()).collect()).unwrap_or_default()
     }
 
     /// Inserts a document (an `_id` is generated when absent); returns the

@@ -296,10 +296,7 @@ impl Server {
         let id = match cmd.get("getMore") {
             Some(Bson::Int64(id)) => *id,
             other => {
-                return Err(CommandError::type_mismatch(format!(
-                    "'getMore' must be a long, found {}",
-                    other.map_or("nothing", type_name)
-                )))
+                return Err(CommandError::type_mismatch(format!("'getMore' must be a long, found {}", other.map_or("nothing", type_name))))
             }
         };
         let coll = opt_str(cmd, "collection")?.ok_or_else(|| missing("collection"))?;
@@ -353,17 +350,10 @@ impl Server {
     fn insert(&self, cmd: &Document) -> CmdResult {
         let (db, coll) = namespace(cmd, "insert")?;
         let ordered = opt_bool_or(cmd, "ordered", true)?;
-        let docs = statements(cmd, "documents")?
-            .into_iter()
-            .map(|d| NewDocument::prepare(d))
-            .collect();
+        let docs = statements(cmd, "documents")?.into_iter().map(NewDocument::prepare).collect();
         let outcome = collection::insert(&mut self.api.lock(), &db, &coll, docs, ordered)?;
         let mut out = doc! { "n": count(outcome.inserted_ids.len()) };
-        let errors: Vec<Document> = outcome
-            .write_errors
-            .into_iter()
-            .map(|e| write_error(e.index, e.error.into()))
-            .collect();
+        let errors: Vec<Document> = outcome.write_errors.into_iter().map(|e| write_error(e.index, e.error.into())).collect();
         if !errors.is_empty() {
             out.insert("writeErrors", errors);
         }
@@ -539,11 +529,7 @@ fn namespace(cmd: &Document, name: &str) -> Result<(String, String), CommandErro
     let coll = match cmd.get(name) {
         Some(Bson::String(s)) => s.clone(),
         Some(other) => {
-            return Err(CommandError::new(
-                73,
-                "InvalidNamespace",
-                format!("collection name has invalid type {}", type_name(other)),
-            ))
+            return Err(CommandError::new(73, "InvalidNamespace", format!("collection name has invalid type {}", type_name(other))))
         }
         None => return Err(missing(name)),
     };
@@ -605,9 +591,9 @@ fn req_doc(d: &Document, key: &str) -> Result<Document, CommandError> {
 fn opt_int(d: &Document, key: &str) -> Result<Option<i64>, CommandError> {
     match d.get(key) {
         None | Some(Bson::Null) => Ok(None),
-        Some(v) => integer_arg(v)
-            .map(Some)
-            .ok_or_else(|| CommandError::type_mismatch(format!("'{key}' must be a number, found {}", type_name(v)))),
+        Some(v) => {
+            integer_arg(v).map(Some).ok_or_else(|| CommandError::type_mismatch(format!("'{key}' must be a number, found {}", type_name(v))))
+        }
     }
 }
 

@@ -42,8 +42,8 @@ use serde_json::{json, Map, Value};
 
 use crate::authentik::support::{authorization, decode_basic, iso_secs, json_with, media_type, now_ms};
 use crate::demo;
-pub use model::{StAccount, StAlias, StCredential, StDomain};
 use model::{apply_patch, parse_account, parse_domain, Registry, SetErr, ACCOUNT_SERVER_SET};
+pub use model::{StAccount, StAlias, StCredential, StDomain};
 
 /// The admin's own account id (`primaryAccounts` values in the session).
 pub const ADMIN_ACCOUNT_ID: &str = "a";
@@ -329,10 +329,7 @@ impl StalwartState {
     pub fn aliases_of(&self, id: &str) -> Vec<String> {
         let inner = self.lock();
         let Some(a) = inner.account(id) else { return vec![] };
-        a.aliases
-            .values()
-            .map(|x| format!("{}@{}", x.name, inner.domain(&x.domain_id).map(|d| d.name.as_str()).unwrap_or("")))
-            .collect()
+        a.aliases.values().map(|x| format!("{}@{}", x.name, inner.domain(&x.domain_id).map(|d| d.name.as_str()).unwrap_or(""))).collect()
     }
     /// The stored secret of the account's `Password` credential.
     pub fn password_of(&self, id: &str) -> Option<String> {
@@ -374,19 +371,13 @@ pub fn router(state: StalwartState) -> Router {
 // Transport
 
 fn problem(status: StatusCode, kind: &str, title: &str, detail: &str) -> Response {
-    json_with(
-        status,
-        "application/problem+json",
-        &json!({"type": kind, "status": status.as_u16(), "title": title, "detail": detail}),
-    )
+    json_with(status, "application/problem+json", &json!({"type": kind, "status": status.as_u16(), "title": title, "detail": detail}))
 }
 
 fn unauthorized(headers: &HeaderMap) -> Response {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let mut r = problem(StatusCode::UNAUTHORIZED, "about:blank", "Unauthorized", "You have to authenticate first.");
-    let bearer = format!(
-        "Bearer realm=\"Stalwart Server\", resource_metadata=\"http://{host}/.well-known/oauth-protected-resource\""
-    );
+    let bearer = format!("Bearer realm=\"Stalwart Server\", resource_metadata=\"http://{host}/.well-known/oauth-protected-resource\"");
     if let Ok(v) = HeaderValue::from_str(&bearer) {
         r.headers_mut().append(header::WWW_AUTHENTICATE, v);
     }
@@ -395,7 +386,8 @@ fn unauthorized(headers: &HeaderMap) -> Response {
 }
 
 fn method_not_allowed(allow: &'static str) -> Response {
-    let mut r = problem(StatusCode::METHOD_NOT_ALLOWED, "about:blank", "Method Not Allowed", "The method is not allowed for this resource.");
+    let mut r =
+        problem(StatusCode::METHOD_NOT_ALLOWED, "about:blank", "Method Not Allowed", "The method is not allowed for this resource.");
     r.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
     r
 }
@@ -429,17 +421,11 @@ fn authenticate(inner: &Inner, headers: &HeaderMap) -> Result<Option<Caller>, Re
     if user == inner.admin_user.to_lowercase() && pw == inner.admin_password {
         return Ok(Some(Caller::Admin));
     }
-    let account = inner
-        .accounts
-        .iter()
-        .find(|a| a.kind == "User" && inner.email_of(a) == user && a.password() == Some(pw.as_str()));
+    let account = inner.accounts.iter().find(|a| a.kind == "User" && inner.email_of(a) == user && a.password() == Some(pw.as_str()));
     match account {
-        Some(a) if a.is_suspended() => Err(problem(
-            StatusCode::FORBIDDEN,
-            "about:blank",
-            "Forbidden",
-            "You do not have enough permissions to access this resource.",
-        )),
+        Some(a) if a.is_suspended() => {
+            Err(problem(StatusCode::FORBIDDEN, "about:blank", "Forbidden", "You do not have enough permissions to access this resource."))
+        }
         Some(a) => Ok(Some(Caller::Account(a.id.clone()))),
         None => Err(unauthorized(headers)),
     }
@@ -531,10 +517,8 @@ async fn api(State(s): State<StalwartState>, method: Method, headers: HeaderMap,
         Ok(v) => v,
         Err(e) => return not_request(format!("{e}: {}", String::from_utf8_lossy(&body))),
     };
-    let (Some(using), Some(calls)) = (
-        request.get("using").and_then(Value::as_array),
-        request.get("methodCalls").and_then(Value::as_array),
-    ) else {
+    let (Some(using), Some(calls)) = (request.get("using").and_then(Value::as_array), request.get("methodCalls").and_then(Value::as_array))
+    else {
         return not_request(format!("Invalid JMAP request: {}", String::from_utf8_lossy(&body)));
     };
     let mut caps = BTreeSet::new();
@@ -557,12 +541,7 @@ async fn api(State(s): State<StalwartState>, method: Method, headers: HeaderMap,
         return limit_problem("Too many method calls in the request.", "maxCallsInRequest");
     }
     let request_created = request.get("createdIds").and_then(Value::as_object).cloned();
-    let mut ctx = Ctx {
-        caller,
-        caps,
-        created_ids: request_created.clone().unwrap_or_default(),
-        responses: Vec::new(),
-    };
+    let mut ctx = Ctx { caller, caps, created_ids: request_created.clone().unwrap_or_default(), responses: Vec::new() };
     for (name, args, call_id) in parsed {
         let result = resolve_references(&ctx, args).and_then(|args| run_method(&mut inner, &mut ctx, &name, args));
         match result {
@@ -638,11 +617,9 @@ fn resolve_references(ctx: &Ctx, args: Map<String, Value>) -> Result<Map<String,
         if args.contains_key(plain) {
             return Err(merr("invalidArguments", format!("Both {plain} and #{plain} were given")));
         }
-        let (Some(result_of), Some(name), Some(path)) = (
-            v.get("resultOf").and_then(Value::as_str),
-            v.get("name").and_then(Value::as_str),
-            v.get("path").and_then(Value::as_str),
-        ) else {
+        let (Some(result_of), Some(name), Some(path)) =
+            (v.get("resultOf").and_then(Value::as_str), v.get("name").and_then(Value::as_str), v.get("path").and_then(Value::as_str))
+        else {
             return Err(merr("invalidArguments", format!("Invalid result reference in #{plain}")));
         };
         let found = ctx.responses.iter().find(|r| r[2] == json!(result_of));
@@ -664,10 +641,8 @@ fn run_method(inner: &mut Inner, ctx: &mut Ctx, name: &str, args: Map<String, Va
     if name == "Core/echo" {
         return Ok(Value::Object(args));
     }
-    let registry = matches!(
-        name,
-        "x:Domain/get" | "x:Domain/query" | "x:Domain/set" | "x:Account/get" | "x:Account/query" | "x:Account/set"
-    );
+    let registry =
+        matches!(name, "x:Domain/get" | "x:Domain/query" | "x:Domain/set" | "x:Account/get" | "x:Account/query" | "x:Account/set");
     let principal = matches!(name, "Principal/query" | "Principal/get");
     if principal && !ctx.caps.contains(CAP_PRINCIPALS) {
         return Err(merr("unknownMethod", format!("Unknown method {name} (capability {CAP_PRINCIPALS} not in using)")));
@@ -748,13 +723,42 @@ fn select_properties(full: Value, props: Option<&Value>, known: &[&str]) -> Resu
 }
 
 const DOMAIN_PROPS: [&str; 17] = [
-    "id", "name", "aliases", "isEnabled", "description", "createdAt", "allowRelaying", "catchAllAddress",
-    "reportAddressUri", "subAddressing", "certificateManagement", "dkimManagement", "dnsManagement", "dnsZoneFile",
-    "logo", "directoryId", "memberTenantId",
+    "id",
+    "name",
+    "aliases",
+    "isEnabled",
+    "description",
+    "createdAt",
+    "allowRelaying",
+    "catchAllAddress",
+    "reportAddressUri",
+    "subAddressing",
+    "certificateManagement",
+    "dkimManagement",
+    "dnsManagement",
+    "dnsZoneFile",
+    "logo",
+    "directoryId",
+    "memberTenantId",
 ];
 const ACCOUNT_PROPS: [&str; 18] = [
-    "id", "@type", "name", "domainId", "emailAddress", "description", "aliases", "credentials", "roles",
-    "permissions", "quotas", "usedDiskQuota", "createdAt", "memberGroupIds", "memberTenantId", "locale", "timeZone",
+    "id",
+    "@type",
+    "name",
+    "domainId",
+    "emailAddress",
+    "description",
+    "aliases",
+    "credentials",
+    "roles",
+    "permissions",
+    "quotas",
+    "usedDiskQuota",
+    "createdAt",
+    "memberGroupIds",
+    "memberTenantId",
+    "locale",
+    "timeZone",
     "encryptionAtRest",
 ];
 
@@ -1071,7 +1075,8 @@ fn set_args(inner: &Inner, ctx: &Ctx, args: &Map<String, Value>) -> Result<SetAr
 
 fn set_response(old_state: String, inner: &mut Inner, parts: [(&str, Value); 6]) -> Value {
     let changed = parts.iter().any(|(k, v)| {
-        matches!(*k, "created" | "updated" | "destroyed") && (v.as_object().is_some_and(|m| !m.is_empty()) || v.as_array().is_some_and(|a| !a.is_empty()))
+        matches!(*k, "created" | "updated" | "destroyed")
+            && (v.as_object().is_some_and(|m| !m.is_empty()) || v.as_array().is_some_and(|a| !a.is_empty()))
     });
     if changed {
         inner.state += 1;

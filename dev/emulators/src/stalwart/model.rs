@@ -76,8 +76,7 @@ impl StAccount {
     pub fn is_suspended(&self) -> bool {
         let p = &self.permissions;
         let disabled = p.pointer("/disabledPermissions/authenticate").is_some_and(|v| v == &json!(true));
-        let replace_without = p["@type"] == "Replace"
-            && p.pointer("/enabledPermissions/authenticate").is_none_or(|v| v != &json!(true));
+        let replace_without = p["@type"] == "Replace" && p.pointer("/enabledPermissions/authenticate").is_none_or(|v| v != &json!(true));
         disabled || replace_without
     }
 
@@ -99,7 +98,10 @@ impl StAccount {
                 self.aliases
                     .iter()
                     .map(|(k, a)| {
-                        (k.to_string(), json!({"name": a.name, "domainId": a.domain_id, "enabled": a.enabled, "description": a.description}))
+                        (
+                            k.to_string(),
+                            json!({"name": a.name, "domainId": a.domain_id, "enabled": a.enabled, "description": a.description}),
+                        )
                     })
                     .collect(),
             ),
@@ -111,9 +113,12 @@ impl StAccount {
                     self.credentials
                         .iter()
                         .map(|(k, c)| {
-                            (k.to_string(), json!({"@type": c.kind, "credentialId": c.credential_id,
+                            (
+                                k.to_string(),
+                                json!({"@type": c.kind, "credentialId": c.credential_id,
                                 "secret": if mask { "****" } else { c.secret.as_str() },
-                                "expiresAt": c.expires_at, "allowedIps": c.allowed_ips}))
+                                "expiresAt": c.expires_at, "allowedIps": c.allowed_ips}),
+                            )
                         })
                         .collect(),
                 ),
@@ -174,19 +179,48 @@ pub(crate) trait Registry {
 
 pub(crate) const ACCOUNT_SERVER_SET: [&str; 4] = ["emailAddress", "createdAt", "usedDiskQuota", "id"];
 const USER_PROPS: [&str; 15] = [
-    "@type", "name", "domainId", "description", "aliases", "credentials", "roles", "permissions", "quotas",
-    "locale", "timeZone", "memberGroupIds", "memberTenantId", "encryptionAtRest", "id",
+    "@type",
+    "name",
+    "domainId",
+    "description",
+    "aliases",
+    "credentials",
+    "roles",
+    "permissions",
+    "quotas",
+    "locale",
+    "timeZone",
+    "memberGroupIds",
+    "memberTenantId",
+    "encryptionAtRest",
+    "id",
 ];
-const GROUP_PROPS: [&str; 12] = [
-    "@type", "name", "domainId", "description", "aliases", "roles", "permissions", "quotas", "locale", "timeZone",
-    "memberTenantId", "id",
-];
+const GROUP_PROPS: [&str; 12] =
+    ["@type", "name", "domainId", "description", "aliases", "roles", "permissions", "quotas", "locale", "timeZone", "memberTenantId", "id"];
 
 /// Known password-hash formats are stored as sent; anything else is plaintext.
 fn is_known_hash(s: &str) -> bool {
     const PREFIXES: [&str; 20] = [
-        "$argon2", "$pbkdf2", "$scrypt", "$2a$", "$2b$", "$2x$", "$2y$", "$1$", "$5$", "$6$", "$sha1$", "{SHA}",
-        "{SSHA}", "{SHA256}", "{SSHA256}", "{SHA512}", "{SSHA512}", "{MD5}", "{PBKDF2}", "{CRYPT}",
+        "$argon2",
+        "$pbkdf2",
+        "$scrypt",
+        "$2a$",
+        "$2b$",
+        "$2x$",
+        "$2y$",
+        "$1$",
+        "$5$",
+        "$6$",
+        "$sha1$",
+        "{SHA}",
+        "{SSHA}",
+        "{SHA256}",
+        "{SSHA256}",
+        "{SHA512}",
+        "{SSHA512}",
+        "{MD5}",
+        "{PBKDF2}",
+        "{CRYPT}",
     ];
     PREFIXES.iter().any(|p| s.starts_with(p)) || s.starts_with("{ARGON2")
 }
@@ -401,8 +435,7 @@ fn parse_credential(key: &str, v: &Value, old: Option<&StCredential>, reg: &mut 
     match m.get("@type").and_then(Value::as_str) {
         Some("Password") => {}
         Some(t @ ("AppPassword" | "ApiKey")) => {
-            return Err(SetErr::new("invalidProperties", format!("{t} credentials cannot be created through x:Account"))
-                .props(&[&base]))
+            return Err(SetErr::new("invalidProperties", format!("{t} credentials cannot be created through x:Account")).props(&[&base]))
         }
         _ => return Err(SetErr::invalid_patch(&format!("{base}/@type"), "Invalid or missing @type")),
     }
@@ -450,12 +483,7 @@ fn parse_credential(key: &str, v: &Value, old: Option<&StCredential>, reg: &mut 
 
 /// Validates a full account object (a create, or the result of applying an
 /// update's patches to the stored object) and builds the account.
-pub(crate) fn parse_account(
-    v: &Value,
-    id: &str,
-    old: Option<&StAccount>,
-    reg: &mut dyn Registry,
-) -> Result<StAccount, SetErr> {
+pub(crate) fn parse_account(v: &Value, id: &str, old: Option<&StAccount>, reg: &mut dyn Registry) -> Result<StAccount, SetErr> {
     let Some(m) = v.as_object() else {
         return Err(SetErr::new("invalidProperties", "Expected an object"));
     };
@@ -541,8 +569,7 @@ pub(crate) fn parse_account(
                     credentials.insert(key, parse_credential(k, c, prev, reg)?);
                 }
                 if credentials.values().filter(|c: &&StCredential| c.kind == "Password").count() > 1 {
-                    return Err(SetErr::new("invalidProperties", "Only one password credential is allowed")
-                        .props(&["credentials"]));
+                    return Err(SetErr::new("invalidProperties", "Only one password credential is allowed").props(&["credentials"]));
                 }
             }
             Some(_) => return Err(SetErr::invalid_patch("credentials", "Invalid value, expected an object list")),
@@ -601,9 +628,7 @@ pub(crate) fn parse_account(
     addresses.extend(aliases.values().filter(|a| a.enabled).map(|a| (a.name.clone(), a.domain_id.clone(), "email")));
     for (local, dom, prop) in &addresses {
         if let Some(owner) = reg.address_owner(local, dom, Some(id)) {
-            return Err(SetErr::new("primaryKeyViolation", "Email address already in use")
-                .props(&[prop])
-                .object("Account", &owner));
+            return Err(SetErr::new("primaryKeyViolation", "Email address already in use").props(&[prop]).object("Account", &owner));
         }
     }
     Ok(StAccount {

@@ -53,9 +53,7 @@ impl Pipeline {
                 return Err(EngineError::bad("Each element of the 'pipeline' array must be an object"));
             };
             if d.len() != 1 {
-                return Err(EngineError::bad(
-                    "A pipeline stage specification object must contain exactly one field.",
-                ));
+                return Err(EngineError::bad("A pipeline stage specification object must contain exactly one field."));
             }
             let (name, arg) = d.iter().next().expect("one field");
             out.push(parse_stage(name, arg)?);
@@ -112,10 +110,7 @@ impl Pipeline {
 fn require_doc<'a>(stage: &str, arg: &'a Bson) -> Result<&'a Document> {
     match arg {
         Bson::Document(d) => Ok(d),
-        other => Err(EngineError::bad(format!(
-            "the {stage} stage specification must be an object, found {}",
-            type_name(other)
-        ))),
+        other => Err(EngineError::bad(format!("the {stage} stage specification must be an object, found {}", type_name(other)))),
     }
 }
 
@@ -155,7 +150,9 @@ fn parse_stage(name: &str, arg: &Bson) -> Result<Stage> {
                             ("path", Bson::String(s)) => path = Some(s.clone()),
                             ("includeArrayIndex", Bson::String(s)) => {
                                 if s.is_empty() || s.starts_with('$') {
-                                    return Err(EngineError::bad("includeArrayIndex option to $unwind stage must not be prefixed with '$' or empty"));
+                                    return Err(EngineError::bad(
+                                        "includeArrayIndex option to $unwind stage must not be prefixed with '$' or empty",
+                                    ));
                                 }
                                 index = Some(s.clone())
                             }
@@ -214,10 +211,7 @@ fn parse_stage(name: &str, arg: &Bson) -> Result<Stage> {
                 let expr = if kind == AccKind::Count { Expr::Literal(Bson::Null) } else { parse_expr(expr)? };
                 accs.push((k.clone(), kind, expr));
             }
-            Stage::Group {
-                id: id.ok_or_else(|| EngineError::bad("a group specification must include an _id"))?,
-                accs,
-            }
+            Stage::Group { id: id.ok_or_else(|| EngineError::bad("a group specification must include an _id"))?, accs }
         }
         "$sort" => {
             let spec = SortSpec::parse(require_doc(name, arg)?)?;
@@ -232,7 +226,9 @@ fn parse_stage(name: &str, arg: &Bson) -> Result<Stage> {
         },
         "$limit" => match integer_arg(arg) {
             Some(n) if n > 0 => Stage::Limit(n as usize),
-            _ => return Err(EngineError::bad(format!("invalid argument to $limit stage: the limit must be positive, found {}", show(arg)))),
+            _ => {
+                return Err(EngineError::bad(format!("invalid argument to $limit stage: the limit must be positive, found {}", show(arg))))
+            }
         },
         "$count" => match arg {
             Bson::String(s) if !s.is_empty() && !s.starts_with('$') && !s.contains('.') => Stage::Count(s.clone()),
@@ -247,7 +243,9 @@ fn parse_stage(name: &str, arg: &Bson) -> Result<Stage> {
             let mut facets = Vec::new();
             for (k, v) in d {
                 if k.is_empty() || k.starts_with('$') || k.contains('.') {
-                    return Err(EngineError::bad(format!("$facet output field names may not be empty, start with '$' or contain '.': '{k}'")));
+                    return Err(EngineError::bad(format!(
+                        "$facet output field names may not be empty, start with '$' or contain '.': '{k}'"
+                    )));
                 }
                 let Bson::Array(stages) = v else {
                     return Err(EngineError::bad(format!("arguments to $facet must be arrays, {k} is type {}", type_name(v))));
@@ -302,7 +300,9 @@ fn parse_lookup(d: &Document) -> Result<Stage> {
     let join = match (get("localField")?, get("foreignField")?) {
         (Some(l), Some(f)) => Some((split_path(&l)?, split_path(&f)?)),
         (None, None) if pipeline.is_some() => None,
-        (None, None) => return Err(EngineError::bad("$lookup requires either 'pipeline' or both 'localField' and 'foreignField' to be specified")),
+        (None, None) => {
+            return Err(EngineError::bad("$lookup requires either 'pipeline' or both 'localField' and 'foreignField' to be specified"))
+        }
         _ => return Err(EngineError::bad("$lookup requires both or neither of 'localField' and 'foreignField' to be specified")),
     };
     Ok(Stage::Lookup { from, join, pipeline, as_path: split_path(&as_field)? })
@@ -587,7 +587,10 @@ fn collect_items(d: &Document, prefix: &[String], out: &mut Vec<(Vec<String>, It
                 collect_items(sub, &path, out)?
             }
             Bson::Document(sub) if sub.is_empty() => {
-                return Err(EngineError::bad(format!("An empty sub-projection is not a valid value. Found empty object at path {}", path.join("."))))
+                return Err(EngineError::bad(format!(
+                    "An empty sub-projection is not a valid value. Found empty object at path {}",
+                    path.join(".")
+                )))
             }
             _ => match flag(v) {
                 Some(true) => out.push((path, Item::Include)),
@@ -643,8 +646,7 @@ impl AggProjection {
                 rest.push((path, item));
             }
         }
-        let excludes: Vec<&Vec<String>> =
-            rest.iter().filter(|(_, i)| matches!(i, Item::Exclude)).map(|(p, _)| p).collect();
+        let excludes: Vec<&Vec<String>> = rest.iter().filter(|(_, i)| matches!(i, Item::Exclude)).map(|(p, _)| p).collect();
         let includes = rest.iter().find(|(_, i)| !matches!(i, Item::Exclude));
         if let (Some(ex), Some(_)) = (excludes.first(), includes) {
             return Err(EngineError::bad(format!(
@@ -920,7 +922,12 @@ pub(crate) enum Expr {
     Sum(Vec<Expr>),
     /// `$switch`: `(case, then)` branches in order, then `default`.
     Switch(Vec<(Expr, Expr)>, Option<Box<Expr>>),
-    DateToString { date: Box<Expr>, format: Option<String>, offset_minutes: i32, on_null: Option<Box<Expr>> },
+    DateToString {
+        date: Box<Expr>,
+        format: Option<String>,
+        offset_minutes: i32,
+        on_null: Option<Box<Expr>>,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -944,10 +951,7 @@ fn args_of(v: &Bson) -> Vec<&Bson> {
 fn exact_args<'a>(op: &str, v: &'a Bson, n: usize) -> Result<Vec<&'a Bson>> {
     let a = args_of(v);
     if a.len() != n {
-        return Err(EngineError::bad(format!(
-            "Expression {op} takes exactly {n} arguments. {} were passed in.",
-            a.len()
-        )));
+        return Err(EngineError::bad(format!("Expression {op} takes exactly {n} arguments. {} were passed in.", a.len())));
     }
     Ok(a)
 }
@@ -1080,7 +1084,11 @@ fn parse_operator(op: &str, arg: &Bson) -> Result<Expr> {
             match a.len() {
                 1 => Expr::Round(b(a[0])?, Box::new(Expr::Literal(Bson::Int32(0)))),
                 2 => Expr::Round(b(a[0])?, b(a[1])?),
-                n => return Err(EngineError::bad(format!("Expression $round takes at least 1 arguments, and at most 2, but {n} were passed in."))),
+                n => {
+                    return Err(EngineError::bad(format!(
+                        "Expression $round takes at least 1 arguments, and at most 2, but {n} were passed in."
+                    )))
+                }
             }
         }
         "$max" | "$min" => Expr::Extreme(op == "$max", parse_all(args_of(arg))?),
@@ -1117,7 +1125,9 @@ fn parse_switch(arg: &Bson) -> Result<Expr> {
                     branches.push((case, then));
                 }
             }
-            ("branches", other) => return Err(EngineError::bad(format!("$switch expected an array for 'branches', found: {}", type_name(other)))),
+            ("branches", other) => {
+                return Err(EngineError::bad(format!("$switch expected an array for 'branches', found: {}", type_name(other))))
+            }
             ("default", v) => default = Some(Box::new(parse_expr(v)?)),
             (other, _) => return Err(EngineError::bad(format!("$switch found an unknown argument: {other}"))),
         }
@@ -1151,7 +1161,11 @@ fn round_half_even(x: f64, place: i32) -> f64 {
     let scale = 10f64.powi(place);
     let y = x * scale;
     let r = y.round_ties_even();
-    if place == 0 { r } else { r / scale }
+    if place == 0 {
+        r
+    } else {
+        r / scale
+    }
 }
 
 /// Aggregation truthiness: false, null, missing and numeric zero are false.
@@ -1183,11 +1197,7 @@ fn field_value(v: &Bson, path: &[String]) -> Option<Bson> {
     match v {
         Bson::Document(d) => d.get(&path[0]).and_then(|x| field_value(x, &path[1..])),
         Bson::Array(items) => Some(Bson::Array(
-            items
-                .iter()
-                .filter(|e| matches!(e, Bson::Document(_) | Bson::Array(_)))
-                .filter_map(|e| field_value(e, path))
-                .collect(),
+            items.iter().filter(|e| matches!(e, Bson::Document(_) | Bson::Array(_))).filter_map(|e| field_value(e, path)).collect(),
         )),
         _ => None,
     }
@@ -1206,9 +1216,7 @@ impl Expr {
             Expr::Remove => None,
             Expr::Now => Some(Bson::DateTime(bson::DateTime::now())),
             Expr::Literal(v) => Some(v.clone()),
-            Expr::Array(items) => {
-                Some(Bson::Array(items.iter().map(|e| Ok(e.eval(doc)?.unwrap_or(Bson::Null))).collect::<Result<_>>()?))
-            }
+            Expr::Array(items) => Some(Bson::Array(items.iter().map(|e| Ok(e.eval(doc)?.unwrap_or(Bson::Null))).collect::<Result<_>>()?)),
             Expr::Object(fields) => {
                 let mut out = Document::new();
                 for (k, e) in fields {
@@ -1240,9 +1248,7 @@ impl Expr {
             Expr::In(needle, hay) => {
                 let n = needle.eval(doc)?;
                 match hay.eval(doc)? {
-                    Some(Bson::Array(items)) => Some(Bson::Boolean(
-                        n.as_ref().is_some_and(|x| items.iter().any(|e| eq_bson(e, x))),
-                    )),
+                    Some(Bson::Array(items)) => Some(Bson::Boolean(n.as_ref().is_some_and(|x| items.iter().any(|e| eq_bson(e, x))))),
                     other => {
                         return Err(EngineError::bad(format!(
                             "$in requires an array as a second argument, found: {}",
@@ -1301,17 +1307,12 @@ impl Expr {
                         Some(Bson::DateTime(d)) if date.is_none() => date = Some(d.timestamp_millis()),
                         Some(x) if is_number(&x) => acc = add_numbers(&acc, &x),
                         Some(x) => {
-                            return Err(EngineError::bad(format!(
-                                "$add only supports numeric or date types, not {}",
-                                type_name(&x)
-                            )))
+                            return Err(EngineError::bad(format!("$add only supports numeric or date types, not {}", type_name(&x))))
                         }
                     }
                 }
                 match date {
-                    Some(ms) => Some(Bson::DateTime(bson::DateTime::from_millis(
-                        ms + as_f64(&acc).unwrap_or(0.0).round() as i64,
-                    ))),
+                    Some(ms) => Some(Bson::DateTime(bson::DateTime::from_millis(ms + as_f64(&acc).unwrap_or(0.0).round() as i64))),
                     None => Some(acc),
                 }
             }
@@ -1321,32 +1322,19 @@ impl Expr {
                     match e.eval(doc)? {
                         None | Some(Bson::Null) | Some(Bson::Undefined) => return Ok(Some(Bson::Null)),
                         Some(x) if is_number(&x) => acc = mul_numbers(&acc, &x),
-                        Some(x) => {
-                            return Err(EngineError::bad(format!(
-                                "$multiply only supports numeric types, not {}",
-                                type_name(&x)
-                            )))
-                        }
+                        Some(x) => return Err(EngineError::bad(format!("$multiply only supports numeric types, not {}", type_name(&x)))),
                     }
                 }
                 Some(acc)
             }
             Expr::Subtract(a, b) => match (a.eval(doc)?, b.eval(doc)?) {
                 (x, y) if nullish(&x) || nullish(&y) => Some(Bson::Null),
-                (Some(Bson::DateTime(x)), Some(Bson::DateTime(y))) => {
-                    Some(Bson::Int64(x.timestamp_millis() - y.timestamp_millis()))
+                (Some(Bson::DateTime(x)), Some(Bson::DateTime(y))) => Some(Bson::Int64(x.timestamp_millis() - y.timestamp_millis())),
+                (Some(Bson::DateTime(x)), Some(y)) if is_number(&y) => {
+                    Some(Bson::DateTime(bson::DateTime::from_millis(x.timestamp_millis() - as_f64(&y).unwrap_or(0.0).round() as i64)))
                 }
-                (Some(Bson::DateTime(x)), Some(y)) if is_number(&y) => Some(Bson::DateTime(
-                    bson::DateTime::from_millis(x.timestamp_millis() - as_f64(&y).unwrap_or(0.0).round() as i64),
-                )),
                 (Some(x), Some(y)) if is_number(&x) && is_number(&y) => Some(sub_numbers(&x, &y)),
-                (Some(x), Some(y)) => {
-                    return Err(EngineError::bad(format!(
-                        "can't $subtract {} from {}",
-                        type_name(&y),
-                        type_name(&x)
-                    )))
-                }
+                (Some(x), Some(y)) => return Err(EngineError::bad(format!("can't $subtract {} from {}", type_name(&y), type_name(&x)))),
                 _ => Some(Bson::Null),
             },
             Expr::Divide(a, b) => match (a.eval(doc)?, b.eval(doc)?) {
@@ -1383,9 +1371,19 @@ impl Expr {
                 let place = match place.eval(doc)? {
                     Some(p) if is_number(&p) => match super::compare::as_i64_exact(&p) {
                         Some(n) if (-20..100).contains(&n) => n as i32,
-                        _ => return Err(EngineError::bad(format!("$round requires \"place\" to be an integer between -20 and 100, but got {}", show(&p)))),
+                        _ => {
+                            return Err(EngineError::bad(format!(
+                                "$round requires \"place\" to be an integer between -20 and 100, but got {}",
+                                show(&p)
+                            )))
+                        }
                     },
-                    other => return Err(EngineError::bad(format!("$round requires \"place\" to be an integer, found {}", other.as_ref().map(type_name).unwrap_or("missing")))),
+                    other => {
+                        return Err(EngineError::bad(format!(
+                            "$round requires \"place\" to be an integer, found {}",
+                            other.as_ref().map(type_name).unwrap_or("missing")
+                        )))
+                    }
                 };
                 match e.eval(doc)? {
                     None | Some(Bson::Null) | Some(Bson::Undefined) => Some(Bson::Null),
@@ -1428,7 +1426,11 @@ impl Expr {
                 }
                 match default {
                     Some(d) => d.eval(doc)?,
-                    None => return Err(EngineError::bad("$switch could not find a matching branch for an input, and no default was specified.")),
+                    None => {
+                        return Err(EngineError::bad(
+                            "$switch could not find a matching branch for an input, and no default was specified.",
+                        ))
+                    }
                 }
             }
             Expr::DateToString { date, format, offset_minutes, on_null } => match date.eval(doc)? {
@@ -1436,12 +1438,12 @@ impl Expr {
                     Some(e) => e.eval(doc)?,
                     None => Some(Bson::Null),
                 },
-                Some(Bson::DateTime(d)) => Some(Bson::String(super::dates::format(d.timestamp_millis(), format.as_deref(), *offset_minutes))),
-                Some(Bson::ObjectId(o)) => Some(Bson::String(super::dates::format(
-                    o.timestamp().timestamp_millis(),
-                    format.as_deref(),
-                    *offset_minutes,
-                ))),
+                Some(Bson::DateTime(d)) => {
+                    Some(Bson::String(super::dates::format(d.timestamp_millis(), format.as_deref(), *offset_minutes)))
+                }
+                Some(Bson::ObjectId(o)) => {
+                    Some(Bson::String(super::dates::format(o.timestamp().timestamp_millis(), format.as_deref(), *offset_minutes)))
+                }
                 Some(x) => return Err(EngineError::bad(format!("can't convert from BSON type {} to Date", type_name(&x)))),
             },
             Expr::Concat(items) => {
@@ -1450,12 +1452,7 @@ impl Expr {
                     match e.eval(doc)? {
                         None | Some(Bson::Null) | Some(Bson::Undefined) => return Ok(Some(Bson::Null)),
                         Some(Bson::String(x)) => s.push_str(&x),
-                        Some(x) => {
-                            return Err(EngineError::bad(format!(
-                                "$concat only supports strings, not {}",
-                                type_name(&x)
-                            )))
-                        }
+                        Some(x) => return Err(EngineError::bad(format!("$concat only supports strings, not {}", type_name(&x)))),
                     }
                 }
                 Some(Bson::String(s))

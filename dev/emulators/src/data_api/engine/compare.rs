@@ -65,9 +65,7 @@ pub fn as_i64_exact(v: &Bson) -> Option<i64> {
     match v {
         Bson::Int32(i) => Some(*i as i64),
         Bson::Int64(i) => Some(*i),
-        Bson::Double(f) if f.fract() == 0.0 && *f >= -9.223_372_036_854_776e18 && *f < 9.223_372_036_854_776e18 => {
-            Some(*f as i64)
-        }
+        Bson::Double(f) if f.fract() == 0.0 && *f >= -9.223_372_036_854_776e18 && *f < 9.223_372_036_854_776e18 => Some(*f as i64),
         Bson::Decimal128(d) => {
             let f = decimal_to_f64(d);
             (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
@@ -128,10 +126,7 @@ pub fn cmp_docs(a: &Document, b: &Document) -> Ordering {
             (None, Some(_)) => return Ordering::Less,
             (Some(_), None) => return Ordering::Greater,
             (Some((ka, va)), Some((kb, vb))) => {
-                let o = type_rank(va)
-                    .cmp(&type_rank(vb))
-                    .then_with(|| ka.as_bytes().cmp(kb.as_bytes()))
-                    .then_with(|| cmp_bson(va, vb));
+                let o = type_rank(va).cmp(&type_rank(vb)).then_with(|| ka.as_bytes().cmp(kb.as_bytes())).then_with(|| cmp_bson(va, vb));
                 if o != Ordering::Equal {
                     return o;
                 }
@@ -168,9 +163,7 @@ pub fn cmp_bson(a: &Bson, b: &Bson) -> Ordering {
         (Bson::Boolean(x), Bson::Boolean(y)) => x.cmp(y),
         (Bson::DateTime(x), Bson::DateTime(y)) => x.timestamp_millis().cmp(&y.timestamp_millis()),
         (Bson::Timestamp(x), Bson::Timestamp(y)) => (x.time, x.increment).cmp(&(y.time, y.increment)),
-        (Bson::RegularExpression(x), Bson::RegularExpression(y)) => {
-            x.pattern.cmp(&y.pattern).then_with(|| x.options.cmp(&y.options))
-        }
+        (Bson::RegularExpression(x), Bson::RegularExpression(y)) => x.pattern.cmp(&y.pattern).then_with(|| x.options.cmp(&y.options)),
         (Bson::JavaScriptCode(x), Bson::JavaScriptCode(y)) => x.cmp(y),
         (Bson::JavaScriptCodeWithScope(x), Bson::JavaScriptCodeWithScope(y)) => {
             x.code.cmp(&y.code).then_with(|| cmp_docs(&x.scope, &y.scope))
@@ -193,9 +186,7 @@ pub fn identical(a: &Bson, b: &Bson) -> bool {
         (Bson::Double(x), Bson::Double(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
         (Bson::Document(x), Bson::Document(y)) => identical_docs(x, y),
         (Bson::Array(x), Bson::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| identical(p, q)),
-        (Bson::JavaScriptCodeWithScope(x), Bson::JavaScriptCodeWithScope(y)) => {
-            x.code == y.code && identical_docs(&x.scope, &y.scope)
-        }
+        (Bson::JavaScriptCodeWithScope(x), Bson::JavaScriptCodeWithScope(y)) => x.code == y.code && identical_docs(&x.scope, &y.scope),
         _ => std::mem::discriminant(a) == std::mem::discriminant(b) && a == b,
     }
 }
@@ -266,7 +257,11 @@ pub fn f64_to_decimal(f: f64) -> Bson {
     let text = if f.is_nan() {
         "NaN".to_owned()
     } else if f.is_infinite() {
-        if f > 0.0 { "Infinity".to_owned() } else { "-Infinity".to_owned() }
+        if f > 0.0 {
+            "Infinity".to_owned()
+        } else {
+            "-Infinity".to_owned()
+        }
     } else {
         format!("{f}")
     };

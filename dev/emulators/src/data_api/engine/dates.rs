@@ -26,10 +26,15 @@ fn parse_spec(d: &Document) -> Result<Expr> {
                 check_format(f)?;
                 format = Some(f.clone());
             }
-            ("format", other) => return Err(EngineError::bad(format!("$dateToString requires that 'format' be a string, found: {}", type_name(other)))),
+            ("format", other) => {
+                return Err(EngineError::bad(format!("$dateToString requires that 'format' be a string, found: {}", type_name(other))))
+            }
             ("timezone", Bson::String(tz)) => offset = parse_timezone(tz)?,
             ("timezone", other) => {
-                return Err(EngineError::bad(format!("$dateToString: the emulator takes 'timezone' as a string literal only, found {}", type_name(other))))
+                return Err(EngineError::bad(format!(
+                    "$dateToString: the emulator takes 'timezone' as a string literal only, found {}",
+                    type_name(other)
+                )))
             }
             ("onNull", v) => on_null = Some(Box::new(parse_expr(v)?)),
             (other, _) => return Err(EngineError::bad(format!("Unrecognized argument to $dateToString: {other}"))),
@@ -66,7 +71,9 @@ fn check_format(f: &str) -> Result<()> {
         if c == '%' {
             match chars.next() {
                 Some('d' | 'H' | 'j' | 'L' | 'm' | 'M' | 'S' | 'w' | 'u' | 'Y' | 'z' | 'Z' | '%' | 'b' | 'B') => {}
-                Some(x @ ('G' | 'U' | 'V')) => return Err(EngineError::bad(format!("$dateToString: '%{x}' is not supported by the emulator"))),
+                Some(x @ ('G' | 'U' | 'V')) => {
+                    return Err(EngineError::bad(format!("$dateToString: '%{x}' is not supported by the emulator")))
+                }
                 Some(x) => return Err(EngineError::bad(format!("Invalid format character '%{x}' in format string"))),
                 None => return Err(EngineError::bad("Unmatched '%' at end of format string")),
             }

@@ -263,7 +263,11 @@ pub(crate) fn parse_ops(field: &str, d: &Document) -> Result<Vec<Pred>> {
                         _ => {}
                     }
                 }
-                if op == "$in" { Pred::In(items.clone()) } else { Pred::Nin(items.clone()) }
+                if op == "$in" {
+                    Pred::In(items.clone())
+                } else {
+                    Pred::Nin(items.clone())
+                }
             }
             "$exists" => Pred::Exists(truthy_arg(arg)),
             "$not" => match arg {
@@ -325,10 +329,7 @@ pub(crate) fn parse_ops(field: &str, d: &Document) -> Result<Vec<Pred>> {
 }
 
 fn parse_elem_match(field: &str, d: &Document) -> Result<ElemMatch> {
-    let value_form = d
-        .keys()
-        .next()
-        .is_some_and(|k| k.starts_with('$') && !matches!(k.as_str(), "$and" | "$or" | "$nor"));
+    let value_form = d.keys().next().is_some_and(|k| k.starts_with('$') && !matches!(k.as_str(), "$and" | "$or" | "$nor"));
     if value_form {
         Ok(ElemMatch::Value(parse_ops(field, d)?))
     } else {
@@ -402,9 +403,7 @@ impl TypeSel {
 fn leaf_eq(l: &Leaf, v: &Bson) -> bool {
     match l {
         Leaf::Missing => matches!(v, Bson::Null),
-        Leaf::Value(x) => {
-            eq_bson(x, v) || matches!(x, Bson::Array(items) if items.iter().any(|e| eq_bson(e, v)))
-        }
+        Leaf::Value(x) => eq_bson(x, v) || matches!(x, Bson::Array(items) if items.iter().any(|e| eq_bson(e, v))),
     }
 }
 
@@ -425,9 +424,7 @@ impl Pred {
             Pred::Ne(v) => !ls.iter().any(|l| leaf_eq(l, v)),
             Pred::Cmp(op, v) => ls.iter().any(|l| match l {
                 Leaf::Missing => matches!(v, Bson::Null) && op.holds(Ordering::Equal),
-                Leaf::Value(x) => {
-                    candidates(x).any(|c| type_rank(c) == type_rank(v) && op.holds(cmp_bson(c, v)))
-                }
+                Leaf::Value(x) => candidates(x).any(|c| type_rank(c) == type_rank(v) && op.holds(cmp_bson(c, v))),
             }),
             Pred::In(items) => items.iter().any(|v| ls.iter().any(|l| leaf_eq(l, v))),
             Pred::Nin(items) => !items.iter().any(|v| ls.iter().any(|l| leaf_eq(l, v))),
@@ -509,15 +506,10 @@ impl Projection {
                 Bson::Boolean(b) => *b,
                 _ if super::compare::is_number(v) => super::compare::as_f64(v).is_some_and(|f| f != 0.0),
                 Bson::Document(_) => {
-                    return Err(EngineError::bad(format!(
-                        "projection operators ($slice, $elemMatch, $meta) are not supported: '{k}'"
-                    )))
+                    return Err(EngineError::bad(format!("projection operators ($slice, $elemMatch, $meta) are not supported: '{k}'")))
                 }
                 other => {
-                    return Err(EngineError::bad(format!(
-                        "projection values must be 0/1 or true/false, found {} for '{k}'",
-                        show(other)
-                    )))
+                    return Err(EngineError::bad(format!("projection values must be 0/1 or true/false, found {} for '{k}'", show(other))))
                 }
             };
             if k == "_id" {
@@ -677,9 +669,7 @@ impl SortSpec {
             let dir = match integer_arg(v) {
                 Some(1) => true,
                 Some(-1) => false,
-                _ if matches!(v, Bson::Document(_)) => {
-                    return Err(EngineError::bad(format!("$meta sort keys are not supported: '{k}'")))
-                }
+                _ if matches!(v, Bson::Document(_)) => return Err(EngineError::bad(format!("$meta sort keys are not supported: '{k}'"))),
                 _ => {
                     return Err(EngineError::bad(format!(
                         "$sort key ordering must be 1 (for ascending) or -1 (for descending), found {} for '{k}'",
@@ -743,10 +733,6 @@ fn sort_key(doc: &Document, path: &[String], asc: bool) -> Bson {
             Leaf::Value(v) => cands.push(v.clone()),
         }
     }
-    let picked = if asc {
-        cands.into_iter().min_by(cmp_bson)
-    } else {
-        cands.into_iter().max_by(cmp_bson)
-    };
+    let picked = if asc { cands.into_iter().min_by(cmp_bson) } else { cands.into_iter().max_by(cmp_bson) };
     picked.unwrap_or(Bson::Null)
 }

@@ -93,8 +93,20 @@ impl Update {
                 )));
             };
             const KNOWN: [&str; 14] = [
-                "$set", "$setOnInsert", "$unset", "$inc", "$mul", "$min", "$max", "$currentDate", "$push",
-                "$addToSet", "$pull", "$pullAll", "$pop", "$rename",
+                "$set",
+                "$setOnInsert",
+                "$unset",
+                "$inc",
+                "$mul",
+                "$min",
+                "$max",
+                "$currentDate",
+                "$push",
+                "$addToSet",
+                "$pull",
+                "$pullAll",
+                "$pop",
+                "$rename",
             ];
             if !KNOWN.contains(&op.as_str()) {
                 return Err(EngineError::bad(format!(
@@ -115,18 +127,18 @@ impl Update {
                                 show(v)
                             )));
                         }
-                        if op == "$inc" { Kind::Inc(v.clone()) } else { Kind::Mul(v.clone()) }
+                        if op == "$inc" {
+                            Kind::Inc(v.clone())
+                        } else {
+                            Kind::Mul(v.clone())
+                        }
                     }
                     "$min" => Kind::Min(v.clone()),
                     "$max" => Kind::Max(v.clone()),
                     "$currentDate" => match v {
                         Bson::Boolean(true) => Kind::CurrentDate { timestamp: false },
-                        Bson::Document(d) if d.len() == 1 && d.get_str("$type") == Ok("date") => {
-                            Kind::CurrentDate { timestamp: false }
-                        }
-                        Bson::Document(d) if d.len() == 1 && d.get_str("$type") == Ok("timestamp") => {
-                            Kind::CurrentDate { timestamp: true }
-                        }
+                        Bson::Document(d) if d.len() == 1 && d.get_str("$type") == Ok("date") => Kind::CurrentDate { timestamp: false },
+                        Bson::Document(d) if d.len() == 1 && d.get_str("$type") == Ok("timestamp") => Kind::CurrentDate { timestamp: true },
                         _ => {
                             return Err(EngineError::bad(format!(
                                 "$currentDate takes true or {{$type: \"date\" | \"timestamp\"}}, found {} for '{field}'",
@@ -139,12 +151,7 @@ impl Update {
                     "$pull" => Kind::Pull(parse_pull(field, v)?),
                     "$pullAll" => match v {
                         Bson::Array(items) => Kind::PullAll(items.clone()),
-                        _ => {
-                            return Err(EngineError::bad(format!(
-                                "$pullAll requires an array argument but was given a {}",
-                                type_name(v)
-                            )))
-                        }
+                        _ => return Err(EngineError::bad(format!("$pullAll requires an array argument but was given a {}", type_name(v)))),
                     },
                     "$pop" => match integer_arg(v) {
                         Some(1) => Kind::Pop { first: false },
@@ -210,17 +217,13 @@ impl Update {
                         modify(doc, &op.path, &mut |_| Ok(Change::Set(v.clone())))?
                     }
                 }
-                Kind::Unset => modify(doc, &op.path, &mut |cur| {
-                    Ok(if cur.is_some() { Change::Remove } else { Change::Keep })
-                })?,
+                Kind::Unset => modify(doc, &op.path, &mut |cur| Ok(if cur.is_some() { Change::Remove } else { Change::Keep }))?,
                 Kind::Inc(n) | Kind::Mul(n) => {
                     let inc = matches!(op.kind, Kind::Inc(_));
                     modify(doc, &op.path, &mut |cur| match cur {
                         None if inc => Ok(Change::Set(n.clone())),
                         None => Ok(Change::Set(mul_numbers(n, &Bson::Int32(0)))),
-                        Some(x) if is_number(x) => {
-                            Ok(Change::Set(if inc { add_numbers(x, n) } else { mul_numbers(x, n) }))
-                        }
+                        Some(x) if is_number(x) => Ok(Change::Set(if inc { add_numbers(x, n) } else { mul_numbers(x, n) })),
                         Some(x) => Err(EngineError::bad(format!(
                             "Cannot apply {} to a value of non-numeric type. {{_id: {id_desc}}} has the field '{}' of non-numeric type {}",
                             if inc { "$inc" } else { "$mul" },
@@ -230,11 +233,7 @@ impl Update {
                     })?
                 }
                 Kind::Min(v) | Kind::Max(v) => {
-                    let want = if matches!(op.kind, Kind::Min(_)) {
-                        std::cmp::Ordering::Less
-                    } else {
-                        std::cmp::Ordering::Greater
-                    };
+                    let want = if matches!(op.kind, Kind::Min(_)) { std::cmp::Ordering::Less } else { std::cmp::Ordering::Greater };
                     modify(doc, &op.path, &mut |cur| match cur {
                         None => Ok(Change::Set(v.clone())),
                         Some(x) if cmp_bson(v, x) == want => Ok(Change::Set(v.clone())),
@@ -279,16 +278,14 @@ impl Update {
                 })?,
                 Kind::Pull(cond) => modify(doc, &op.path, &mut |cur| match cur {
                     None => Ok(Change::Keep),
-                    Some(Bson::Array(items)) => {
-                        Ok(Change::Set(Bson::Array(items.iter().filter(|e| !cond.removes(e)).cloned().collect())))
-                    }
+                    Some(Bson::Array(items)) => Ok(Change::Set(Bson::Array(items.iter().filter(|e| !cond.removes(e)).cloned().collect()))),
                     Some(_) => Err(EngineError::bad("Cannot apply $pull to a non-array value")),
                 })?,
                 Kind::PullAll(values) => modify(doc, &op.path, &mut |cur| match cur {
                     None => Ok(Change::Keep),
-                    Some(Bson::Array(items)) => Ok(Change::Set(Bson::Array(
-                        items.iter().filter(|e| !values.iter().any(|v| eq_bson(e, v))).cloned().collect(),
-                    ))),
+                    Some(Bson::Array(items)) => {
+                        Ok(Change::Set(Bson::Array(items.iter().filter(|e| !values.iter().any(|v| eq_bson(e, v))).cloned().collect())))
+                    }
                     Some(_) => Err(EngineError::bad("$pullAll requires an array field")),
                 })?,
                 Kind::Pop { first } => modify(doc, &op.path, &mut |cur| match cur {
@@ -304,10 +301,7 @@ impl Update {
                         }
                         Ok(Change::Set(Bson::Array(items)))
                     }
-                    Some(x) => Err(EngineError::bad(format!(
-                        "Path '{field}' contains an element of non-array type '{}'",
-                        type_name(x)
-                    ))),
+                    Some(x) => Err(EngineError::bad(format!("Path '{field}' contains an element of non-array type '{}'", type_name(x)))),
                 })?,
                 Kind::Rename { to_path, .. } => {
                     let mut taken = None;
@@ -375,16 +369,17 @@ fn parse_push(v: &Bson) -> Result<PushSpec> {
         match k.as_str() {
             "$each" => match m {
                 Bson::Array(items) => spec.each = items.clone(),
-                _ => return Err(EngineError::bad(format!("The argument to $each in $push must be an array but it was of type: {}", type_name(m)))),
+                _ => {
+                    return Err(EngineError::bad(format!(
+                        "The argument to $each in $push must be an array but it was of type: {}",
+                        type_name(m)
+                    )))
+                }
             },
             "$position" => {
-                spec.position =
-                    Some(integer_arg(m).ok_or_else(|| EngineError::bad("The value for $position must be an integer value"))?)
+                spec.position = Some(integer_arg(m).ok_or_else(|| EngineError::bad("The value for $position must be an integer value"))?)
             }
-            "$slice" => {
-                spec.slice =
-                    Some(integer_arg(m).ok_or_else(|| EngineError::bad("The value for $slice must be an integer value"))?)
-            }
+            "$slice" => spec.slice = Some(integer_arg(m).ok_or_else(|| EngineError::bad("The value for $slice must be an integer value"))?),
             "$sort" => {
                 spec.sort = Some(match m {
                     Bson::Document(s) => PushSort::Fields(SortSpec::parse(s)?),
@@ -413,7 +408,11 @@ impl PushSpec {
         match &self.sort {
             Some(PushSort::Value { asc }) => items.sort_by(|a, b| {
                 let o = cmp_bson(a, b);
-                if *asc { o } else { o.reverse() }
+                if *asc {
+                    o
+                } else {
+                    o.reverse()
+                }
             }),
             Some(PushSort::Fields(spec)) => spec.sort_items(&mut items, |e| match e {
                 Bson::Document(d) => Some(d),
@@ -506,12 +505,7 @@ fn modify(doc: &mut Document, path: &[String], f: &mut dyn FnMut(Option<&Bson>) 
     }
 }
 
-fn modify_value(
-    v: &mut Bson,
-    parent: &str,
-    path: &[String],
-    f: &mut dyn FnMut(Option<&Bson>) -> Result<Change>,
-) -> Result<()> {
+fn modify_value(v: &mut Bson, parent: &str, path: &[String], f: &mut dyn FnMut(Option<&Bson>) -> Result<Change>) -> Result<()> {
     match v {
         Bson::Document(d) => modify(d, path, f),
         Bson::Array(items) => {
@@ -555,11 +549,7 @@ fn modify_value(
             }
         }
         other => match f(None)? {
-            Change::Set(_) => Err(EngineError::bad(format!(
-                "Cannot create field '{}' in element {{{parent}: {}}}",
-                path[0],
-                show(other)
-            ))),
+            Change::Set(_) => Err(EngineError::bad(format!("Cannot create field '{}' in element {{{parent}: {}}}", path[0], show(other)))),
             _ => Ok(()),
         },
     }
@@ -592,10 +582,7 @@ pub fn upsert_seed(filter: &Filter) -> Result<Document> {
         })
         .map_err(|_| EngineError::bad(format!("cannot infer query fields to set, path '{}' is matched twice", path.join("."))))?;
         if clash {
-            return Err(EngineError::bad(format!(
-                "cannot infer query fields to set, path '{}' is matched twice",
-                path.join(".")
-            )));
+            return Err(EngineError::bad(format!("cannot infer query fields to set, path '{}' is matched twice", path.join("."))));
         }
     }
     Ok(doc)

@@ -1,0 +1,167 @@
+//! `GET /openapi.json`: a valid OpenAPI 3.1 document (checked by
+//! openapi-spec-validator-rs, the meta-schema and the validator's semantic
+//! rules), describing every route of `spin.toml` with its method, path
+//! parameters, request body, success status and problem responses; and each
+//! component accepts exactly the method the document gives it, so the table
+//! the document is built from (`shared::routes::TABLE`) cannot drift
+//! from the `ROUTE` each component checks. tests/it/docs.rs holds the same
+//! document to docs/api.md.
+
+use std::collections::BTreeSet;
+
+use dev_host::manifest::{Manifest, TriggerRoute};
+use e2e::*;
+use openapi_spec_validator_rs::{validate, ErrorMode, Options, Outcome, SpecVersion};
+use serde_json::{json, Value};
+use shared::ops::openapi::document;
+use shared::routes::TABLE;
+
+fn manifest() -> Manifest {
+    Manifest::load(&workspace().join("spin.toml")).expect("spin.toml parses")
+}
+
+/// `(component, route)` of every routed trigger of spin.toml.
+fn spin_routes() -> Vec<(String, String)> {
+    manifest()
+        .http_triggers
+        .into_iter()
+        .filter_map(|t| match t.route {
+            TriggerRoute::Path(p) => Some((t.component, p)),
+            TriggerRoute::Private => None,
+        })
+        .collect()
+}
+
+/// `/users/:subject` → `/users/{subject}`.
+fn openapi_path(route: &str) -> String {
+    route.split('/').map(|s| s.strip_prefix(':').map_or(s.to_owned(), |n| format!("{{{n}}}"))).collect::<Vec<_>>().join("/")
+}
+
+fn errors(doc: &Value) -> Vec<String> {
+    let options = Options { version: Some(SpecVersion::V3_1), errors: ErrorMode::All, ..Options::default() };
+    match validate(doc, &options) {
+        Outcome::Valid => vec![],
+        Outcome::Invalid(errors) => errors.iter().map(|e| e.to_string()).collect(),
+        Outcome::Error(e) => vec![e],
+    }
+}
+
+#[tokio::test]
+async fn the_served_document_is_valid_openapi_3_1() {
+    let env = Env::start().await;
+    let r = env.call("GET", "/openapi.json", None, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let doc = r.json();
+    assert_eq!(doc, document(), "the component serves shared::ops::openapi::document()");
+    let found = errors(&doc);
+    assert!(found.is_empty(), "/openapi.json is not valid OpenAPI 3.1:\n{}", found.join("\n\n"));
+}
+
+/// The validator is live: a path parameter the operation does not declare,
+/// a dangling `$ref` and a response without a description are each refused.
+#[test]
+fn the_validator_refuses_broken_documents() {
+    type Spoil = fn(&mut Value);
+    let spoils: [(&str, Spoil); 3] = [
+        ("'subject' for 'get' operation in '/users/{subject}' was not resolved", |d| {
+            d["paths"]["/users/{subject}"]["get"]["parameters"] = json!([])
+        }),
+        ("'description' is a required property", |d| {
+            d["paths"]["/users/me"]["get"]["responses"]["200"].as_object_mut().unwrap().remove("description");
+        }),
+        ("'pathz' was unexpected", |d| d["pathz"] = json!({})),
+    ];
+    for (what, spoil) in spoils {
+        let mut doc = document();
+        spoil(&mut doc);
+        let found = errors(&doc);
+        assert!(found.iter().any(|e| e.contains(what)), "expected \"{what}\", got {found:?}");
+    }
+}
+
+#[test]
+fn every_spin_toml_route_is_described_with_parameters_bodies_statuses_and_problems() {
+    let doc = document();
+    let routes = spin_routes();
+    let table: BTreeSet<(String, String)> = TABLE.iter().map(|o| (o.component.to_owned(), o.route.pattern.to_owned())).collect();
+    let spin: BTreeSet<(String, String)> = routes.iter().cloned().collect();
+    assert_eq!(table, spin, "shared::routes::TABLE vs spin.toml (component, route)");
+    assert_eq!(doc["paths"].as_object().unwrap().len(), routes.len(), "one path per route");
+    let schemas = &doc["components"]["schemas"];
+    for (component, route) in &routes {
+        let path = openapi_path(route);
+        let item = doc["paths"][&path].as_object().unwrap_or_else(|| panic!("{path} is not in /openapi.json"));
+        assert_eq!(item.len(), 1, "{path}: one method per route");
+        let (method, op) = item.iter().next().unwrap();
+        assert_eq!(op["operationId"], json!(component), "{path}");
+        // Path parameters: exactly the `:name` segments, required strings.
+        let declared: BTreeSet<String> = op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["in"] == "path")
+            .inspect(|p| assert!(p["required"] == true && p["schema"]["type"] == "string", "{path}: {p}"))
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect();
+        let segments: BTreeSet<String> = route.split('/').filter_map(|s| s.strip_prefix(':')).map(str::to_owned).collect();
+        assert_eq!(declared, segments, "{path}: path parameters");
+        // Bodies: only on POSTs, and always a schema the document defines.
+        if let Some(body) = op.get("requestBody") {
+            assert_eq!(method, "post", "{path}: a body on a {method}");
+            let r = body["content"]["application/json"]["schema"]["$ref"].as_str().unwrap();
+            let name = r.strip_prefix("#/components/schemas/").unwrap();
+            assert!(schemas[name]["type"] == "object", "{path}: {r} is not defined");
+        }
+        let responses = op["responses"].as_object().unwrap();
+        let success: Vec<&String> = responses.keys().filter(|s| s.starts_with('2')).collect();
+        assert_eq!(success.len(), 1, "{path}: one success status");
+        if component == "openapi" {
+            continue;
+        }
+        // Every authenticated route can answer these as problem documents.
+        for status in ["400", "401", "403", "404", "405", "502", "503", "504"] {
+            assert_eq!(
+                responses.get(status).map(|r| &r["content"]["application/problem+json"]["schema"]["$ref"]),
+                Some(&json!("#/components/schemas/Problem")),
+                "{path}: no {status} problem response"
+            );
+        }
+        assert_eq!(op["security"], json!([{ "bearer": [] }]), "{path}");
+    }
+}
+
+/// Each component refuses every method but the one the route table gives
+/// it, with `405` and that method in `Allow`.
+#[tokio::test]
+async fn each_component_allows_exactly_its_documented_method() {
+    let env = Env::start().await;
+    for o in TABLE {
+        let (component, method) = (o.component, &o.method());
+        let concrete = o.route.pattern.split('/').map(|s| if s.starts_with(':') { "x" } else { s }).collect::<Vec<_>>().join("/");
+        for other in ["GET", "POST", "PUT", "DELETE"].into_iter().filter(|m| m != method) {
+            let r = env.call(other, &concrete, None, None).await;
+            assert_eq!(r.status, 405, "{component}: {other} {concrete}: {}", r.text);
+            assert_eq!(r.header("allow"), Some(*method), "{component}: {other} {concrete}");
+        }
+        let r = env.call(method, &concrete, None, if *method == "POST" { Some("{}") } else { None }).await;
+        assert_ne!(r.status, 405, "{component}: {method} {concrete} is refused: {}", r.text);
+    }
+}
+
+/// Each row of the route table is a component in `functions/` (and each
+/// component a row) whose package and crate docs start with its method and
+/// route.
+#[test]
+fn every_table_row_is_a_component_in_functions() {
+    let root = workspace().join("functions");
+    let dirs: BTreeSet<String> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let rows: BTreeSet<String> = TABLE.iter().map(|o| o.component.to_owned()).collect();
+    assert_eq!(dirs, rows, "functions/ vs shared::routes::TABLE");
+    for o in TABLE {
+        let head = format!("{} {} — ", o.method(), o.route.pattern);
+        let cargo = std::fs::read_to_string(root.join(o.component).join("Cargo.toml")).unwrap();
+        assert!(cargo.contains(&format!("description = \"{head}")), "functions/{}/Cargo.toml: description starts `{head}`", o.component);
+        let lib = std::fs::read_to_string(root.join(o.component).join("src/lib.rs")).unwrap();
+        assert!(lib.starts_with(&format!("//! {head}")), "functions/{}/src/lib.rs starts `//! {head}`", o.component);
+    }
+}

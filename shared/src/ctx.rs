@@ -1,13 +1,17 @@
 //! The context an operation runs in: its ports (HTTP, variables), the
-//! request's instant, and the configuration parts read on first use.
+//! request's instant, and the configuration parts read on first use —
+//! each upstream's client comes from here, its variables read once.
 
 use std::cell::OnceCell;
 
-use crate::config::{DataApiConfig, Groups, OidcConfig};
+use crate::authentik::Authentik;
+use crate::config::{DataApiConfig, Groups, OidcConfig, UpstreamConfig};
 use crate::data_api::DataApi;
 use crate::ejson::{DateTime, ObjectId};
+use crate::ocis::Ocis;
 use crate::ports::{Http, Variables};
 use crate::problem::Error;
+use crate::stalwart::Stalwart;
 
 pub struct Ctx<H> {
     pub http: H,
@@ -16,11 +20,25 @@ pub struct Ctx<H> {
     pub now: DateTime,
     data_api: OnceCell<DataApiConfig>,
     oidc: OnceCell<OidcConfig>,
+    authentik: OnceCell<UpstreamConfig>,
+    stalwart: OnceCell<Option<UpstreamConfig>>,
+    ocis: OnceCell<Option<UpstreamConfig>>,
+    groups: OnceCell<Groups>,
 }
 
 impl<H: Http> Ctx<H> {
     pub fn new(http: H, vars: Box<dyn Variables>, now: DateTime) -> Self {
-        Self { http, vars, now, data_api: OnceCell::new(), oidc: OnceCell::new() }
+        Self {
+            http,
+            vars,
+            now,
+            data_api: OnceCell::new(),
+            oidc: OnceCell::new(),
+            authentik: OnceCell::new(),
+            stalwart: OnceCell::new(),
+            ocis: OnceCell::new(),
+            groups: OnceCell::new(),
+        }
     }
 
     pub fn vars(&self) -> &dyn Variables {
@@ -49,8 +67,32 @@ impl<H: Http> Ctx<H> {
         }
     }
 
-    pub fn groups(&self) -> Groups {
-        Groups::load(self.vars())
+    /// The Authentik client (required: an error when not configured).
+    pub fn authentik(&self) -> Result<Authentik<'_, H>, Error> {
+        let cfg = match self.authentik.get() {
+            Some(c) => c,
+            None => {
+                let c = UpstreamConfig::authentik(self.vars())?;
+                self.authentik.get_or_init(|| c)
+            }
+        };
+        Ok(Authentik::new(&self.http, cfg))
+    }
+
+    /// The Stalwart client, when mail provisioning is configured.
+    pub fn stalwart(&self) -> Option<Stalwart<'_, H>> {
+        let cfg = self.stalwart.get_or_init(|| UpstreamConfig::stalwart(self.vars())).as_ref()?;
+        Some(Stalwart::new(&self.http, cfg))
+    }
+
+    /// The OCIS client, when file accounts are configured.
+    pub fn ocis(&self) -> Option<Ocis<'_, H>> {
+        let cfg = self.ocis.get_or_init(|| UpstreamConfig::ocis(self.vars())).as_ref()?;
+        Some(Ocis::new(&self.http, cfg))
+    }
+
+    pub fn groups(&self) -> &Groups {
+        self.groups.get_or_init(|| Groups::load(self.vars()))
     }
 
     /// A fresh ObjectId: the request's second and 8 CSPRNG bytes.

@@ -11,7 +11,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::access::TenantRule;
-use crate::config::UpstreamConfig;
 use crate::ctx::Ctx;
 use crate::models::Domain;
 use crate::ports::Http;
@@ -58,8 +57,7 @@ pub fn view(member: &Member, domains: &[Domain], account: Option<Option<&Account
 /// sequential round trips.
 pub async fn list<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (scope, member, ()) = begin_member(ctx, req, &LIST, TenantRule::AdminsAndPartner, ApiRequest::no_body).await?;
-    let cfg = UpstreamConfig::stalwart(ctx.vars());
-    let out = match mailbox_here(ctx, cfg.as_ref(), &member) {
+    let out = match mailbox_here(ctx, &member) {
         None => view(&member, &scope.domains, None),
         Some((mail, id)) => {
             let account = mail.account(id).await?;
@@ -118,9 +116,7 @@ pub fn alias_local_part(raw: &str) -> Result<LocalPart, Error> {
 /// use anywhere on the mail server is refused by the server (`409`).
 pub async fn add<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (scope, member, body) = begin_member(ctx, req, &ADD, TenantRule::AdminsAndPartner, |r| r.json::<AddBody>()).await?;
-    let cfg = UpstreamConfig::stalwart(ctx.vars());
-    let (mail, id) =
-        mailbox_here(ctx, cfg.as_ref(), &member).ok_or_else(|| Error::bad_request("This member has no mailbox to attach an alias to."))?;
+    let (mail, id) = mailbox_here(ctx, &member).ok_or_else(|| Error::bad_request("This member has no mailbox to attach an alias to."))?;
     let local = alias_local_part(&body.local_part)?;
     let wanted = body.domain.trim().to_lowercase();
     let (domain, domain_id) = mail_domain(&scope, &wanted)
@@ -168,8 +164,7 @@ pub fn split_address(raw: &str) -> Result<(String, String), Error> {
 /// aliases is a `404`.
 pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (scope, member, body) = begin_member(ctx, req, &REMOVE, TenantRule::AdminsAndPartner, |r| r.json::<RemoveBody>()).await?;
-    let cfg = UpstreamConfig::stalwart(ctx.vars());
-    let (mail, id) = mailbox_here(ctx, cfg.as_ref(), &member).ok_or_else(|| Error::bad_request("This member has no mailbox."))?;
+    let (mail, id) = mailbox_here(ctx, &member).ok_or_else(|| Error::bad_request("This member has no mailbox."))?;
     let (local, domain) = split_address(&body.address)?;
     let (_, domain_id) =
         mail_domain(&scope, &domain).ok_or_else(|| Error::bad_request(format!("{domain} isn’t a mail domain for this workspace.")))?;

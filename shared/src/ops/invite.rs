@@ -24,7 +24,6 @@ use serde_json::{json, Map, Value};
 use crate::audit::AuditEvent;
 use crate::authentik::{AkGroup, AkUser, Authentik, NewUser};
 use crate::caller::Caller;
-use crate::config::UpstreamConfig;
 use crate::ctx::Ctx;
 use crate::data_api::coll;
 use crate::ejson::ObjectId;
@@ -163,8 +162,7 @@ impl Prefetch {
     pub async fn read<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, group: Option<&str>) -> Prefetch {
         // Without the configuration there is nothing to read; the step
         // that needs it reports that.
-        let Ok(cfg) = UpstreamConfig::authentik(ctx.vars()) else { return Prefetch { identity: None, group: None } };
-        let ak = Authentik::new(&ctx.http, &cfg);
+        let Ok(ak) = ctx.authentik() else { return Prefetch { identity: None, group: None } };
         let email = req.json::<InviteBody>().ok().map(|b| b.email);
         let (identity, group) = futures::join!(
             async {
@@ -183,14 +181,12 @@ impl Prefetch {
         if let Some(g) = self.group.take().transpose()?.flatten() {
             return Ok(g);
         }
-        let cfg = UpstreamConfig::authentik(ctx.vars())?;
-        Ok(Authentik::new(&ctx.http, &cfg).ensure_group(name, attributes).await?)
+        Ok(ctx.authentik()?.ensure_group(name, attributes).await?)
     }
 }
 
 pub async fn run<H: Http>(ctx: &Ctx<H>, caller: &Caller, inv: Invite<'_>, read: Prefetch) -> Result<ApiResponse, Error> {
-    let cfg = UpstreamConfig::authentik(ctx.vars())?;
-    let ak = Authentik::new(&ctx.http, &cfg);
+    let ak = ctx.authentik()?;
     let found = match read.identity {
         Some((e, found)) if &e == inv.email => found?,
         _ => ak.find_user_by_email(inv.email.as_str()).await?,

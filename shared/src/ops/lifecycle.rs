@@ -16,12 +16,10 @@ use crate::access::TenantRule;
 use crate::audit::AuditEvent;
 use crate::authentik::Authentik;
 use crate::caller::Caller;
-use crate::config::UpstreamConfig;
 use crate::ctx::Ctx;
 use crate::data_api::{coll, DataApi};
 use crate::ejson::ObjectId;
 use crate::models::User;
-use crate::ocis::Ocis;
 use crate::ports::Http;
 use crate::problem::{Error, UpstreamError};
 use crate::random::temp_password;
@@ -136,43 +134,12 @@ pub(super) async fn put_back_ours<H: Http>(ctx: &Ctx<H>, db: &DataApi<'_, H>, me
     db.update_one(coll::USERS, filter, update, false).await.map(|_| ())
 }
 
-/// The clients a lifecycle operation may need: Authentik (required) and,
-/// when configured, Stalwart and OCIS.
-pub(super) struct Systems {
-    pub(super) authentik: UpstreamConfig,
-    pub(super) stalwart: Option<UpstreamConfig>,
-    pub(super) ocis: Option<UpstreamConfig>,
-}
-
-impl Systems {
-    pub(super) fn load<H: Http>(ctx: &Ctx<H>) -> Result<Self, Error> {
-        Ok(Self {
-            authentik: UpstreamConfig::authentik(ctx.vars())?,
-            stalwart: UpstreamConfig::stalwart(ctx.vars()),
-            ocis: UpstreamConfig::ocis(ctx.vars()),
-        })
-    }
-
-    pub(super) fn authentik<'a, H: Http>(&'a self, ctx: &'a Ctx<H>) -> Authentik<'a, H> {
-        Authentik::new(&ctx.http, &self.authentik)
-    }
-
-    /// The member's mailbox, only when it is here and mail is configured:
-    /// mailbox-side changes never touch another tenant's mailbox.
-    pub(super) fn mailbox<'a, H: Http>(&'a self, ctx: &'a Ctx<H>, member: &'a Member) -> Option<(Stalwart<'a, H>, &'a str)> {
-        mailbox_here(ctx, self.stalwart.as_ref(), member)
-    }
-}
-
 /// The member's mailbox and a client for it, only when mail is configured
-/// (`stalwart`) and the mailbox is here.
-pub(super) fn mailbox_here<'a, H: Http>(
-    ctx: &'a Ctx<H>,
-    stalwart: Option<&'a UpstreamConfig>,
-    member: &'a Member,
-) -> Option<(Stalwart<'a, H>, &'a str)> {
-    match (stalwart, &member.user.stalwart_account_id) {
-        (Some(cfg), Some(id)) if member.mailbox_here => Some((Stalwart::new(&ctx.http, cfg), id.as_str())),
+/// and the mailbox is here: mailbox-side changes never touch another
+/// tenant's mailbox.
+pub(super) fn mailbox_here<'a, H: Http>(ctx: &'a Ctx<H>, member: &'a Member) -> Option<(Stalwart<'a, H>, &'a str)> {
+    match (ctx.stalwart(), &member.user.stalwart_account_id) {
+        (Some(mail), Some(id)) if member.mailbox_here => Some((mail, id.as_str())),
         _ => None,
     }
 }
@@ -269,14 +236,9 @@ pub fn detach_update(tenant: &ObjectId, mailbox_gone: bool) -> Value {
 
 /// The mailbox a removal deletes: wherever it is when the person goes
 /// altogether, else only the one here (another tenant's mailbox stays).
-fn mailbox_to_delete<'a, H: Http>(
-    ctx: &'a Ctx<H>,
-    systems: &'a Systems,
-    member: &'a Member,
-    full: bool,
-) -> Option<(Stalwart<'a, H>, &'a str)> {
-    match (&systems.stalwart, &member.user.stalwart_account_id) {
-        (Some(cfg), Some(id)) if !id.is_empty() && (full || member.mailbox_here) => Some((Stalwart::new(&ctx.http, cfg), id.as_str())),
+fn mailbox_to_delete<'a, H: Http>(ctx: &'a Ctx<H>, member: &'a Member, full: bool) -> Option<(Stalwart<'a, H>, &'a str)> {
+    match (ctx.stalwart(), &member.user.stalwart_account_id) {
+        (Some(mail), Some(id)) if !id.is_empty() && (full || member.mailbox_here) => Some((mail, id.as_str())),
         _ => None,
     }
 }
@@ -292,8 +254,7 @@ fn mailbox_to_delete<'a, H: Http>(
 /// retries) is logged, and a member who stays keeps its handle.
 pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (scope, member) = begin(ctx, req, &REMOVE).await?;
-    let systems = Systems::load(ctx)?;
-    let ak = systems.authentik(ctx);
+    let ak = ctx.authentik()?;
     let (user, tenant) = (&member.user, &scope.tenant);
     let full = fully_removes(user, &tenant.id);
     let who = user.email.as_str();
@@ -302,7 +263,7 @@ pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     // so the group is left only when the person stays. Each delete is tried
     // again while its failure may be passing.
     let mailbox = async {
-        match mailbox_to_delete(ctx, &systems, &member, full) {
+        match mailbox_to_delete(ctx, &member, full) {
             Some((mail, id)) => undo::deleted(&format!("mailbox delete for {who}"), || mail.delete_mailbox(id)).await.is_ok(),
             None => false,
         }
@@ -313,11 +274,8 @@ pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         }
     };
     let files = async {
-        match (full, &user.ocis_user_id, &systems.ocis) {
-            (true, Some(id), Some(cfg)) => {
-                let ocis = Ocis::new(&ctx.http, cfg);
-                Some(undo::deleted(&format!("file account delete for {who}"), || ocis.delete_user(id)).await)
-            }
+        match (full, &user.ocis_user_id, ctx.ocis()) {
+            (true, Some(id), Some(ocis)) => Some(undo::deleted(&format!("file account delete for {who}"), || ocis.delete_user(id)).await),
             _ => None,
         }
     };
@@ -371,7 +329,7 @@ pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         record().await;
         return Err(e);
     }
-    if full && !mailbox && mailbox_to_delete(ctx, &systems, &member, full).is_some() {
+    if full && !mailbox && mailbox_to_delete(ctx, &member, full).is_some() {
         eprintln!("the mailbox of {who} could not be deleted: it is left without its user document");
     }
     Ok(ApiResponse::no_content())
@@ -383,8 +341,7 @@ pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
 /// when the document does not name it.
 async fn set_suspended<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route, suspended: bool) -> Result<ApiResponse, Error> {
     let (scope, member) = begin(ctx, req, route).await?;
-    let systems = Systems::load(ctx)?;
-    let ak = &systems.authentik(ctx);
+    let ak = &ctx.authentik()?;
     let who = member.user.email.as_str();
     let pk = identity_or_by_email(ak, &member.user).await?;
     let sign_in = |active: bool| async move {
@@ -393,7 +350,7 @@ async fn set_suspended<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route, s
             None => Ok(()),
         }
     };
-    let mail = systems.mailbox(ctx, &member);
+    let mail = mailbox_here(ctx, &member);
 
     // 1) The identity first: if it fails, nothing else changes. The
     // mailbox's permissions are only read meanwhile.
@@ -462,8 +419,7 @@ pub async fn resume<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
 /// never reported when it did not happen.
 pub async fn logout<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (scope, member) = begin(ctx, req, &LOGOUT).await?;
-    let systems = Systems::load(ctx)?;
-    let ak = systems.authentik(ctx);
+    let ak = ctx.authentik()?;
     let sessions = match identity(&member.user) {
         None => vec![],
         Some(pk) => match ak.get_user(pk).await {
@@ -493,9 +449,8 @@ pub async fn reset_password<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<A
     let (scope, member) = begin(ctx, req, &RESET_PASSWORD).await?;
     let pk =
         identity(&member.user).ok_or_else(|| Error::conflict("This member has no sign-in identity, so there is no password to reset."))?;
-    let systems = Systems::load(ctx)?;
-    let ak = systems.authentik(ctx);
-    let mail = systems.mailbox(ctx, &member);
+    let ak = ctx.authentik()?;
+    let mail = mailbox_here(ctx, &member);
     let password = temp_password();
     // 1) The audit event, then the identity (required); the mailbox's
     // credential key is only read meanwhile.

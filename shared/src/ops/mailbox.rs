@@ -7,7 +7,6 @@ use serde_json::{json, Map, Value};
 
 use crate::access::TenantRule;
 use crate::audit::AuditEvent;
-use crate::config::UpstreamConfig;
 use crate::ctx::Ctx;
 use crate::data_api::coll;
 use crate::ejson::to_api_json;
@@ -17,7 +16,7 @@ use crate::problem::Error;
 use crate::random::temp_password;
 use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
-use crate::stalwart::{NewMailbox, Stalwart};
+use crate::stalwart::NewMailbox;
 use crate::types::{DomainName, LocalPart};
 
 use super::invite::stamp;
@@ -63,8 +62,7 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     if has_mailbox(user) {
         return Err(already());
     }
-    let cfg = UpstreamConfig::stalwart(ctx.vars())
-        .ok_or_else(|| Error::bad_request("Mail provisioning is disabled — can’t create a mailbox right now."))?;
+    let mail = ctx.stalwart().ok_or_else(|| Error::bad_request("Mail provisioning is disabled — can’t create a mailbox right now."))?;
     // The named domain, else the primary, else the oldest (as members-create).
     let domain = pick_domain(&scope.domains, body.domain.as_ref()).ok_or_else(|| match &body.domain {
         Some(d) => not_provisioned(d.as_str()),
@@ -73,7 +71,6 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     let domain_id = domain.stalwart_id.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| not_provisioned(&domain.domain))?;
     let local = LocalPart::parse(&body.local_part).map_err(Error::BadRequest)?;
     let email = format!("{local}@{}", domain.domain);
-    let mail = Stalwart::new(&ctx.http, &cfg);
     let password = temp_password();
 
     // 1) The mailbox (the server refuses an address in use).

@@ -6,19 +6,19 @@ use serde_json::{json, Map, Value};
 
 use crate::access::TenantRule;
 use crate::audit::AuditEvent;
-use crate::authentik::{AkUser, Authentik, NewUser};
-use crate::config::{ocis_autoprovision, UpstreamConfig};
+use crate::authentik::{AkUser, NewUser};
+use crate::config::ocis_autoprovision;
 use crate::ctx::Ctx;
 use crate::data_api::{coll, object_id, Find, Sort, Stage};
 use crate::ejson::{to_api_json, ObjectId};
 use crate::models::{Domain, Tenant, User};
-use crate::ocis::{Ensured, Ocis};
+use crate::ocis::Ensured;
 use crate::ports::Http;
 use crate::problem::{Error, UpstreamError};
 use crate::random::temp_password;
 use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
-use crate::stalwart::{NewMailbox, Stalwart};
+use crate::stalwart::NewMailbox;
 use crate::types::{DomainName, Email, LocalPart, MemberRole, PersonName, Role};
 
 use super::invite::{
@@ -153,8 +153,7 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         return Err(Error::conflict(format!("{email} already exists in this workspace.")));
     }
 
-    let ak_cfg = UpstreamConfig::authentik(ctx.vars())?;
-    let ak = Authentik::new(&ctx.http, &ak_cfg);
+    let ak = ctx.authentik()?;
     let invited_at = ctx.now.to_iso();
     let password = temp_password();
     // 1) The identity (required); the same password signs in everywhere.
@@ -178,13 +177,13 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     })?;
 
     // 2) Password, mailbox and file account, concurrently.
-    let stalwart_cfg = UpstreamConfig::stalwart(ctx.vars());
-    let ocis_cfg = UpstreamConfig::ocis(ctx.vars()).filter(|_| !ocis_autoprovision(ctx.vars()));
+    let mail = ctx.stalwart();
+    let file_accounts = ctx.ocis().filter(|_| !ocis_autoprovision(ctx.vars()));
     let mailbox = async {
-        match (&stalwart_cfg, &domain.stalwart_id) {
-            (Some(cfg), Some(domain_id)) => {
+        match (&mail, &domain.stalwart_id) {
+            (Some(mail), Some(domain_id)) => {
                 let m = NewMailbox { domain_id, local_part: local.as_str(), full_name: body.name.as_str(), password: &password };
-                match Stalwart::new(&ctx.http, cfg).create_mailbox_at(m, email.as_str()).await {
+                match mail.create_mailbox_at(m, email.as_str()).await {
                     Ok(id) => SideOutcome { status: "ok", id: Some(id), created: true, note: None },
                     Err(e) => SideOutcome::failed(e),
                 }
@@ -193,8 +192,8 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         }
     };
     let files = async {
-        match &ocis_cfg {
-            Some(cfg) => match Ocis::new(&ctx.http, cfg).ensure_user(email.as_str(), body.name.as_str(), email.as_str()).await {
+        match &file_accounts {
+            Some(ocis) => match ocis.ensure_user(email.as_str(), body.name.as_str(), email.as_str()).await {
                 Ok(Ensured::Created(id)) => SideOutcome { status: "ok", id: Some(id), created: true, note: None },
                 Ok(Ensured::Existing(id)) => SideOutcome { status: "ok", id: Some(id), created: false, note: None },
                 Err(e) => SideOutcome::failed(e),
@@ -257,13 +256,11 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     if let Err(e) = written {
         // No orphans: everything this request created goes again (each
         // delete tried again while its failure may be passing).
-        if let (true, Some(id), Some(cfg)) = (mailbox.created, &mailbox.id, &stalwart_cfg) {
-            let mail = Stalwart::new(&ctx.http, cfg);
+        if let (true, Some(id), Some(mail)) = (mailbox.created, &mailbox.id, &mail) {
             let _ = undo::deleted(&format!("undo: deleting mailbox {id}"), || mail.delete_mailbox(id)).await;
         }
-        if let (true, Some(id), Some(cfg)) = (files.created, &files.id, &ocis_cfg) {
-            let files = Ocis::new(&ctx.http, cfg);
-            let _ = undo::deleted(&format!("undo: deleting file account {id}"), || files.delete_user(id)).await;
+        if let (true, Some(id), Some(ocis)) = (files.created, &files.id, &file_accounts) {
+            let _ = undo::deleted(&format!("undo: deleting file account {id}"), || ocis.delete_user(id)).await;
         }
         undo_identity(&ak, created.pk).await;
         return Err(e);

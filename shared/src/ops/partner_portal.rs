@@ -7,9 +7,8 @@ use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
 use crate::audit::AuditEvent;
-use crate::authentik::{AkGroup, Authentik};
+use crate::authentik::AkGroup;
 use crate::caller::Caller;
-use crate::config::UpstreamConfig;
 use crate::ctx::Ctx;
 use crate::data_api::{coll, decode, DataApi, Find, Sort, Stage};
 use crate::ejson::{to_api_json, DateTime, ObjectId};
@@ -95,13 +94,13 @@ pub async fn team<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse
     let (caller, _) = portal(ctx, req, &TEAM).await?;
     let (_, partner) = staff(&caller, Need::Staff)?;
     let docs = ctx.db()?.find(coll::USERS, Find::filter(json!({ "partnerId": partner })).sort(Sort::newest_first()).limit(ALL)).await?;
-    let cfg = UpstreamConfig::authentik(ctx.vars()).ok();
+    let ak = ctx.authentik().ok();
     let mfa: Vec<Option<bool>> = stream::iter(docs.iter().map(|d| {
         let pk = d.get("authentikUserPk").and_then(crate::ejson::int);
-        let cfg = cfg.as_ref();
+        let ak = ak.as_ref();
         async move {
-            let (pk, cfg) = (pk?, cfg?);
-            Authentik::new(&ctx.http, cfg).count_authenticators(pk).await.ok().map(|n| n > 0)
+            let (pk, ak) = (pk?, ak?);
+            ak.count_authenticators(pk).await.ok().map(|n| n > 0)
         }
     }))
     .buffered(MFA_CONCURRENCY)
@@ -266,8 +265,7 @@ async fn read_target<H: Http>(ctx: &Ctx<H>, subject: Option<&Subject>) -> Result
 /// The partner-staff group, if it exists (`None` too when Authentik is
 /// not configured or the lookup failed: leaving it is best-effort).
 async fn find_staff_group<H: Http>(ctx: &Ctx<H>) -> Option<AkGroup> {
-    let cfg = UpstreamConfig::authentik(ctx.vars()).ok()?;
-    match Authentik::new(&ctx.http, &cfg).find_group(&ctx.groups().partner_staff).await {
+    match ctx.authentik().ok()?.find_group(&ctx.groups().partner_staff).await {
         Ok(group) => group,
         Err(e) => {
             eprintln!("finding the partner-staff group failed: {e}");
@@ -279,8 +277,7 @@ async fn find_staff_group<H: Http>(ctx: &Ctx<H>) -> Option<AkGroup> {
 /// Best-effort: the user leaves the partner-staff group (the seed only
 /// logged a failure). A missing group has nothing to leave.
 async fn leave_staff_group<H: Http>(ctx: &Ctx<H>, user: &User, group: Option<AkGroup>) {
-    let (Ok(cfg), Some(group)) = (UpstreamConfig::authentik(ctx.vars()), group) else { return };
-    let ak = Authentik::new(&ctx.http, &cfg);
+    let (Ok(ak), Some(group)) = (ctx.authentik(), group) else { return };
     let leave = async {
         match identity_or_by_email(&ak, user).await? {
             Some(pk) => ak.remove_from_group(&group.pk, pk).await,

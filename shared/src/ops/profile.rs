@@ -22,7 +22,7 @@ use crate::routes;
 use crate::types::{AlternativeEmail, ContactText, Email, MemberRole, PersonName, Role};
 
 use super::invite::stamp;
-use super::lifecycle::{audited, best_effort, event, identity, put_back_ours, Systems};
+use super::lifecycle::{audited, best_effort, event, identity, mailbox_here, put_back_ours};
 use super::mailbox::has_mailbox;
 use super::ownership::role_as_read;
 use super::tenant::{begin_member, member_not_found};
@@ -209,8 +209,7 @@ pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     if set.is_empty() {
         return Ok(ApiResponse::ok(to_api_json(member.doc)));
     }
-    let systems = Systems::load(ctx)?;
-    let ak = systems.authentik(ctx);
+    let ak = ctx.authentik()?;
     let attrs = body.attributes();
     let pk = identity(user).filter(|_| body.name.is_some() || !attrs.is_empty());
 
@@ -281,7 +280,7 @@ pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         }
     };
     let mailbox_sync = async {
-        if let (Some(name), Some((mail, id))) = (&body.name, systems.mailbox(ctx, &member)) {
+        if let (Some(name), Some((mail, id))) = (&body.name, mailbox_here(ctx, &member)) {
             best_effort("mailbox name sync", who, mail.set_display_name(id, name.as_str())).await;
         }
     };
@@ -326,8 +325,7 @@ pub async fn change_email<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<Api
     if email.as_str() == user.email.trim().to_lowercase() {
         return Ok(ApiResponse::ok(to_api_json(member.doc)));
     }
-    let systems = Systems::load(ctx)?;
-    let ak = systems.authentik(ctx);
+    let ak = ctx.authentik()?;
     let db = ctx.db()?;
 
     // 1) Not taken by anyone else, in Authentik or in the database; the

@@ -20,8 +20,9 @@ use crate::routes;
 use crate::stalwart::{Account, Stalwart};
 use crate::types::LocalPart;
 
-use super::lifecycle::{audited, event, mailbox_here};
+use super::saga::audited;
 use super::tenant::{begin_member, Member, TenantScope};
+use super::tenant::{event, mailbox_here};
 
 pub const LIST: Route = routes::route("aliases-list");
 pub const ADD: Route = routes::route("aliases-add");

@@ -26,21 +26,15 @@ use crate::authentik::{AkGroup, AkUser, Authentik, NewUser};
 use crate::caller::Caller;
 use crate::ctx::Ctx;
 use crate::data_api::coll;
-use crate::ejson::ObjectId;
 use crate::ports::Http;
 use crate::problem::Error;
 use crate::random::temp_password;
 use crate::request::{ApiRequest, ApiResponse};
 use crate::types::{Email, PersonName};
 
+use super::saga::{audit_with_id, undo_audit};
 use super::undo;
-
-/// The timestamps of a `User` upsert: `updatedAt` always, `createdAt` on insert.
-pub fn stamp<H: Http>(ctx: &Ctx<H>, mut update: Value) -> Value {
-    update["$set"]["updatedAt"] = ctx.now.ejson();
-    update["$setOnInsert"]["createdAt"] = ctx.now.ejson();
-    update
-}
+use super::user_doc::undo_user_doc;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,33 +111,6 @@ pub struct Invite<'a> {
 /// passing ([`undo::retried`]); the original failure is what the caller sees.
 pub(super) async fn undo_identity<H: Http>(ak: &Authentik<'_, H>, pk: i64) {
     let _ = undo::deleted(&format!("undo: deleting identity {pk}"), || ak.delete_user(pk)).await;
-}
-
-/// Records `event` under `id` (see [`undo_audit`]).
-pub async fn audit_with_id<H: Http>(ctx: &Ctx<H>, caller: &Caller, event: AuditEvent, id: ObjectId) -> Result<(), Error> {
-    let mut doc = event.document(caller, &ctx.now);
-    doc["_id"] = id.ejson();
-    ctx.db()?.insert_one(coll::AUDIT_EVENTS, doc).await?;
-    Ok(())
-}
-
-pub async fn undo_audit<H: Http>(ctx: &Ctx<H>, id: ObjectId) {
-    let Ok(db) = ctx.db() else { return };
-    let what = format!("undo: deleting audit event {}", id.to_hex());
-    let _ = undo::retried(&what, || async { db.delete_one(coll::AUDIT_EVENTS, json!({ "_id": id })).await.map(|_| ()) }).await;
-}
-
-pub(super) async fn undo_user_doc<H: Http>(ctx: &Ctx<H>, uid: &str, before: Option<Value>) {
-    let Ok(db) = ctx.db() else { return };
-    let (db, before) = (&db, &before);
-    let filter = json!({ "authentikSubjectId": uid });
-    let put_back = || async {
-        match before {
-            Some(doc) => db.replace_one(coll::USERS, filter.clone(), doc.clone(), false).await.map(|_| ()),
-            None => db.delete_one(coll::USERS, filter.clone()).await.map(|_| ()),
-        }
-    };
-    let _ = undo::retried(&format!("undo: restoring the user document of {uid}"), put_back).await;
 }
 
 /// The reads an invite starts with: the identity holding the invited

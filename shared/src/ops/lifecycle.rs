@@ -5,32 +5,28 @@
 //! All five share one prologue ([`begin`]: P, TA, PT; no body; the member
 //! looked up concurrently with the caller and the tenant), one "mailbox is
 //! here" rule ([`Member::mailbox_here`]) and two ways of writing a change
-//! with its audit event: beside it, for a change that can be undone
-//! ([`audited`]), and before it, for one that cannot ([`audited_first`]).
-
-use std::future::Future;
+//! with its audit event (`saga`): beside it, for a change that can be undone
+//! (`saga::audited`), and before it, for one that cannot (`saga::audited_first`).
 
 use serde_json::{json, Value};
 
 use crate::access::TenantRule;
-use crate::audit::AuditEvent;
-use crate::authentik::Authentik;
-use crate::caller::Caller;
 use crate::ctx::Ctx;
-use crate::data_api::{coll, DataApi};
+use crate::data_api::coll;
 use crate::ejson::ObjectId;
 use crate::models::User;
 use crate::ports::Http;
-use crate::problem::{Error, UpstreamError};
+use crate::problem::Error;
 use crate::random::temp_password;
 use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
 use crate::stalwart::Stalwart;
 
-use super::invite::{audit_with_id, stamp, undo_audit};
-use super::profile::put_back;
+use super::saga::{audited, audited_first, best_effort};
 use super::tenant::{begin_member, Member, TenantScope};
+use super::tenant::{event, mailbox_here};
 use super::undo;
+use super::user_doc::{identity, identity_or_by_email, put_back_ours, stamp};
 
 pub const REMOVE: Route = routes::route("members-remove");
 pub const SUSPEND: Route = routes::route("members-suspend");
@@ -42,121 +38,6 @@ pub const RESET_PASSWORD: Route = routes::route("members-reset-password");
 async fn begin<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route) -> Result<(TenantScope, Member), Error> {
     let (scope, member, ()) = begin_member(ctx, req, route, TenantRule::AdminsAndPartner, ApiRequest::no_body).await?;
     Ok((scope, member))
-}
-
-/// The member's audit event in this tenant.
-pub(super) fn event(action: &'static str, scope: &TenantScope, member: &Member) -> AuditEvent {
-    AuditEvent::user(action, member.user.authentik_subject_id.as_str(), member.user.email.as_str()).tenant(&scope.tenant.slug)
-}
-
-/// A best-effort step (mail, group membership): a failure is logged — the
-/// reason only, never a body — and the operation goes on.
-pub(super) async fn best_effort(what: &str, who: &str, step: impl Future<Output = Result<(), UpstreamError>>) {
-    if let Err(e) = step.await {
-        eprintln!("{what} failed for {who}: {e}");
-    }
-}
-
-/// Runs `change` and writes `event` concurrently. Whichever half fails,
-/// the other is undone (`undo` reverses `change`; the event is deleted) and
-/// that failure is the answer: a change is never answered without its
-/// event, and no event stays for a change that did not happen. A half whose
-/// answer was lost (a timeout, a broken connection) may still have been
-/// stored, so it is undone too. `undo` makes the undo step, which is tried
-/// again while its failure may be passing ([`undo::retried`]), as is the
-/// event's delete.
-pub(super) async fn audited<H: Http, T, U: Future<Output = Result<(), UpstreamError>>>(
-    ctx: &Ctx<H>,
-    caller: &Caller,
-    event: AuditEvent,
-    change: impl Future<Output = Result<T, Error>>,
-    undo: impl FnMut() -> U,
-) -> Result<T, Error> {
-    let db = ctx.db()?;
-    let id = ctx.new_object_id();
-    let mut doc = event.document(caller, &ctx.now);
-    doc["_id"] = id.ejson();
-    let (failure, undo_change) = match futures::join!(change, db.insert_one(coll::AUDIT_EVENTS, doc)) {
-        (Ok(out), Ok(_)) => return Ok(out),
-        // The change went through; its event did not.
-        (Ok(_), Err(e)) => (Error::from(e), true),
-        // The change failed; if its answer was lost, it may have happened.
-        (Err(e), _) => {
-            let unknown = matches!(&e, Error::Upstream(u) if u.outcome_unknown());
-            (e, unknown)
-        }
-    };
-    // Both undos are keyed by what this request wrote (the event's id, the
-    // document's stamp), so one that finds nothing to undo is harmless.
-    let change_back = async {
-        if undo_change {
-            let _ = undo::retried("undo of a change without its audit event", undo).await;
-        }
-    };
-    futures::join!(change_back, undo_audit(ctx, id));
-    Err(failure)
-}
-
-/// Audit first, for a step that cannot be undone (a password set, sessions
-/// ended): the event is written, then the step is taken, and the event is
-/// deleted again if the step fails. A failed audit write means the step is
-/// never taken. So a step is never done without its event — which
-/// [`audited`] cannot promise when there is no `undo` — at the price of
-/// one round trip more than running the two side by side.
-pub(super) async fn audited_first<H: Http, T>(
-    ctx: &Ctx<H>,
-    caller: &Caller,
-    event: AuditEvent,
-    step: impl Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    let id = ctx.new_object_id();
-    if let Err(e) = audit_with_id(ctx, caller, event, id).await {
-        // A write whose answer was lost (a timeout) may still be stored.
-        undo_audit(ctx, id).await;
-        return Err(e);
-    }
-    let done = step.await;
-    if done.is_err() {
-        undo_audit(ctx, id).await;
-    }
-    done
-}
-
-/// The undo of this request's update of the member's document: the `keys`
-/// it set (and its `updatedAt`) go back to what was read — only while the
-/// document still carries this request's stamp, and never by inserting it.
-/// So a document a concurrent removal deleted stays deleted, and a later
-/// writer's change stands (the soak's seed 20261207: a timed-out update
-/// put back a member whose removal had been answered `204`).
-pub(super) async fn put_back_ours<H: Http>(ctx: &Ctx<H>, db: &DataApi<'_, H>, member: &Member, keys: &[&str]) -> Result<(), UpstreamError> {
-    let filter = json!({ "_id": member.user.id, "updatedAt": ctx.now.ejson() });
-    let update = put_back(&member.doc, keys.iter().copied().chain(["updatedAt"]));
-    db.update_one(coll::USERS, filter, update, false).await.map(|_| ())
-}
-
-/// The member's mailbox and a client for it, only when mail is configured
-/// and the mailbox is here: mailbox-side changes never touch another
-/// tenant's mailbox.
-pub(super) fn mailbox_here<'a, H: Http>(ctx: &'a Ctx<H>, member: &'a Member) -> Option<(Stalwart<'a, H>, &'a str)> {
-    match (ctx.stalwart(), &member.user.stalwart_account_id) {
-        (Some(mail), Some(id)) if member.mailbox_here => Some((mail, id.as_str())),
-        _ => None,
-    }
-}
-
-/// The member's identity pk.
-pub(super) fn identity(user: &User) -> Option<i64> {
-    user.authentik_user_pk.map(|pk| pk.0)
-}
-
-/// The member's identity pk, found by e-mail when the document does not
-/// name it (written before the pk was kept, or by hand), as partner-staff
-/// removal finds it. `None`: there is no identity to change.
-pub(super) async fn identity_or_by_email<H: Http>(ak: &Authentik<'_, H>, user: &User) -> Result<Option<i64>, UpstreamError> {
-    match identity(user) {
-        Some(pk) => Ok(Some(pk)),
-        None => Ok(ak.find_user_by_email(&user.email).await?.map(|u| u.pk)),
-    }
 }
 
 /// Whether removing `user` from `tenant` removes the person altogether:

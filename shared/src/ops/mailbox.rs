@@ -10,7 +10,6 @@ use crate::audit::AuditEvent;
 use crate::ctx::Ctx;
 use crate::data_api::coll;
 use crate::ejson::to_api_json;
-use crate::models::User;
 use crate::ports::Http;
 use crate::problem::Error;
 use crate::random::temp_password;
@@ -19,20 +18,12 @@ use crate::routes;
 use crate::stalwart::NewMailbox;
 use crate::types::{DomainName, LocalPart};
 
-use super::invite::stamp;
-use super::lifecycle::{audited, put_back_ours};
-use super::members::pick_domain;
-use super::profile::with_set;
+use super::saga::audited;
 use super::tenant::begin_member;
+use super::tenant::pick_domain;
+use super::user_doc::{has_mailbox, put_back_ours, stamp, with_set};
 
 pub const CREATE: Route = routes::route("mailbox-create");
-
-/// Whether the member has a mailbox (anywhere): the seed tests either
-/// handle for truthiness, so an empty string is none.
-pub fn has_mailbox(user: &User) -> bool {
-    let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
-    set(&user.stalwart_account_id) || set(&user.mailbox_address)
-}
 
 fn already() -> Error {
     Error::conflict("This member already has a mailbox.")
@@ -118,6 +109,7 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::User;
 
     #[test]
     fn a_mailbox_is_either_handle_when_not_empty() {

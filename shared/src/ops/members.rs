@@ -21,11 +21,12 @@ use crate::routes;
 use crate::stalwart::NewMailbox;
 use crate::types::{DomainName, Email, LocalPart, MemberRole, PersonName, Role};
 
-use super::invite::{
-    self, audit_with_id, create_identity, stamp, undo_audit, undo_identity, undo_user_doc, Invite, InviteAudit, InviteBody, Prefetch,
-};
+use super::invite::{self, create_identity, undo_identity, Invite, InviteAudit, InviteBody, Prefetch};
+use super::saga::{audit_with_id, undo_audit};
+use super::tenant::pick_domain;
 use super::tenant::{begin, begin_joined, begin_with, TenantScope};
 use super::undo;
+use super::user_doc::{stamp, undo_user_doc};
 
 pub const LIST: Route = routes::route("members-list");
 pub const CREATE: Route = routes::route("members-create");
@@ -51,22 +52,6 @@ struct CreateBody {
     local_part: String,
     role: MemberRole,
     domain: Option<DomainName>,
-}
-
-/// The named domain, else the primary, else the oldest (as the seed).
-pub(super) fn pick_domain<'a>(domains: &'a [Domain], wanted: Option<&DomainName>) -> Option<&'a Domain> {
-    match wanted {
-        Some(d) => domains.iter().find(|x| x.domain.eq_ignore_ascii_case(d.as_str())),
-        None => domains.iter().find(|x| x.is_primary).or_else(|| oldest(domains)),
-    }
-}
-
-/// The seed's `.sort({ createdAt: 1 })`, as MongoDB orders it: a missing or
-/// null `createdAt` before any date, then by date; ties (and the undated)
-/// in `_id` order, which a real `findOne` leaves to the index but which must
-/// not depend on insertion order here.
-fn oldest(domains: &[Domain]) -> Option<&Domain> {
-    domains.iter().min_by_key(|x| (x.created_at, x.id))
 }
 
 /// The state of one best-effort side system after provisioning.

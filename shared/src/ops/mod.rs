@@ -14,6 +14,11 @@
 //! keeps them out. (Dropping a call half-way is still safe for the
 //! runtime: `spin::SpinHttp` releases its resources child-first.)
 
+// What several routes share lives in `tenant` (the tenant-scoped
+// prologue and scope), `invite` (the three invites' saga), `saga` (audit
+// and undo), `user_doc` (the user document's writes) and `undo`; every
+// other module holds routes only and imports from these alone (a test
+// below holds that).
 pub mod aliases;
 pub mod invite;
 pub mod lifecycle;
@@ -26,8 +31,10 @@ pub mod partner_portal;
 pub mod partners;
 pub mod platform;
 pub mod profile;
+pub mod saga;
 pub mod tenant;
 pub mod undo;
+pub mod user_doc;
 pub mod users;
 
 use crate::caller::{authenticate, Caller};
@@ -75,5 +82,36 @@ mod tests {
             }
         }
         assert!(offenders.is_empty(), "joins that drop siblings:\n{}", offenders.join("\n"));
+    }
+
+    /// The modules that hold what several routes share.
+    const MACHINERY: &[&str] = &["tenant", "invite", "saga", "user_doc", "undo"];
+
+    /// A route module never borrows from another: what two routes share
+    /// lives in a machinery module.
+    #[test]
+    fn no_route_module_imports_another() {
+        let ops = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ops");
+        let mut routes = Vec::new();
+        for entry in std::fs::read_dir(&ops).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().trim_end_matches(".rs").to_owned();
+            if !MACHINERY.contains(&name.as_str()) && name != "mod" {
+                routes.push(name);
+            }
+        }
+        assert!(routes.len() >= 10, "the route modules were not found: {routes:?}");
+        let mut offenders = Vec::new();
+        for module in &routes {
+            let text = std::fs::read_to_string(ops.join(format!("{module}.rs"))).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                for other in routes.iter().filter(|o| *o != module) {
+                    if code.contains(&format!("super::{other}::")) || code.contains(&format!("ops::{other}::")) {
+                        offenders.push(format!("ops/{module}.rs:{}: {}", n + 1, line.trim()));
+                    }
+                }
+            }
+        }
+        assert!(offenders.is_empty(), "route modules importing each other:\n{}", offenders.join("\n"));
     }
 }

@@ -18,10 +18,9 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
 use crate::types::Role;
 
-use super::invite::stamp;
-use super::lifecycle::audited;
-use super::profile::{other_members, with_set};
+use super::saga::audited;
 use super::tenant::{begin_member_named, member_not_found};
+use super::user_doc::{other_members, role_entry, stamp, with_set};
 
 pub const TRANSFER: Route = routes::route("ownership-transfer");
 
@@ -30,23 +29,6 @@ pub const TRANSFER: Route = routes::route("ownership-transfer");
 struct TransferBody {
     /// `User._id`; anything but 24 hex is an unknown member (`404`).
     user_id: String,
-}
-
-/// What a user's role entry in `tenant` was, to put it back exactly: the
-/// value, or its absence (the legacy `role` applied).
-fn role_entry(user: &User, tenant: &ObjectId) -> Option<String> {
-    user.tenant_roles.get(&tenant.to_hex()).cloned()
-}
-
-/// A filter fragment matching `user` only while their role in `tenant` is
-/// stored as it was read: the same entry, or still none and the same
-/// legacy `role`. A write with it is a compare-and-set on the role.
-pub fn role_as_read(user: &User, tenant: &ObjectId) -> Value {
-    let key = format!("tenantRoles.{tenant}");
-    match role_entry(user, tenant) {
-        Some(r) => json!({ key: r }),
-        None => json!({ key: { "$exists": false }, "role": user.role }),
-    }
 }
 
 /// The update that puts a role entry back as it was.
@@ -203,6 +185,7 @@ pub async fn transfer<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResp
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::user_doc::role_as_read;
 
     #[test]
     fn a_role_is_re_checked_as_read() {

@@ -21,8 +21,8 @@ use crate::routes;
 use crate::types::Subject;
 
 use super::begin;
-use super::lifecycle::{audited, best_effort, identity_or_by_email};
-use super::profile::put_back;
+use super::saga::{audited, best_effort};
+use super::user_doc::{identity_or_by_email, put_back};
 
 pub const TEAM: Route = routes::route("partner-team");
 pub const TEAM_REMOVE: Route = routes::route("partner-team-remove");

@@ -16,7 +16,8 @@ use crate::routes;
 use crate::types::Slug;
 
 use super::begin;
-use super::invite::{self, stamp, Invite, InviteAudit, InviteBody, Prefetch};
+use super::invite::{self, Invite, InviteAudit, InviteBody, Prefetch};
+use super::user_doc::stamp;
 
 pub const INVITE: Route = routes::route("partner-users-invite");
 pub const USERS: Route = routes::route("partner-users-list");

@@ -12,7 +12,8 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
 
 use super::begin;
-use super::invite::{self, stamp, Invite, InviteAudit, InviteBody, Prefetch};
+use super::invite::{self, Invite, InviteAudit, InviteBody, Prefetch};
+use super::user_doc::stamp;
 
 pub const INVITE: Route = routes::route("operators-invite");
 pub const REPORTS: Route = routes::route("platform-reports");

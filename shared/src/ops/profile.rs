@@ -12,8 +12,8 @@ use crate::access::TenantRule;
 use crate::audit::AuditEvent;
 use crate::authentik::Authentik;
 use crate::ctx::Ctx;
-use crate::data_api::{coll, decode, DataApi, Find};
-use crate::ejson::{to_api_json, DateTime, ObjectId};
+use crate::data_api::{coll, DataApi};
+use crate::ejson::{to_api_json, ObjectId};
 use crate::models::User;
 use crate::ports::Http;
 use crate::problem::Error;
@@ -21,11 +21,10 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
 use crate::types::{AlternativeEmail, ContactText, Email, MemberRole, PersonName, Role};
 
-use super::invite::stamp;
-use super::lifecycle::{audited, best_effort, event, identity, mailbox_here, put_back_ours};
-use super::mailbox::has_mailbox;
-use super::ownership::role_as_read;
+use super::saga::{audited, best_effort};
 use super::tenant::{begin_member, member_not_found};
+use super::tenant::{event, mailbox_here};
+use super::user_doc::{has_mailbox, identity, other_members, put_back, put_back_ours, role_as_read, stamp, with_set};
 
 pub const UPDATE: Route = routes::route("members-update");
 pub const CHANGE_EMAIL: Route = routes::route("members-change-email");
@@ -121,68 +120,6 @@ fn extend(filter: &mut Value, more: Value) {
     if let (Some(f), Value::Object(m)) = (filter.as_object_mut(), more) {
         f.extend(m);
     }
-}
-
-/// The update that puts `keys` (dotted paths) back as `doc` has them:
-/// `$set` to the value read, `$unset` where there was none. It undoes this
-/// request's own writes of those keys and leaves the rest of the document
-/// alone, unlike replacing it whole, which would also undo what a
-/// concurrent request wrote meanwhile.
-pub(super) fn put_back<'k>(doc: &Value, keys: impl IntoIterator<Item = &'k str>) -> Value {
-    let (mut set, mut unset) = (Map::new(), Map::new());
-    for key in keys {
-        match key.split('.').try_fold(doc, |at, part| at.get(part)) {
-            Some(v) => set.insert(key.to_owned(), v.clone()),
-            None => unset.insert(key.to_owned(), json!("")),
-        };
-    }
-    // An empty operator is an error to MongoDB.
-    let mut update = Map::new();
-    for (op, fields) in [("$set", set), ("$unset", unset)] {
-        if !fields.is_empty() {
-            update.insert(op.to_owned(), Value::Object(fields));
-        }
-    }
-    Value::Object(update)
-}
-
-/// The tenant's users other than `except`, with what their roles need.
-pub(super) async fn other_members<H: Http>(
-    db: &DataApi<'_, H>,
-    tenant: &ObjectId,
-    except: &ObjectId,
-    full: bool,
-) -> Result<Vec<(User, Value)>, Error> {
-    let mut q = Find::filter(json!({ "tenantIds": tenant, "_id": { "$ne": except } })).limit(50_000);
-    if !full {
-        q = q.project(json!({ "authentikSubjectId": 1, "role": 1, format!("tenantRoles.{tenant}"): 1 }));
-    }
-    let docs = db.find(coll::USERS, q).await?;
-    Ok(docs.into_iter().map(|d| Ok((decode::<User>(coll::USERS, &d)?, d))).collect::<Result<_, crate::problem::UpstreamError>>()?)
-}
-
-/// The stored document as it is after `$set` (dotted keys reach into
-/// objects) and the timestamp: what the route answers without reading the
-/// document again.
-pub(super) fn with_set(doc: &Value, set: &[(String, Value)], now: &DateTime) -> Value {
-    let mut doc = doc.clone();
-    let stamp = ("updatedAt".to_owned(), now.ejson());
-    for (k, v) in set.iter().chain(std::iter::once(&stamp)) {
-        let mut at = &mut doc;
-        let mut parts = k.split('.').peekable();
-        while let Some(p) = parts.next() {
-            if !at.is_object() {
-                *at = json!({});
-            }
-            let obj = at.as_object_mut().expect("made an object above");
-            if parts.peek().is_none() {
-                obj.insert(p.to_owned(), v.clone());
-                break;
-            }
-            at = obj.entry(p.to_owned()).or_insert_with(|| json!({}));
-        }
-    }
-    doc
 }
 
 /// Row 24. (caller ∥ tenant+domains ∥ member) → [the other admins, only
@@ -379,6 +316,7 @@ pub async fn change_email<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<Api
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ejson::DateTime;
 
     const ACME: &str = "65b000000000000000000001";
 
@@ -442,20 +380,6 @@ mod tests {
         let e = last_admin_check(&others(&[json!({"tenantRoles": {ACME: "member"}, "role": "admin"})]), &t).unwrap_err();
         assert_eq!(e.status(), 409, "the tenant's role wins over the legacy one");
         assert_eq!(last_admin_check(&[], &t).unwrap_err().status(), 409);
-    }
-
-    #[test]
-    fn put_back_restores_the_keys_read_and_nothing_else() {
-        let doc = json!({"name": "Mia", "tenantRoles": {ACME: "admin"}, "updatedAt": {"$date": {"$numberLong": "5"}}});
-        let keys = ["name", "phone", &format!("tenantRoles.{ACME}") as &str, "updatedAt"];
-        assert_eq!(
-            put_back(&doc, keys),
-            json!({"$set": {"name": "Mia", format!("tenantRoles.{ACME}"): "admin",
-                "updatedAt": {"$date": {"$numberLong": "5"}}}, "$unset": {"phone": ""}})
-        );
-        // No empty operator: MongoDB refuses `{"$unset": {}}`.
-        assert_eq!(put_back(&doc, ["name"]), json!({"$set": {"name": "Mia"}}));
-        assert_eq!(put_back(&doc, ["tenantRoles.x.y"]), json!({"$unset": {"tenantRoles.x.y": ""}}));
     }
 
     #[test]

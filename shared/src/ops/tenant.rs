@@ -6,6 +6,7 @@ use std::future::Future;
 use serde_json::{json, Value};
 
 use crate::access::{authorize_tenant, tenant_not_found, tenant_relation, TenantRelation, TenantRule};
+use crate::audit::AuditEvent;
 use crate::caller::{authenticate, Caller};
 use crate::ctx::Ctx;
 use crate::data_api::{coll, decode, Stage};
@@ -14,6 +15,8 @@ use crate::models::{Domain, Tenant, User};
 use crate::ports::Http;
 use crate::problem::Error;
 use crate::request::{ApiRequest, Params, Route};
+use crate::stalwart::Stalwart;
+use crate::types::DomainName;
 use crate::types::Slug;
 
 pub struct TenantScope {
@@ -189,6 +192,37 @@ pub async fn begin_member_named<H: Http, B>(
     };
     let (scope, body, member) = begin_with(ctx, req, route, rule, parse, lookup, found).await?;
     Ok((scope, member, body))
+}
+
+/// The member's audit event in this tenant.
+pub fn event(action: &'static str, scope: &TenantScope, member: &Member) -> AuditEvent {
+    AuditEvent::user(action, member.user.authentik_subject_id.as_str(), member.user.email.as_str()).tenant(&scope.tenant.slug)
+}
+
+/// The member's mailbox and a client for it, only when mail is configured
+/// and the mailbox is here: mailbox-side changes never touch another
+/// tenant's mailbox.
+pub fn mailbox_here<'a, H: Http>(ctx: &'a Ctx<H>, member: &'a Member) -> Option<(Stalwart<'a, H>, &'a str)> {
+    match (ctx.stalwart(), &member.user.stalwart_account_id) {
+        (Some(mail), Some(id)) if member.mailbox_here => Some((mail, id.as_str())),
+        _ => None,
+    }
+}
+
+/// The named domain, else the primary, else the oldest (as the seed).
+pub fn pick_domain<'a>(domains: &'a [Domain], wanted: Option<&DomainName>) -> Option<&'a Domain> {
+    match wanted {
+        Some(d) => domains.iter().find(|x| x.domain.eq_ignore_ascii_case(d.as_str())),
+        None => domains.iter().find(|x| x.is_primary).or_else(|| oldest(domains)),
+    }
+}
+
+/// The seed's `.sort({ createdAt: 1 })`, as MongoDB orders it: a missing or
+/// null `createdAt` before any date, then by date; ties (and the undated)
+/// in `_id` order, which a real `findOne` leaves to the index but which must
+/// not depend on insertion order here.
+fn oldest(domains: &[Domain]) -> Option<&Domain> {
+    domains.iter().min_by_key(|x| (x.created_at, x.id))
 }
 
 #[cfg(test)]

@@ -19,8 +19,8 @@ use crate::routes;
 use crate::types::{Email, PersonName, Role, Slug, Subject};
 
 use super::begin;
-use super::lifecycle::audited;
-use super::profile::with_set;
+use super::saga::audited;
+use super::user_doc::with_set;
 
 pub const LIST: Route = routes::route("users-list");
 pub const GET: Route = routes::route("users-get");

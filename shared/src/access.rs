@@ -111,7 +111,7 @@ mod tests {
         let mut doc = json!({"_id": {"$oid": "65a000000000000000000099"}, "authentikSubjectId": "s"});
         doc.as_object_mut().unwrap().extend(user.as_object().unwrap().clone());
         Caller {
-            token: TokenIdentity { subject: "s".into(), email: None, name: None, groups: vec![] },
+            token: TokenIdentity { subject: crate::types::Subject::parse("s").unwrap(), email: None, name: None, groups: vec![] },
             token_platform_admin: token_admin,
             user: Some(serde_json::from_value(doc).unwrap()),
         }

@@ -20,8 +20,8 @@ const LEEWAY_SECS: i64 = 60;
 /// What a verified token says.
 #[derive(Clone, Debug)]
 pub struct TokenIdentity {
-    /// A well-formed [`Subject`]'s text: never blank.
-    pub subject: String,
+    /// The token's `sub`, well-formed (never blank).
+    pub subject: Subject,
     /// Lower-cased; `None` when the token has no `email` claim.
     pub email: Option<String>,
     /// `name`, else `preferred_username`.
@@ -148,7 +148,7 @@ fn identity(claims: &Map<String, Value>) -> Option<TokenIdentity> {
     let s = |k: &str| claims.get(k).and_then(Value::as_str).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
     let subject = Subject::parse(claims.get("sub").and_then(Value::as_str)?).ok()?;
     Some(TokenIdentity {
-        subject: subject.as_str().to_owned(),
+        subject,
         email: s("email").map(|e| e.to_lowercase()),
         name: s("name").or_else(|| s("preferred_username")),
         groups: match claims.get("groups") {
@@ -166,7 +166,7 @@ pub async fn authenticate<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<Cal
     Ok(Caller { token, token_platform_admin, user })
 }
 
-async fn load_user<H: Http>(ctx: &Ctx<H>, subject: &str) -> Result<Option<User>, Error> {
+async fn load_user<H: Http>(ctx: &Ctx<H>, subject: &Subject) -> Result<Option<User>, Error> {
     let doc = ctx.db()?.find_one(coll::USERS, json!({ "authentikSubjectId": subject }), None).await?;
     Ok(match doc {
         Some(d) => Some(decode(coll::USERS, &d)?),
@@ -179,7 +179,8 @@ mod tests {
     use super::*;
 
     fn caller(user: Option<Value>) -> Caller {
-        let token = TokenIdentity { subject: "ak-sub-1".into(), email: Some("token@x.dk".into()), name: None, groups: vec![] };
+        let token =
+            TokenIdentity { subject: Subject::parse("ak-sub-1").unwrap(), email: Some("token@x.dk".into()), name: None, groups: vec![] };
         Caller { token, token_platform_admin: true, user: user.map(|u| serde_json::from_value(u).expect("a User")) }
     }
 
@@ -199,7 +200,7 @@ mod tests {
         for bad in [json!(""), json!(" "), json!("\t\n"), json!("a b"), json!(42), Value::Null] {
             assert!(identity(&claims(bad.clone())).is_none(), "{bad}");
         }
-        assert_eq!(identity(&claims(json!(" ak-sub-1 "))).unwrap().subject, "ak-sub-1");
+        assert_eq!(identity(&claims(json!(" ak-sub-1 "))).unwrap().subject.as_str(), "ak-sub-1");
     }
 
     #[test]

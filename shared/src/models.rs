@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ejson::{DateTime, Int, ObjectId};
 use crate::types::Role;
@@ -13,6 +13,18 @@ use crate::types::Role;
 /// `#[serde(default = …)]` of flags that are on unless stored off.
 pub(crate) fn yes() -> bool {
     true
+}
+
+/// What `User.provisioning.<system>` says of one system's account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provisioned {
+    /// The account exists.
+    Ok,
+    /// Not this service's to create (not configured, or made at first sign-in).
+    Skipped,
+    /// Creating it failed; the reason is kept beside it.
+    Error,
 }
 
 #[derive(Clone, Debug, Deserialize)]

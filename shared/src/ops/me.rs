@@ -19,7 +19,7 @@ use crate::ports::Http;
 use crate::problem::Error;
 use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
-use crate::types::Slug;
+use crate::types::{Slug, Subject};
 
 pub const ROUTE: Route = routes::route("me");
 
@@ -63,7 +63,7 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
 
 /// The user (canonical EJSON) with its partner lookup in [`PARTNER_FIELD`],
 /// in one round trip.
-async fn read_with_partner<H: Http>(db: &DataApi<'_, H>, subject: &str) -> Result<Option<Value>, Error> {
+async fn read_with_partner<H: Http>(db: &DataApi<'_, H>, subject: &Subject) -> Result<Option<Value>, Error> {
     let pipeline = [
         Stage::Match(json!({ "authentikSubjectId": subject })),
         Stage::Limit(1),
@@ -86,7 +86,7 @@ fn answer(mut user: Value) -> Value {
 /// What one sign-in writes, held as the upsert's operators so the same
 /// values build the update sent and, applied here, the answer composed.
 struct SignIn {
-    subject: String,
+    subject: Subject,
     /// `$set`: written on every sign-in.
     set: Map<String, Value>,
     /// `$setOnInsert`: written only when the upsert creates the user.
@@ -218,7 +218,12 @@ mod tests {
     }
 
     fn token(email: Option<&str>, name: Option<&str>) -> TokenIdentity {
-        TokenIdentity { subject: "sub-1".into(), email: email.map(Into::into), name: name.map(Into::into), groups: vec![] }
+        TokenIdentity {
+            subject: Subject::parse("sub-1").unwrap(),
+            email: email.map(Into::into),
+            name: name.map(Into::into),
+            groups: vec![],
+        }
     }
 
     fn matched() -> UpdateResult {

@@ -11,7 +11,7 @@ use crate::config::ocis_autoprovision;
 use crate::ctx::Ctx;
 use crate::data_api::{coll, object_id, Find, Sort, Stage};
 use crate::ejson::{to_api_json, ObjectId};
-use crate::models::{Domain, Tenant, User};
+use crate::models::{Domain, Provisioned, Tenant, User};
 use crate::ocis::Ensured;
 use crate::ports::Http;
 use crate::problem::{Error, UpstreamError};
@@ -56,7 +56,7 @@ struct CreateBody {
 
 /// The state of one best-effort side system after provisioning.
 struct SideOutcome {
-    status: &'static str,
+    status: Provisioned,
     id: Option<String>,
     /// Whether this request created it (and so must undo it on failure).
     created: bool,
@@ -65,10 +65,10 @@ struct SideOutcome {
 
 impl SideOutcome {
     fn skipped(note: Option<String>) -> Self {
-        Self { status: "skipped", id: None, created: false, note }
+        Self { status: Provisioned::Skipped, id: None, created: false, note }
     }
     fn failed(e: UpstreamError) -> Self {
-        Self { status: "error", id: None, created: false, note: Some(e.to_string()) }
+        Self { status: Provisioned::Error, id: None, created: false, note: Some(e.to_string()) }
     }
 }
 
@@ -169,7 +169,7 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
             (Some(mail), Some(domain_id)) => {
                 let m = NewMailbox { domain_id, local_part: local.as_str(), full_name: body.name.as_str(), password: &password };
                 match mail.create_mailbox_at(m, email.as_str()).await {
-                    Ok(id) => SideOutcome { status: "ok", id: Some(id), created: true, note: None },
+                    Ok(id) => SideOutcome { status: Provisioned::Ok, id: Some(id), created: true, note: None },
                     Err(e) => SideOutcome::failed(e),
                 }
             }
@@ -179,8 +179,8 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     let files = async {
         match &file_accounts {
             Some(ocis) => match ocis.ensure_user(email.as_str(), body.name.as_str(), email.as_str()).await {
-                Ok(Ensured::Created(id)) => SideOutcome { status: "ok", id: Some(id), created: true, note: None },
-                Ok(Ensured::Existing(id)) => SideOutcome { status: "ok", id: Some(id), created: false, note: None },
+                Ok(Ensured::Created(id)) => SideOutcome { status: Provisioned::Ok, id: Some(id), created: true, note: None },
+                Ok(Ensured::Existing(id)) => SideOutcome { status: Provisioned::Ok, id: Some(id), created: false, note: None },
                 Err(e) => SideOutcome::failed(e),
             },
             None => SideOutcome::skipped(Some("auto-provisions on first sign-in".into())),
@@ -193,7 +193,7 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         Err(e) => Err(Error::from(e)),
         Ok(()) => {
             let mut provisioning = json!({ "authentik": "ok", "stalwart": mailbox.status, "ocis": files.status });
-            if mailbox.status == "error" {
+            if mailbox.status == Provisioned::Error {
                 provisioning["stalwartError"] = json!(mailbox.note);
             }
             if let Some(n) = &files.note {
@@ -256,7 +256,7 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         "tempPassword": password,
         "provisioning": { "authentik": "ok", "stalwart": mailbox.status, "ocis": files.status },
     });
-    if mailbox.status == "error" {
+    if mailbox.status == Provisioned::Error {
         out["stalwartError"] = json!(mailbox.note);
     }
     if let Some(n) = files.note {

@@ -47,36 +47,16 @@ impl<H: Http> Ctx<H> {
 
     /// The Data API client (its variables are read once per request).
     pub fn db(&self) -> Result<DataApi<'_, H>, Error> {
-        let cfg = match self.data_api.get() {
-            Some(c) => c,
-            None => {
-                let c = DataApiConfig::load(self.vars())?;
-                self.data_api.get_or_init(|| c)
-            }
-        };
-        Ok(DataApi::new(&self.http, cfg))
+        Ok(DataApi::new(&self.http, loaded(&self.data_api, || DataApiConfig::load(self.vars()))?))
     }
 
     pub fn oidc(&self) -> Result<&OidcConfig, Error> {
-        match self.oidc.get() {
-            Some(c) => Ok(c),
-            None => {
-                let c = OidcConfig::load(self.vars())?;
-                Ok(self.oidc.get_or_init(|| c))
-            }
-        }
+        loaded(&self.oidc, || OidcConfig::load(self.vars()))
     }
 
     /// The Authentik client (required: an error when not configured).
     pub fn authentik(&self) -> Result<Authentik<'_, H>, Error> {
-        let cfg = match self.authentik.get() {
-            Some(c) => c,
-            None => {
-                let c = UpstreamConfig::authentik(self.vars())?;
-                self.authentik.get_or_init(|| c)
-            }
-        };
-        Ok(Authentik::new(&self.http, cfg))
+        Ok(Authentik::new(&self.http, loaded(&self.authentik, || UpstreamConfig::authentik(self.vars()))?))
     }
 
     /// The Stalwart client, when mail provisioning is configured.
@@ -100,5 +80,17 @@ impl<H: Http> Ctx<H> {
         let mut r = [0u8; 8];
         crate::random::fill(&mut r);
         ObjectId::from_parts((self.now.millis() / 1000) as u32, r)
+    }
+}
+
+/// The value in `cell`, loaded on first use; a failed load is returned and
+/// tried again next time (a missing variable stays an error).
+fn loaded<T>(cell: &OnceCell<T>, load: impl FnOnce() -> Result<T, Error>) -> Result<&T, Error> {
+    match cell.get() {
+        Some(v) => Ok(v),
+        None => {
+            let v = load()?;
+            Ok(cell.get_or_init(|| v))
+        }
     }
 }

@@ -34,25 +34,8 @@ async fn world(round: usize) -> Env {
 
 /// Sends every `(path, caller, body)` at once; the answers in the order given.
 async fn together(env: &Env, requests: &[(String, &User, Value)]) -> Vec<(u16, Value)> {
-    let client = reqwest::Client::new();
-    let mut set = tokio::task::JoinSet::new();
-    for (i, (path, who, body)) in requests.iter().enumerate() {
-        let (client, url, token, body) = (client.clone(), format!("{}{path}", env.base), env.token(who), body.to_string());
-        set.spawn(async move {
-            let r = client
-                .post(url)
-                .bearer_auth(token)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .expect("the host answers");
-            (i, r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
-        });
-    }
-    let mut answers = set.join_all().await;
-    answers.sort_by_key(|(i, ..)| *i);
-    answers.into_iter().map(|(_, s, b)| (s, b)).collect()
+    let answers = env.post_all(requests).await;
+    answers.into_iter().map(|r| (r.status, serde_json::from_str(&r.text).unwrap_or(Value::Null))).collect()
 }
 
 /// At most one `ok`; every other answer the `409` with `detail`s; never a

@@ -396,14 +396,7 @@ async fn reset_password_sets_one_fresh_password_shown_once() {
 #[tokio::test]
 async fn authorisation_table_of_rows_19_to_23() {
     let env = Env::start().await;
-    let denied: [(&User, u16); 6] = [
-        (&ACME_MEMBER, 403),
-        (&ACME_INACTIVE_ADMIN, 403),
-        (&MULTI_TENANT, 403),
-        (&GLOBEX_ADMIN, 404),
-        (&SOUTHPOLE_ADMIN, 404),
-        (&INITECH_ADMIN, 404),
-    ];
+    let denied = crate::members_ii::DENIED;
     let before = env.world();
     for verb in VERBS {
         for (who, status) in denied {

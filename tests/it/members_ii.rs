@@ -83,25 +83,7 @@ pub async fn concurrently(env: &Env, n: usize, path: &str, who: &User, body: Val
 
 /// Fires one request per body at once.
 pub async fn concurrently_each(env: &Env, path: &str, who: &User, bodies: Vec<Value>) -> Vec<Resp> {
-    let client = reqwest::Client::new();
-    let (url, token) = (format!("{}{path}", env.base), env.token(who));
-    let mut set = tokio::task::JoinSet::new();
-    for body in bodies {
-        let (client, url, token, body) = (client.clone(), url.clone(), token.clone(), body.to_string());
-        set.spawn(async move {
-            let r = client
-                .post(url)
-                .bearer_auth(token)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .expect("the host answers");
-            let (status, headers) = (r.status().as_u16(), r.headers().clone());
-            Resp { status, headers, text: r.text().await.unwrap_or_default() }
-        });
-    }
-    set.join_all().await
+    env.post_all(&bodies.into_iter().map(|b| (path.to_owned(), who, b)).collect::<Vec<_>>()).await
 }
 
 /// Exactly one success with `ok`, every other answer a `409`.

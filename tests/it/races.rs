@@ -41,24 +41,8 @@ fn check_race(env: &Env, how: Race) {
 
 /// Sends `N` identical POSTs at once; returns each `(status, body)`.
 async fn race(env: &Env, path: &str, as_user: &User, body: Value) -> Vec<(u16, Value)> {
-    let client = reqwest::Client::new();
-    let (url, token, body) = (format!("{}{path}", env.base), env.token(as_user), body.to_string());
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..N {
-        let (client, url, token, body) = (client.clone(), url.clone(), token.clone(), body.clone());
-        set.spawn(async move {
-            let r = client
-                .post(url)
-                .bearer_auth(token)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .expect("the host answers");
-            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
-        });
-    }
-    set.join_all().await
+    let answers = env.post_all(&vec![(path.to_owned(), as_user, body); N]).await;
+    answers.into_iter().map(|r| (r.status, serde_json::from_str(&r.text).unwrap_or(Value::Null))).collect()
 }
 
 /// Exactly one `201`; every other answer the `409` with `detail`.

@@ -166,6 +166,13 @@ impl Env {
         self.call("POST", path, Some(&self.token(as_user)), Some(&body.to_string())).await
     }
 
+    /// Sends every `(path, caller, body)` POST at once (all in flight
+    /// together: the races' and invariants' tests); the answers in the
+    /// order given.
+    pub async fn post_all(&self, requests: &[(String, &demo::User, Value)]) -> Vec<Resp> {
+        futures::future::join_all(requests.iter().map(|(path, who, body)| self.post(path, who, body.clone()))).await
+    }
+
     pub fn db(&self) -> &emulators::data_api::DataApi {
         &self.emu.data_api().api
     }

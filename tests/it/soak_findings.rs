@@ -406,3 +406,30 @@ async fn a_timed_out_update_leaves_a_later_update_standing() {
     assert_eq!(user_doc(&env, ACME_MEMBER.id).unwrap()["name"], json!("Mia Later"), "the later update was undone");
     assert_eq!(events(&env, "tenant.user_updated").len(), 1, "the later update's event");
 }
+
+// ---------------------------------------------------------------------------
+// 9. An undone mailbox-create is recognised by the mailbox it wrote, not by
+// its `updatedAt` (the soak's seed 5170577: a users-update stamped the
+// document meanwhile, the put-back was skipped, and the document kept
+// naming the mailbox the undo had deleted).
+
+#[tokio::test]
+async fn an_undone_mailbox_create_leaves_no_handle_after_a_concurrent_update() {
+    let env = Env::start().await;
+    let id = ACME_INACTIVE_ADMIN.id;
+    env.inject(System::DataApi, data_api_rule("updateOne", "users", Fault::LateAnswerMs(2500)).times(1));
+    let mailboxes = env.stalwart().accounts().len();
+    let another_writer = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let stamp = json!({"$date": {"$numberLong": "1893456000000"}});
+        env.db().update_one("dezky", "users", json!({"_id": oid(id)}), json!({"$set": {"phone": "555 0101", "updatedAt": stamp}}));
+    };
+    let path = format!("/tenants/acme/members/{id}/mailbox/create");
+    let (r, ()) = tokio::join!(env.post(&path, &ACME_OWNER, json!({"localPart": "ivan.late"})), another_writer);
+    assert_eq!(r.status, 504, "{}", r.text);
+    assert_eq!(env.stalwart().accounts().len(), mailboxes, "the undone mailbox stayed");
+    let doc = user_doc(&env, id).unwrap();
+    assert!(doc.get("stalwartAccountId").is_none_or(Value::is_null), "the document names the deleted mailbox: {doc}");
+    assert_eq!(doc["phone"], json!("555 0101"), "the other writer's field was put back");
+    assert_invariants(&env, "undone mailbox-create");
+}

@@ -261,7 +261,7 @@ async fn set_suspended<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route, s
     let action = if suspended { "tenant.user_suspended" } else { "tenant.user_resumed" };
     let ((), done) = futures::join!(
         mailbox,
-        audited(ctx, &scope.caller, event(action, &scope, &member), write, || put_back_ours(ctx, &db, &member, &["active"]))
+        audited(ctx, &scope.caller, event(action, &scope, &member), write, || put_back_ours(ctx, &db, &member, &["active"], None))
     );
     if let Err(e) = done {
         // Answered as not done, so the sign-in goes back to what it was.

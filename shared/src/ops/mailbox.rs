@@ -94,7 +94,9 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         .tenant(&scope.tenant.slug)
         .metadata(json!({ "mailbox": email, "signIn": user.email }));
     let keys: Vec<&str> = set.iter().map(|(k, _)| k.as_str()).collect();
-    if let Err(e) = audited(ctx, &scope.caller, event, write, || put_back_ours(ctx, &db, &member, &keys)).await {
+    if let Err(e) =
+        audited(ctx, &scope.caller, event, write, || put_back_ours(ctx, &db, &member, &keys, Some(("stalwartAccountId", json!(id))))).await
+    {
         // No orphan: the mailbox this request created goes again.
         let _ = super::undo::deleted(&format!("undo: deleting mailbox {id}"), || mail.delete_mailbox(&id)).await;
         return Err(e);

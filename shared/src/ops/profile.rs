@@ -196,7 +196,7 @@ pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         }
     };
     let keys: Vec<&str> = set.iter().map(|(k, _)| k.as_str()).collect();
-    let (written, read) = futures::join!(audited(ctx, &scope.caller, event, write, || put_back_ours(ctx, &db, &member, &keys)), read);
+    let (written, read) = futures::join!(audited(ctx, &scope.caller, event, write, || put_back_ours(ctx, &db, &member, &keys, None)), read);
     written?;
 
     // 2) Best-effort: the identity's name and attributes, the mailbox's name.
@@ -294,7 +294,9 @@ pub async fn change_email<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<Api
     let event = AuditEvent::user("tenant.user_primary_email_changed", user.authentik_subject_id.as_str(), email.as_str())
         .tenant(&scope.tenant.slug)
         .metadata(json!({ "from": user.email, "to": email }));
-    if let Err(e) = audited(ctx, &scope.caller, event, write, || put_back_ours(ctx, &db, &member, &["email"])).await {
+    if let Err(e) =
+        audited(ctx, &scope.caller, event, write, || put_back_ours(ctx, &db, &member, &["email"], Some(("email", json!(email))))).await
+    {
         // The identity follows the document as it now stands: back to what
         // it was, or to a concurrent winner's address — unless that winner
         // chose this very address, whose identity change is then its own.

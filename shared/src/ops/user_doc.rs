@@ -35,13 +35,28 @@ pub async fn undo_user_doc<H: Http>(ctx: &Ctx<H>, uid: &str, before: Option<Valu
 }
 
 /// The undo of this request's update of the member's document: the `keys`
-/// it set (and its `updatedAt`) go back to what was read — only while the
-/// document still carries this request's stamp, and never by inserting it.
-/// So a document a concurrent removal deleted stays deleted, and a later
-/// writer's change stands (the soak's seed 20261207: a timed-out update
-/// put back a member whose removal had been answered `204`).
-pub async fn put_back_ours<H: Http>(ctx: &Ctx<H>, db: &DataApi<'_, H>, member: &Member, keys: &[&str]) -> Result<(), UpstreamError> {
-    let filter = json!({ "_id": member.user.id, "updatedAt": ctx.now.ejson() });
+/// it set go back to what was read — only while the document still holds
+/// this request's write, and never by inserting it. So a document a
+/// concurrent removal deleted stays deleted (the soak's seed 20261207: a
+/// timed-out update put back a member whose removal had been answered
+/// `204`). The write is recognised by `mark`, a field and a value only
+/// this request wrote (a new mailbox's id, a new address), whoever wrote
+/// after it; without one, by this request's `updatedAt`, so a later
+/// writer's change stands. `updatedAt` goes back with the keys. (Seed 5170577: keyed by
+/// `updatedAt` alone, a mailbox-create undone after a concurrent update
+/// deleted its mailbox but left the document naming it.)
+pub async fn put_back_ours<H: Http>(
+    ctx: &Ctx<H>,
+    db: &DataApi<'_, H>,
+    member: &Member,
+    keys: &[&str],
+    mark: Option<(&str, Value)>,
+) -> Result<(), UpstreamError> {
+    let mut filter = json!({ "_id": member.user.id });
+    match mark {
+        Some((field, value)) => filter[field] = value,
+        None => filter["updatedAt"] = ctx.now.ejson(),
+    }
     let update = put_back(&member.doc, keys.iter().copied().chain(["updatedAt"]));
     db.update_one(coll::USERS, filter, update, false).await.map(|_| ())
 }

@@ -146,6 +146,17 @@ impl<'a, H: Http> Authentik<'a, H> {
         Ok(users.into_iter().next())
     }
 
+    /// The identities whose attribute `key` is `value` (Authentik's
+    /// `attributes` filter: a JSON object matched key by key).
+    pub async fn find_users_by_attribute(&self, key: &str, value: &str) -> Result<Vec<AkUser>, UpstreamError> {
+        let filter = json!({ key: value }).to_string();
+        let (_, v) =
+            self.call("GET", &format!("/core/users/?attributes={}&include_groups=false&ordering=pk", query_escape(&filter)), None).await?;
+        let results = v.get("results").cloned().unwrap_or(Value::Array(vec![]));
+        let users: Vec<AkUser> = Self::decode(results)?;
+        Ok(users.into_iter().filter(|u| u.attributes.get(key).and_then(Value::as_str) == Some(value)).collect())
+    }
+
     pub async fn get_user(&self, pk: i64) -> Result<AkUser, UpstreamError> {
         let (_, v) = self.call("GET", &format!("/core/users/{pk}/"), None).await?;
         Self::decode(v)

@@ -27,6 +27,7 @@ pub mod problem;
 pub mod random;
 pub mod reports;
 pub mod request;
+pub mod retry;
 pub mod routes;
 pub mod stalwart;
 pub mod types;

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use crate::config::UpstreamConfig;
 use crate::ports::Http;
 use crate::problem::{System, UpstreamError, UpstreamFailure};
+use crate::retry::retried;
 use crate::upstream::{excerpt, status_error, Call};
 
 /// What `ensure_user` did.
@@ -64,11 +65,20 @@ impl<'a, H: Http> Ocis<'a, H> {
             // taken as this create's (one that existed before would have
             // been refused with 409), so it is recorded or undone, never
             // left without a document.
+            // The lookup is tried again while it fails (giving up would
+            // leave an account that did get created without its document).
             Err(e) if e.outcome_unknown() => {
-                let found =
-                    self.call("GET", &format!("/users/{}", crate::authentik::query_escape(username)), None).await.map_err(|_| e.clone())?;
-                return match found.status {
-                    200 => Ok(Ensured::Created(Self::id_of(&found)?)),
+                let found = retried("ocis: finding a user whose create lost its answer", || async {
+                    let found = self.call("GET", &format!("/users/{}", crate::authentik::query_escape(username)), None).await?;
+                    match found.status {
+                        200 => Ok(Some(Self::id_of(&found)?)),
+                        404 => Ok(None),
+                        _ => Err(status_error(System::Ocis, &found, reason(&found.body))),
+                    }
+                })
+                .await;
+                return match found {
+                    Ok(Some(id)) => Ok(Ensured::Created(id)),
                     _ => Err(e),
                 };
             }

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use crate::config::UpstreamConfig;
 use crate::ports::Http;
 use crate::problem::{System, UpstreamError, UpstreamFailure};
+use crate::retry::retried;
 use crate::upstream::{excerpt, status_error, Call};
 
 const USING: [&str; 2] = ["urn:ietf:params:jmap:core", "urn:stalwart:jmap"];
@@ -118,10 +119,14 @@ impl<'a, H: Http> Stalwart<'a, H> {
     /// address could make it another's.
     pub async fn create_mailbox_at(&self, m: NewMailbox<'_>, email: &str) -> Result<String, UpstreamError> {
         match self.create_mailbox(m).await {
-            Err(e) if e.outcome_unknown() => match self.find_account_by_email(email).await {
-                Ok(Some(account)) => Ok(account.id),
-                _ => Err(e),
-            },
+            // The lookup is tried again while it fails: giving up would
+            // leave a mailbox that did get created without its document.
+            Err(e) if e.outcome_unknown() => {
+                match retried("stalwart: finding a mailbox whose create lost its answer", || self.find_account_by_email(email)).await {
+                    Ok(Some(account)) => Ok(account.id),
+                    _ => Err(e),
+                }
+            }
             r => r,
         }
     }

@@ -29,8 +29,8 @@ struct Faults {
     identity_taken: bool,
     /// Stalwart refuses the address: another account holds it.
     mailbox_taken: bool,
-    /// After a timed-out create, the identity found by e-mail is one a
-    /// concurrent request created in the same millisecond.
+    /// After a timed-out create, the identity found is one a concurrent
+    /// request created in the same millisecond.
     found_concurrent: bool,
 }
 
@@ -97,7 +97,9 @@ impl Http for Fake {
                     "name": body["name"], "attributes": body["attributes"]}),
             ),
             // The timed-out create happened: the identity carries what was sent.
-            ("GET", p) if p.starts_with("/api/v3/core/users/?email=") => ok(
+            // By e-mail, or by the invitation nonce (this fake ignores the
+            // filter, so the client's own check of the nonce is tested).
+            ("GET", p) if p.starts_with("/api/v3/core/users/?email=") || p.starts_with("/api/v3/core/users/?attributes=") => ok(
                 200,
                 json!({"pagination": {}, "results": [
                 {"pk": 500, "uid": "new-uid", "email": "jane@acme.test", "attributes": self.sent_attributes()}]}),
@@ -237,7 +239,7 @@ fn a_mailbox_failure_is_reported_not_fatal() {
 fn an_identity_create_that_timed_out_is_found_and_deleted() {
     let (status, _, log) = run(Faults { identity_timeout: true, ..Faults::default() }, false);
     assert_eq!(status, 504);
-    assert_eq!(calls(&log, "DELETE", "/api/v3/core/users/500/").len(), 1, "the identity carrying our invitedAt goes");
+    assert_eq!(calls(&log, "DELETE", "/api/v3/core/users/500/").len(), 1, "the identity carrying our invitation nonce goes");
     assert!(calls(&log, "POST", "/action/updateOne").is_empty());
 }
 

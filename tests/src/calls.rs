@@ -30,6 +30,10 @@ pub fn ak_get_user(pk: i64, f: Fault) -> FaultRule {
 pub fn ak_find_user(f: Fault) -> FaultRule {
     FaultRule::new("/api/v3/core/users/$", f).method("GET")
 }
+/// An identity create (the listing's POST).
+pub fn ak_create_user(f: Fault) -> FaultRule {
+    FaultRule::new("/api/v3/core/users/$", f).method("POST")
+}
 pub fn ak_find_group(f: Fault) -> FaultRule {
     FaultRule::new("/api/v3/core/groups/$", f).method("GET")
 }
@@ -43,6 +47,10 @@ pub fn mail_set(f: Fault) -> FaultRule {
 pub fn mail_get(f: Fault) -> FaultRule {
     FaultRule::new("/jmap/", f).method("POST").body_contains("\"x:Account/get\"")
 }
+/// The JMAP session, read first by a lookup of an account by address.
+pub fn mail_session(f: Fault) -> FaultRule {
+    FaultRule::new("/jmap/session", f).method("GET")
+}
 pub fn mail_destroy(f: Fault) -> FaultRule {
     FaultRule::new("/jmap/", f).method("POST").body_contains("\"destroy\"")
 }
@@ -51,6 +59,10 @@ pub fn mail_destroy(f: Fault) -> FaultRule {
 
 pub fn files_create(f: Fault) -> FaultRule {
     FaultRule::new("/graph/v1.0/users$", f).method("POST")
+}
+/// A user read by name or id.
+pub fn files_get(f: Fault) -> FaultRule {
+    FaultRule::new("/graph/v1.0/users/", f).method("GET")
 }
 pub fn files_delete(f: Fault) -> FaultRule {
     FaultRule::new("/graph/v1.0/users/", f).method("DELETE")

@@ -273,7 +273,6 @@ async fn create<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
             groups: vec![inv.group.clone()],
             attributes: Value::Object(attributes),
         },
-        &invited_at,
     )
     .await?;
 
@@ -335,13 +334,14 @@ async fn create<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
 /// identical request created in the same millisecond (same `invitedAt`).
 pub const INVITATION: &str = "dezky.invitation";
 
-/// Creates the identity. If the create timed out it may still have
-/// happened: the identity carrying this request's `invitedAt` and
-/// invitation nonce is looked up by e-mail and deleted (never one that
-/// existed before, nor one a concurrent request created). A taken username
-/// is the caller's to turn into its `409`.
-pub async fn create_identity<H: Http>(ak: &Authentik<'_, H>, mut user: NewUser<'_>, invited_at: &str) -> Result<AkUser, Error> {
-    let email = user.email.to_owned();
+/// Creates the identity. If no answer came (a timeout, a broken
+/// connection) the create may still have happened: the identity carrying
+/// this request's invitation nonce is looked up and deleted, never one that
+/// existed before nor one a concurrent request created. The lookup and the
+/// delete are tried again while they fail: giving up would leave an
+/// identity without its document. A taken username is the caller's to
+/// turn into its `409`.
+pub async fn create_identity<H: Http>(ak: &Authentik<'_, H>, mut user: NewUser<'_>) -> Result<AkUser, Error> {
     let mut nonce = [0u8; 12];
     crate::random::fill(&mut nonce);
     let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
@@ -350,13 +350,15 @@ pub async fn create_identity<H: Http>(ak: &Authentik<'_, H>, mut user: NewUser<'
     }
     match ak.create_user(user).await {
         Ok(u) => Ok(u),
-        Err(e) if e.is_timeout() => {
-            if let Ok(Some(found)) = ak.find_user_by_email(&email).await {
-                let ours = |k: &str, v: &str| found.attributes.get(k).and_then(Value::as_str) == Some(v);
-                if ours("invitedAt", invited_at) && ours(INVITATION, &nonce) {
-                    undo_identity(ak, found.pk).await;
+        Err(e) if e.outcome_unknown() => {
+            let what = format!("undo: deleting the identity of invitation {nonce}");
+            let _ = undo::retried(&what, || async {
+                for found in ak.find_users_by_attribute(INVITATION, &nonce).await? {
+                    undo::gone_is_done(ak.delete_user(found.pk).await)?;
                 }
-            }
+                Ok(())
+            })
+            .await;
             Err(e.into())
         }
         Err(e) => Err(e.into()),

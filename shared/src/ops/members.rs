@@ -151,7 +151,6 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
             groups: vec![group],
             attributes: json!({ "tenantSlug": tenant.slug, "invitedBy": caller.actor()["email"], "invitedAt": invited_at }),
         },
-        &invited_at,
     )
     .await
     .map_err(|e| match e {

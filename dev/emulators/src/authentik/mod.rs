@@ -22,6 +22,7 @@
 #![allow(clippy::result_large_err)]
 
 pub(crate) mod support;
+mod viewset;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -39,6 +40,7 @@ use support::{
     authorization, is_email, is_uuid, iso_micros, json_reply, media_type, normalize_uuid, now_ms, parse_query, py_type, query_all,
     query_one, sha256_hex, uuid_from,
 };
+use viewset::{Action, Model};
 
 /// The install id used for `uid = sha256("<pk>-<install id>")` unless changed.
 pub const DEFAULT_INSTALL_ID: &str = "6f1c2d3e-0000-4000-8000-00000000a11c";
@@ -485,14 +487,14 @@ fn remove_user(inner: &mut Inner, pk: i64) -> bool {
 /// merges with other routers (e.g. the OIDC issuer's) on the same port.
 pub fn router(state: AuthentikState) -> Router {
     let api = Router::new()
-        .route("/core/users/", any(users_collection))
-        .route("/core/users/{id}/", any(user_item))
-        .route("/core/users/{id}/set_password/", any(user_set_password))
-        .route("/core/users/{id}/recovery/", any(user_recovery))
-        .route("/core/groups/", any(groups_collection))
-        .route("/core/groups/{id}/", any(group_item))
-        .route("/core/groups/{id}/add_user/", any(group_add_user))
-        .route("/core/groups/{id}/remove_user/", any(group_remove_user))
+        .route("/core/users/", any(viewset::collection::<Users>))
+        .route("/core/users/{id}/", any(viewset::item::<Users>))
+        .route("/core/users/{id}/set_password/", any(viewset::action::<SetPassword>))
+        .route("/core/users/{id}/recovery/", any(viewset::action::<Recovery>))
+        .route("/core/groups/", any(viewset::collection::<Groups>))
+        .route("/core/groups/{id}/", any(viewset::item::<Groups>))
+        .route("/core/groups/{id}/add_user/", any(viewset::action::<AddUser>))
+        .route("/core/groups/{id}/remove_user/", any(viewset::action::<RemoveUser>))
         .route("/core/authenticated_sessions/", any(sessions_collection))
         .route("/core/authenticated_sessions/bulk_delete/", any(sessions_bulk_delete))
         .route("/core/authenticated_sessions/{id}/", any(session_item))
@@ -950,112 +952,162 @@ fn icontains(hay: &str, needle: &str) -> bool {
 // ---------------------------------------------------------------------------
 // Users
 
-async fn users_collection(
-    State(s): State<AuthentikState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: Bytes,
-) -> Response {
-    handle(&s, &headers, |inner| match method {
-        Method::GET | Method::HEAD => list_users(inner, &parse_query(q.as_deref())),
-        Method::POST => {
-            let data = body_json(&headers, &body)?;
-            create_user(inner, &data)
-        }
-        _ => Err(method_not_allowed(&method, "GET, POST, HEAD, OPTIONS")),
-    })
-}
+/// `/core/users/`: keyed by pk.
+struct Users;
 
-fn list_users(inner: &Inner, q: &[(String, String)]) -> Reply {
-    let mut users: Vec<&AkUser> = inner.users.values().collect();
-    let exact = |users: &mut Vec<&AkUser>, name: &str, get: fn(&AkUser) -> &str| {
-        if let Some(v) = query_one(q, name).filter(|v| !v.is_empty()) {
-            users.retain(|u| get(u) == v);
-        }
-    };
-    exact(&mut users, "email", |u| &u.email);
-    exact(&mut users, "username", |u| &u.username);
-    exact(&mut users, "name", |u| &u.name);
-    exact(&mut users, "path", |u| &u.path);
-    if let Some(v) = query_one(q, "uuid").filter(|v| !v.is_empty()) {
-        if !is_uuid(v) {
-            return Err(field_error("uuid", "Enter a valid UUID."));
-        }
-        let want = normalize_uuid(v);
-        users.retain(|u| u.uuid == want);
-    }
-    if let Some(b) = query_one(q, "is_active").and_then(query_bool) {
-        users.retain(|u| u.is_active == b);
-    }
-    if let Some(b) = query_one(q, "is_superuser").and_then(query_bool) {
-        users.retain(|u| u.groups.iter().any(|g| inner.group(g).is_some_and(|g| g.is_superuser)) == b);
-    }
-    if let Some(p) = query_one(q, "path_startswith").filter(|v| !v.is_empty()) {
-        users.retain(|u| u.path.starts_with(p));
-    }
-    let types: Vec<&str> = query_all(q, "type").into_iter().filter(|v| !v.is_empty()).collect();
-    if !types.is_empty() {
-        for t in &types {
-            if !["internal", "external", "service_account", "internal_service_account"].contains(t) {
-                return Err(field_error("type", &format!("Select a valid choice. {t} is not one of the available choices.")));
+impl Model for Users {
+    type Key = i64;
+
+    fn list(inner: &Inner, q: &[(String, String)]) -> Reply {
+        let mut users: Vec<&AkUser> = inner.users.values().collect();
+        let exact = |users: &mut Vec<&AkUser>, name: &str, get: fn(&AkUser) -> &str| {
+            if let Some(v) = query_one(q, name).filter(|v| !v.is_empty()) {
+                users.retain(|u| get(u) == v);
             }
-        }
-        users.retain(|u| types.contains(&u.user_type.as_str()));
-    }
-    let by_pk: Vec<&str> = query_all(q, "groups_by_pk").into_iter().filter(|v| !v.is_empty()).collect();
-    if !by_pk.is_empty() {
-        let mut wanted = BTreeSet::new();
-        for g in by_pk {
-            if !is_uuid(g) {
-                return Err(field_error("groups_by_pk", &format!("“{g}” is not a valid UUID.")));
+        };
+        exact(&mut users, "email", |u| &u.email);
+        exact(&mut users, "username", |u| &u.username);
+        exact(&mut users, "name", |u| &u.name);
+        exact(&mut users, "path", |u| &u.path);
+        if let Some(v) = query_one(q, "uuid").filter(|v| !v.is_empty()) {
+            if !is_uuid(v) {
+                return Err(field_error("uuid", "Enter a valid UUID."));
             }
-            let id = normalize_uuid(g);
-            if inner.group(&id).is_none() {
-                return Err(field_error("groups_by_pk", &format!("Select a valid choice. {g} is not one of the available choices.")));
-            }
-            wanted.insert(id);
+            let want = normalize_uuid(v);
+            users.retain(|u| u.uuid == want);
         }
-        users.retain(|u| u.groups.iter().any(|g| wanted.contains(g)));
-    }
-    let by_name: Vec<&str> = query_all(q, "groups_by_name").into_iter().filter(|v| !v.is_empty()).collect();
-    if !by_name.is_empty() {
-        let mut wanted = BTreeSet::new();
-        for n in by_name {
-            match inner.groups.iter().find(|g| g.name == n) {
-                Some(g) => {
-                    wanted.insert(g.pk.clone());
-                }
-                None => {
-                    return Err(field_error("groups_by_name", &format!("Select a valid choice. {n} is not one of the available choices.")))
+        if let Some(b) = query_one(q, "is_active").and_then(query_bool) {
+            users.retain(|u| u.is_active == b);
+        }
+        if let Some(b) = query_one(q, "is_superuser").and_then(query_bool) {
+            users.retain(|u| u.groups.iter().any(|g| inner.group(g).is_some_and(|g| g.is_superuser)) == b);
+        }
+        if let Some(p) = query_one(q, "path_startswith").filter(|v| !v.is_empty()) {
+            users.retain(|u| u.path.starts_with(p));
+        }
+        let types: Vec<&str> = query_all(q, "type").into_iter().filter(|v| !v.is_empty()).collect();
+        if !types.is_empty() {
+            for t in &types {
+                if !["internal", "external", "service_account", "internal_service_account"].contains(t) {
+                    return Err(field_error("type", &format!("Select a valid choice. {t} is not one of the available choices.")));
                 }
             }
+            users.retain(|u| types.contains(&u.user_type.as_str()));
         }
-        users.retain(|u| u.groups.iter().any(|g| wanted.contains(g)));
+        let by_pk: Vec<&str> = query_all(q, "groups_by_pk").into_iter().filter(|v| !v.is_empty()).collect();
+        if !by_pk.is_empty() {
+            let mut wanted = BTreeSet::new();
+            for g in by_pk {
+                if !is_uuid(g) {
+                    return Err(field_error("groups_by_pk", &format!("“{g}” is not a valid UUID.")));
+                }
+                let id = normalize_uuid(g);
+                if inner.group(&id).is_none() {
+                    return Err(field_error("groups_by_pk", &format!("Select a valid choice. {g} is not one of the available choices.")));
+                }
+                wanted.insert(id);
+            }
+            users.retain(|u| u.groups.iter().any(|g| wanted.contains(g)));
+        }
+        let by_name: Vec<&str> = query_all(q, "groups_by_name").into_iter().filter(|v| !v.is_empty()).collect();
+        if !by_name.is_empty() {
+            let mut wanted = BTreeSet::new();
+            for n in by_name {
+                match inner.groups.iter().find(|g| g.name == n) {
+                    Some(g) => {
+                        wanted.insert(g.pk.clone());
+                    }
+                    None => {
+                        return Err(field_error(
+                            "groups_by_name",
+                            &format!("Select a valid choice. {n} is not one of the available choices."),
+                        ))
+                    }
+                }
+            }
+            users.retain(|u| u.groups.iter().any(|g| wanted.contains(g)));
+        }
+        if let Some(want) = attributes_filter(q)? {
+            users.retain(|u| attributes_match(&u.attributes, &want));
+        }
+        if let Some(term) = query_one(q, "search").filter(|v| !v.is_empty()) {
+            users.retain(|u| {
+                icontains(&u.username, term) || icontains(&u.name, term) || icontains(&u.email, term) || icontains(&u.uuid, term)
+            });
+        }
+        order_by(&mut users, q, "username", |u, f| match f {
+            "pk" | "id" => Some(json!(u.pk)),
+            "username" => Some(json!(u.username)),
+            "name" => Some(json!(u.name)),
+            "email" => Some(json!(u.email)),
+            "is_active" => Some(json!(u.is_active)),
+            "date_joined" => Some(json!(u.date_joined)),
+            "last_login" => Some(json!(u.last_login)),
+            "last_updated" => Some(json!(u.last_updated)),
+            "path" => Some(json!(u.path)),
+            "type" => Some(json!(u.user_type)),
+            _ => None,
+        });
+        let include_groups = include_flag(q, "include_groups", true);
+        let include_roles = include_flag(q, "include_roles", true);
+        let items = users.iter().map(|u| user_json(inner, u, include_groups, include_roles)).collect();
+        paginate(items, q)
     }
-    if let Some(want) = attributes_filter(q)? {
-        users.retain(|u| attributes_match(&u.attributes, &want));
+
+    fn create(inner: &mut Inner, data: &Value) -> Reply {
+        let data = as_object(data)?;
+        let fields = validate_user(inner, data, Mode::Create, None)?;
+        let pk = inner.next_pk;
+        inner.next_pk += 1;
+        let now = iso_micros(now_ms());
+        let mut user = AkUser {
+            pk,
+            uid: sha256_hex(&format!("{pk}-{}", inner.install_id)),
+            uuid: uuid_from(&format!("authentik-user-{pk}")),
+            username: String::new(),
+            name: String::new(),
+            email: String::new(),
+            is_active: true,
+            groups: vec![],
+            attributes: json!({}),
+            path: "users".to_owned(),
+            user_type: "internal".to_owned(),
+            password: None,
+            date_joined: now.clone(),
+            last_login: None,
+            password_change_date: now.clone(),
+            last_updated: now,
+        };
+        apply_user_fields(&mut user, fields);
+        let body = user_json(inner, &user, true, true);
+        inner.users.insert(pk, user);
+        Ok(json_reply(StatusCode::CREATED, &body))
     }
-    if let Some(term) = query_one(q, "search").filter(|v| !v.is_empty()) {
-        users.retain(|u| icontains(&u.username, term) || icontains(&u.name, term) || icontains(&u.email, term) || icontains(&u.uuid, term));
+
+    /// `{id}` of `/core/users/{id}/`: an integer pk of an existing user, else 404.
+    fn find(inner: &Inner, id: &str) -> Result<i64, Response> {
+        id.parse::<i64>().ok().filter(|pk| inner.users.contains_key(pk)).ok_or_else(|| not_found_model("User"))
     }
-    order_by(&mut users, q, "username", |u, f| match f {
-        "pk" | "id" => Some(json!(u.pk)),
-        "username" => Some(json!(u.username)),
-        "name" => Some(json!(u.name)),
-        "email" => Some(json!(u.email)),
-        "is_active" => Some(json!(u.is_active)),
-        "date_joined" => Some(json!(u.date_joined)),
-        "last_login" => Some(json!(u.last_login)),
-        "last_updated" => Some(json!(u.last_updated)),
-        "path" => Some(json!(u.path)),
-        "type" => Some(json!(u.user_type)),
-        _ => None,
-    });
-    let include_groups = include_flag(q, "include_groups", true);
-    let include_roles = include_flag(q, "include_roles", true);
-    let items = users.iter().map(|u| user_json(inner, u, include_groups, include_roles)).collect();
-    paginate(items, q)
+
+    fn read(inner: &Inner, pk: &i64, _: &[(String, String)]) -> Reply {
+        ok(user_json(inner, &inner.users[pk], true, true))
+    }
+
+    fn delete(inner: &mut Inner, pk: i64) {
+        remove_user(inner, pk);
+    }
+
+    fn update(inner: &mut Inner, pk: i64, data: &Map<String, Value>, mode: Mode) -> Reply {
+        let existing = inner.users[&pk].clone();
+        let fields = validate_user(inner, data, mode, Some(&existing))?;
+        let user = inner.users.get_mut(&pk).expect("user found");
+        apply_user_fields(user, fields);
+        // A PATCH that deactivates the user ends its sessions.
+        if mode == Mode::Patch && !user.is_active {
+            inner.sessions.retain(|s| s.user != pk);
+        }
+        ok(user_json(inner, &inner.users[&pk], true, true))
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -1144,117 +1196,33 @@ fn validate_user(inner: &Inner, data: &Map<String, Value>, mode: Mode, existing:
     Ok(f)
 }
 
+/// A validated field, when the request gave it, replaces the stored one.
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
 fn apply_user_fields(u: &mut AkUser, f: UserFields) {
-    if let Some(v) = f.username {
-        u.username = v;
-    }
-    if let Some(v) = f.name {
-        u.name = v;
-    }
-    if let Some(v) = f.email {
-        u.email = v;
-    }
-    if let Some(v) = f.is_active {
-        u.is_active = v;
-    }
-    if let Some(v) = f.groups {
-        u.groups = v;
-    }
-    if let Some(v) = f.attributes {
-        u.attributes = v;
-    }
-    if let Some(v) = f.path {
-        u.path = v;
-    }
-    if let Some(v) = f.user_type {
-        u.user_type = v;
-    }
-    if let Some(v) = f.last_login {
-        u.last_login = v;
-    }
+    set(&mut u.username, f.username);
+    set(&mut u.name, f.name);
+    set(&mut u.email, f.email);
+    set(&mut u.is_active, f.is_active);
+    set(&mut u.groups, f.groups);
+    set(&mut u.attributes, f.attributes);
+    set(&mut u.path, f.path);
+    set(&mut u.user_type, f.user_type);
+    set(&mut u.last_login, f.last_login);
     u.last_updated = iso_micros(now_ms());
 }
 
-fn create_user(inner: &mut Inner, data: &Value) -> Reply {
-    let data = as_object(data)?;
-    let fields = validate_user(inner, data, Mode::Create, None)?;
-    let pk = inner.next_pk;
-    inner.next_pk += 1;
-    let now = iso_micros(now_ms());
-    let mut user = AkUser {
-        pk,
-        uid: sha256_hex(&format!("{pk}-{}", inner.install_id)),
-        uuid: uuid_from(&format!("authentik-user-{pk}")),
-        username: String::new(),
-        name: String::new(),
-        email: String::new(),
-        is_active: true,
-        groups: vec![],
-        attributes: json!({}),
-        path: "users".to_owned(),
-        user_type: "internal".to_owned(),
-        password: None,
-        date_joined: now.clone(),
-        last_login: None,
-        password_change_date: now.clone(),
-        last_updated: now,
-    };
-    apply_user_fields(&mut user, fields);
-    let body = user_json(inner, &user, true, true);
-    inner.users.insert(pk, user);
-    Ok(json_reply(StatusCode::CREATED, &body))
-}
+/// `POST /core/users/<pk>/set_password/`.
+struct SetPassword;
 
-/// `{id}` of `/core/users/{id}/`: an integer pk of an existing user, else 404.
-fn find_user(inner: &Inner, id: &str) -> Result<i64, Response> {
-    id.parse::<i64>().ok().filter(|pk| inner.users.contains_key(pk)).ok_or_else(|| not_found_model("User"))
-}
+impl Action for SetPassword {
+    type On = Users;
 
-async fn user_item(State(s): State<AuthentikState>, Path(id): Path<String>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
-    handle(&s, &headers, |inner| {
-        let allow = "GET, PUT, PATCH, DELETE, HEAD, OPTIONS";
-        if ![Method::GET, Method::HEAD, Method::PUT, Method::PATCH, Method::DELETE].contains(&method) {
-            return Err(method_not_allowed(&method, allow));
-        }
-        let pk = find_user(inner, &id)?;
-        match method {
-            Method::GET | Method::HEAD => ok(user_json(inner, &inner.users[&pk], true, true)),
-            Method::DELETE => {
-                remove_user(inner, pk);
-                Ok(no_content())
-            }
-            _ => {
-                let data = body_json(&headers, &body)?;
-                let data = as_object(&data)?;
-                let mode = if method == Method::PUT { Mode::Put } else { Mode::Patch };
-                let existing = inner.users[&pk].clone();
-                let fields = validate_user(inner, data, mode, Some(&existing))?;
-                let user = inner.users.get_mut(&pk).expect("user checked above");
-                apply_user_fields(user, fields);
-                let deactivated = mode == Mode::Patch && !user.is_active;
-                if deactivated {
-                    inner.sessions.retain(|s| s.user != pk);
-                }
-                ok(user_json(inner, &inner.users[&pk], true, true))
-            }
-        }
-    })
-}
-
-async fn user_set_password(
-    State(s): State<AuthentikState>,
-    Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(&s, &headers, |inner| {
-        if method != Method::POST {
-            return Err(method_not_allowed(&method, "POST, OPTIONS"));
-        }
-        let pk = find_user(inner, &id)?;
-        let data = body_json(&headers, &body)?;
-        let data = as_object(&data)?;
+    fn run(inner: &mut Inner, pk: i64, data: &Map<String, Value>, _: &HeaderMap) -> Reply {
         let mut e = Errors::default();
         if !data.contains_key("password") {
             e.add("password", "This field is required.");
@@ -1265,32 +1233,16 @@ async fn user_set_password(
         user.password = pw;
         user.password_change_date = iso_micros(now_ms());
         Ok(no_content())
-    })
+    }
 }
 
-/// Validates a timedelta string such as `days=1;hours=2`.
-fn valid_timedelta(s: &str) -> bool {
-    let keys = ["weeks", "days", "hours", "minutes", "seconds", "milliseconds", "microseconds"];
-    !s.trim().is_empty()
-        && s.split(';')
-            .filter(|p| !p.trim().is_empty())
-            .all(|part| part.split_once('=').is_some_and(|(k, v)| keys.contains(&k.trim()) && v.trim().parse::<f64>().is_ok()))
-}
+/// `POST /core/users/<pk>/recovery/`: a recovery link.
+struct Recovery;
 
-async fn user_recovery(
-    State(s): State<AuthentikState>,
-    Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(&s, &headers, |inner| {
-        if method != Method::POST {
-            return Err(method_not_allowed(&method, "POST, OPTIONS"));
-        }
-        let pk = find_user(inner, &id)?;
-        let data = body_json(&headers, &body)?;
-        let data = as_object(&data)?;
+impl Action for Recovery {
+    type On = Users;
+
+    fn run(inner: &mut Inner, pk: i64, data: &Map<String, Value>, headers: &HeaderMap) -> Reply {
         if let Some(d) = data.get("token_duration") {
             let text = d.as_str().unwrap_or("");
             if !valid_timedelta(text) {
@@ -1306,87 +1258,136 @@ async fn user_recovery(
         let link = format!("http://{host}/if/flow/{RECOVERY_FLOW_SLUG}/?flow_token={key}");
         inner.recovery_links.insert(pk, link.clone());
         ok(json!({ "link": link }))
-    })
+    }
+}
+
+/// Validates a timedelta string such as `days=1;hours=2`.
+fn valid_timedelta(s: &str) -> bool {
+    let keys = ["weeks", "days", "hours", "minutes", "seconds", "milliseconds", "microseconds"];
+    !s.trim().is_empty()
+        && s.split(';')
+            .filter(|p| !p.trim().is_empty())
+            .all(|part| part.split_once('=').is_some_and(|(k, v)| keys.contains(&k.trim()) && v.trim().parse::<f64>().is_ok()))
 }
 
 // ---------------------------------------------------------------------------
 // Groups
 
-async fn groups_collection(
-    State(s): State<AuthentikState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: Bytes,
-) -> Response {
-    handle(&s, &headers, |inner| match method {
-        Method::GET | Method::HEAD => list_groups(inner, &parse_query(q.as_deref())),
-        Method::POST => {
-            let data = body_json(&headers, &body)?;
-            create_group(inner, &data)
-        }
-        _ => Err(method_not_allowed(&method, "GET, POST, HEAD, OPTIONS")),
-    })
-}
+/// `/core/groups/`: keyed by uuid.
+struct Groups;
 
-fn list_groups(inner: &Inner, q: &[(String, String)]) -> Reply {
-    let mut groups: Vec<&AkGroup> = inner.groups.iter().collect();
-    if let Some(n) = query_one(q, "name").filter(|v| !v.is_empty()) {
-        groups.retain(|g| g.name == n);
-    }
-    if let Some(b) = query_one(q, "is_superuser").and_then(query_bool) {
-        groups.retain(|g| g.is_superuser == b);
-    }
-    let by_pk: Vec<&str> = query_all(q, "members_by_pk").into_iter().filter(|v| !v.is_empty()).collect();
-    if !by_pk.is_empty() {
-        let mut wanted = BTreeSet::new();
-        for p in by_pk {
-            match p.parse::<i64>().ok().filter(|pk| inner.users.contains_key(pk)) {
-                Some(pk) => {
-                    wanted.insert(pk);
-                }
-                None => {
-                    return Err(field_error("members_by_pk", &format!("Select a valid choice. {p} is not one of the available choices.")))
+impl Model for Groups {
+    type Key = String;
+
+    fn list(inner: &Inner, q: &[(String, String)]) -> Reply {
+        let mut groups: Vec<&AkGroup> = inner.groups.iter().collect();
+        if let Some(n) = query_one(q, "name").filter(|v| !v.is_empty()) {
+            groups.retain(|g| g.name == n);
+        }
+        if let Some(b) = query_one(q, "is_superuser").and_then(query_bool) {
+            groups.retain(|g| g.is_superuser == b);
+        }
+        let by_pk: Vec<&str> = query_all(q, "members_by_pk").into_iter().filter(|v| !v.is_empty()).collect();
+        if !by_pk.is_empty() {
+            let mut wanted = BTreeSet::new();
+            for p in by_pk {
+                match p.parse::<i64>().ok().filter(|pk| inner.users.contains_key(pk)) {
+                    Some(pk) => {
+                        wanted.insert(pk);
+                    }
+                    None => {
+                        return Err(field_error(
+                            "members_by_pk",
+                            &format!("Select a valid choice. {p} is not one of the available choices."),
+                        ))
+                    }
                 }
             }
+            groups.retain(|g| inner.members(&g.pk).iter().any(|m| wanted.contains(m)));
         }
-        groups.retain(|g| inner.members(&g.pk).iter().any(|m| wanted.contains(m)));
-    }
-    let by_username: Vec<&str> = query_all(q, "members_by_username").into_iter().filter(|v| !v.is_empty()).collect();
-    if !by_username.is_empty() {
-        let mut wanted = BTreeSet::new();
-        for n in by_username {
-            match inner.users.values().find(|u| u.username == n) {
-                Some(u) => {
-                    wanted.insert(u.pk);
-                }
-                None => {
-                    return Err(field_error(
-                        "members_by_username",
-                        &format!("Select a valid choice. {n} is not one of the available choices."),
-                    ))
+        let by_username: Vec<&str> = query_all(q, "members_by_username").into_iter().filter(|v| !v.is_empty()).collect();
+        if !by_username.is_empty() {
+            let mut wanted = BTreeSet::new();
+            for n in by_username {
+                match inner.users.values().find(|u| u.username == n) {
+                    Some(u) => {
+                        wanted.insert(u.pk);
+                    }
+                    None => {
+                        return Err(field_error(
+                            "members_by_username",
+                            &format!("Select a valid choice. {n} is not one of the available choices."),
+                        ))
+                    }
                 }
             }
+            groups.retain(|g| inner.members(&g.pk).iter().any(|m| wanted.contains(m)));
         }
-        groups.retain(|g| inner.members(&g.pk).iter().any(|m| wanted.contains(m)));
+        if let Some(want) = attributes_filter(q)? {
+            groups.retain(|g| attributes_match(&g.attributes, &want));
+        }
+        if let Some(term) = query_one(q, "search").filter(|v| !v.is_empty()) {
+            groups.retain(|g| icontains(&g.name, term));
+        }
+        order_by(&mut groups, q, "name", |g, f| match f {
+            "name" => Some(json!(g.name)),
+            "is_superuser" => Some(json!(g.is_superuser)),
+            "pk" | "group_uuid" => Some(json!(g.pk)),
+            _ => None,
+        });
+        let include_users = include_flag(q, "include_users", true);
+        let include_children = include_flag(q, "include_children", false);
+        let include_parents = include_flag(q, "include_parents", false);
+        let items = groups.iter().map(|g| group_json(inner, g, include_users, include_children, include_parents)).collect();
+        paginate(items, q)
     }
-    if let Some(want) = attributes_filter(q)? {
-        groups.retain(|g| attributes_match(&g.attributes, &want));
+
+    fn create(inner: &mut Inner, data: &Value) -> Reply {
+        let data = as_object(data)?;
+        let fields = validate_group(inner, data, Mode::Create, None)?;
+        let n = inner.next();
+        let uuid = uuid_from(&format!("authentik-group-{n}"));
+        inner.groups.push(AkGroup { pk: uuid.clone(), name: String::new(), is_superuser: false, attributes: json!({}), parents: vec![] });
+        apply_group_fields(inner, &uuid, fields);
+        let g = inner.group(&uuid).expect("just inserted");
+        Ok(json_reply(StatusCode::CREATED, &group_json(inner, g, true, false, false)))
     }
-    if let Some(term) = query_one(q, "search").filter(|v| !v.is_empty()) {
-        groups.retain(|g| icontains(&g.name, term));
+
+    /// `{id}` of `/core/groups/{id}/`: an existing group uuid, else 404.
+    fn find(inner: &Inner, id: &str) -> Result<String, Response> {
+        if !is_uuid(id) {
+            return Err(not_found_model("Group"));
+        }
+        let id = normalize_uuid(id);
+        inner.group(&id).map(|g| g.pk.clone()).ok_or_else(|| not_found_model("Group"))
     }
-    order_by(&mut groups, q, "name", |g, f| match f {
-        "name" => Some(json!(g.name)),
-        "is_superuser" => Some(json!(g.is_superuser)),
-        "pk" | "group_uuid" => Some(json!(g.pk)),
-        _ => None,
-    });
-    let include_users = include_flag(q, "include_users", true);
-    let include_children = include_flag(q, "include_children", false);
-    let include_parents = include_flag(q, "include_parents", false);
-    let items = groups.iter().map(|g| group_json(inner, g, include_users, include_children, include_parents)).collect();
-    paginate(items, q)
+
+    fn read(inner: &Inner, uuid: &String, q: &[(String, String)]) -> Reply {
+        let g = inner.group(uuid).expect("group found");
+        ok(group_json(
+            inner,
+            g,
+            include_flag(q, "include_users", true),
+            include_flag(q, "include_children", false),
+            include_flag(q, "include_parents", false),
+        ))
+    }
+
+    fn delete(inner: &mut Inner, uuid: String) {
+        inner.groups.retain(|g| g.pk != uuid);
+        for u in inner.users.values_mut() {
+            u.groups.retain(|g| g != &uuid);
+        }
+        for g in inner.groups.iter_mut() {
+            g.parents.retain(|p| p != &uuid);
+        }
+    }
+
+    fn update(inner: &mut Inner, uuid: String, data: &Map<String, Value>, mode: Mode) -> Reply {
+        let fields = validate_group(inner, data, mode, Some(&uuid))?;
+        apply_group_fields(inner, &uuid, fields);
+        ok(group_json(inner, inner.group(&uuid).expect("group found"), true, false, false))
+    }
 }
 
 #[derive(Default)]
@@ -1442,18 +1443,10 @@ fn validate_group(inner: &Inner, data: &Map<String, Value>, mode: Mode, existing
 
 fn apply_group_fields(inner: &mut Inner, uuid: &str, f: GroupFields) {
     if let Some(g) = inner.groups.iter_mut().find(|g| g.pk == uuid) {
-        if let Some(v) = f.name {
-            g.name = v;
-        }
-        if let Some(v) = f.is_superuser {
-            g.is_superuser = v;
-        }
-        if let Some(v) = f.attributes {
-            g.attributes = v;
-        }
-        if let Some(v) = f.parents {
-            g.parents = v;
-        }
+        set(&mut g.name, f.name);
+        set(&mut g.is_superuser, f.is_superuser);
+        set(&mut g.attributes, f.attributes);
+        set(&mut g.parents, f.parents);
     }
     if let Some(members) = f.users {
         for u in inner.users.values_mut() {
@@ -1468,78 +1461,30 @@ fn apply_group_fields(inner: &mut Inner, uuid: &str, f: GroupFields) {
     }
 }
 
-fn create_group(inner: &mut Inner, data: &Value) -> Reply {
-    let data = as_object(data)?;
-    let fields = validate_group(inner, data, Mode::Create, None)?;
-    let n = inner.next();
-    let uuid = uuid_from(&format!("authentik-group-{n}"));
-    inner.groups.push(AkGroup { pk: uuid.clone(), name: String::new(), is_superuser: false, attributes: json!({}), parents: vec![] });
-    apply_group_fields(inner, &uuid, fields);
-    let g = inner.group(&uuid).expect("just inserted");
-    Ok(json_reply(StatusCode::CREATED, &group_json(inner, g, true, false, false)))
-}
+/// `POST /core/groups/<uuid>/add_user/` (idempotent).
+struct AddUser;
 
-/// `{id}` of `/core/groups/{id}/`: an existing group uuid, else 404.
-fn find_group(inner: &Inner, id: &str) -> Result<String, Response> {
-    if !is_uuid(id) {
-        return Err(not_found_model("Group"));
+impl Action for AddUser {
+    type On = Groups;
+
+    fn run(inner: &mut Inner, uuid: String, data: &Map<String, Value>, _: &HeaderMap) -> Reply {
+        membership_change(inner, uuid, data, true)
     }
-    let id = normalize_uuid(id);
-    inner.group(&id).map(|g| g.pk.clone()).ok_or_else(|| not_found_model("Group"))
 }
 
-async fn group_item(
-    State(s): State<AuthentikState>,
-    Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    body: Bytes,
-) -> Response {
-    handle(&s, &headers, |inner| {
-        if ![Method::GET, Method::HEAD, Method::PUT, Method::PATCH, Method::DELETE].contains(&method) {
-            return Err(method_not_allowed(&method, "GET, PUT, PATCH, DELETE, HEAD, OPTIONS"));
-        }
-        let uuid = find_group(inner, &id)?;
-        match method {
-            Method::GET | Method::HEAD => {
-                let q = parse_query(q.as_deref());
-                let g = inner.group(&uuid).expect("found");
-                ok(group_json(
-                    inner,
-                    g,
-                    include_flag(&q, "include_users", true),
-                    include_flag(&q, "include_children", false),
-                    include_flag(&q, "include_parents", false),
-                ))
-            }
-            Method::DELETE => {
-                inner.groups.retain(|g| g.pk != uuid);
-                for u in inner.users.values_mut() {
-                    u.groups.retain(|g| g != &uuid);
-                }
-                for g in inner.groups.iter_mut() {
-                    g.parents.retain(|p| p != &uuid);
-                }
-                Ok(no_content())
-            }
-            _ => {
-                let data = body_json(&headers, &body)?;
-                let data = as_object(&data)?;
-                let mode = if method == Method::PUT { Mode::Put } else { Mode::Patch };
-                let fields = validate_group(inner, data, mode, Some(&uuid))?;
-                apply_group_fields(inner, &uuid, fields);
-                let g = inner.group(&uuid).expect("found");
-                ok(group_json(inner, g, true, false, false))
-            }
-        }
-    })
+/// `POST /core/groups/<uuid>/remove_user/` (idempotent).
+struct RemoveUser;
+
+impl Action for RemoveUser {
+    type On = Groups;
+
+    fn run(inner: &mut Inner, uuid: String, data: &Map<String, Value>, _: &HeaderMap) -> Reply {
+        membership_change(inner, uuid, data, false)
+    }
 }
 
-fn membership_change(inner: &mut Inner, id: &str, headers: &HeaderMap, body: &Bytes, add: bool) -> Reply {
-    let uuid = find_group(inner, id)?;
-    let data = body_json(headers, body)?;
-    let data = as_object(&data)?;
+/// Adds or removes the user named by the body's `pk`.
+fn membership_change(inner: &mut Inner, uuid: String, data: &Map<String, Value>, add: bool) -> Reply {
     let pk = match data.get("pk") {
         None => return Err(field_error("pk", "This field is required.")),
         Some(Value::Null) => return Err(field_error("pk", "This field may not be null.")),
@@ -1558,36 +1503,6 @@ fn membership_change(inner: &mut Inner, id: &str, headers: &HeaderMap, body: &By
         user.groups.retain(|g| g != &uuid);
     }
     Ok(no_content())
-}
-
-async fn group_add_user(
-    State(s): State<AuthentikState>,
-    Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(&s, &headers, |inner| {
-        if method != Method::POST {
-            return Err(method_not_allowed(&method, "POST, OPTIONS"));
-        }
-        membership_change(inner, &id, &headers, &body, true)
-    })
-}
-
-async fn group_remove_user(
-    State(s): State<AuthentikState>,
-    Path(id): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(&s, &headers, |inner| {
-        if method != Method::POST {
-            return Err(method_not_allowed(&method, "POST, OPTIONS"));
-        }
-        membership_change(inner, &id, &headers, &body, false)
-    })
 }
 
 // ---------------------------------------------------------------------------

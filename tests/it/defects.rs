@@ -193,6 +193,27 @@ async fn a_malformed_member_path_is_checked_in_order() {
     }
 }
 
+/// 3b. The same order outside a tenant: a path without its route's shape
+/// is a `404` only after the token, the size and the body.
+#[tokio::test]
+async fn a_malformed_path_outside_a_tenant_is_checked_in_order() {
+    let env = Env::start().await;
+    let big = format!("{{\"x\":\"{}\"}}", "x".repeat(65 * 1024));
+    for (path, who) in [
+        ("/users/x/update//", &OPERATOR),
+        ("/users/x/deactivate//", &OPERATOR),
+        ("/partners/northwind/users/invite//", &OPERATOR),
+        ("/users/me/partner/users/x/remove//", &NORTHWIND_OWNER),
+    ] {
+        let token = env.token(who);
+        assert_eq!(env.call("POST", path, None, None).await.status, 401, "{path}");
+        assert_eq!(env.call("POST", path, Some(&token), Some(&big)).await.status, 413, "{path}");
+        assert_eq!(env.call("POST", path, Some(&token), Some("[]")).await.status, 400, "{path}");
+    }
+    let token = env.token(&OPERATOR);
+    assert_eq!(env.call("POST", "/users/x/deactivate//", Some(&token), None).await.status, 404);
+}
+
 /// 4. A token whose `sub` is blank names nobody: 401, never the empty
 /// subject (which `/users/me` would sign in as a new user).
 #[tokio::test]

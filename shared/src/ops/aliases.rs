@@ -20,9 +20,10 @@ use crate::routes;
 use crate::stalwart::{Account, Stalwart};
 use crate::types::LocalPart;
 
+use super::prologue::prologue;
 use super::saga::audited;
-use super::tenant::{begin_member, Member, TenantScope};
 use super::tenant::{event, mailbox_here};
+use super::tenant::{Member, TenantScope};
 
 pub const LIST: Route = routes::route("aliases-list");
 pub const ADD: Route = routes::route("aliases-add");
@@ -57,7 +58,7 @@ pub fn view(member: &Member, domains: &[Domain], account: Option<Option<&Account
 /// Row 26. (caller ∥ tenant+domains ∥ member) → the account: two
 /// sequential round trips.
 pub async fn list<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (scope, member, ()) = begin_member(ctx, req, &LIST, TenantRule::AdminsAndPartner, ApiRequest::no_body).await?;
+    let (scope, member, ()) = prologue(ctx, req, &LIST).tenant(TenantRule::AdminsAndPartner).member().await?;
     let out = match mailbox_here(ctx, &member) {
         None => view(&member, &scope.domains, None),
         Some((mail, id)) => {
@@ -116,7 +117,7 @@ pub fn alias_local_part(raw: &str) -> Result<LocalPart, Error> {
 /// sequential round trips (one more per concurrent change). An address in
 /// use anywhere on the mail server is refused by the server (`409`).
 pub async fn add<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (scope, member, body) = begin_member(ctx, req, &ADD, TenantRule::AdminsAndPartner, |r| r.json::<AddBody>()).await?;
+    let (scope, member, body) = prologue(ctx, req, &ADD).json::<AddBody>().tenant(TenantRule::AdminsAndPartner).member().await?;
     let (mail, id) = mailbox_here(ctx, &member).ok_or_else(|| Error::bad_request("This member has no mailbox to attach an alias to."))?;
     let local = alias_local_part(&body.local_part)?;
     let wanted = body.domain.trim().to_lowercase();
@@ -164,7 +165,7 @@ pub fn split_address(raw: &str) -> Result<(String, String), Error> {
 /// sequential round trips. An address that is not one of the member's
 /// aliases is a `404`.
 pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (scope, member, body) = begin_member(ctx, req, &REMOVE, TenantRule::AdminsAndPartner, |r| r.json::<RemoveBody>()).await?;
+    let (scope, member, body) = prologue(ctx, req, &REMOVE).json::<RemoveBody>().tenant(TenantRule::AdminsAndPartner).member().await?;
     let (mail, id) = mailbox_here(ctx, &member).ok_or_else(|| Error::bad_request("This member has no mailbox."))?;
     let (local, domain) = split_address(&body.address)?;
     let (_, domain_id) =

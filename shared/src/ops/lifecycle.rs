@@ -2,8 +2,8 @@
 //! force logout, reset password (the seed's `removeTenantMember`,
 //! `setMemberSuspended`, `forceLogoutMember`, `resetMemberPassword`).
 //!
-//! All five share one prologue ([`begin`]: P, TA, PT; no body; the member
-//! looked up concurrently with the caller and the tenant), one "mailbox is
+//! All five have the same prologue (P, TA, PT; no body; the member looked
+//! up concurrently with the caller and the tenant), one "mailbox is
 //! here" rule ([`Member::mailbox_here`]) and two ways of writing a change
 //! with its audit event (`saga`): beside it, for a change that can be undone
 //! (`saga::audited`), and before it, for one that cannot (`saga::audited_first`).
@@ -22,8 +22,9 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
 use crate::stalwart::Stalwart;
 
+use super::prologue::prologue;
 use super::saga::{audited, audited_first, best_effort};
-use super::tenant::{begin_member, Member, TenantScope};
+use super::tenant::Member;
 use super::tenant::{event, mailbox_here};
 use super::undo;
 use super::user_doc::{identity, identity_or_by_email, put_back_ours, stamp};
@@ -33,12 +34,6 @@ pub const SUSPEND: Route = routes::route("members-suspend");
 pub const RESUME: Route = routes::route("members-resume");
 pub const LOGOUT: Route = routes::route("members-logout");
 pub const RESET_PASSWORD: Route = routes::route("members-reset-password");
-
-/// The prologue of all five: P, TA(t), PT(t); an empty body or `{}`.
-async fn begin<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route) -> Result<(TenantScope, Member), Error> {
-    let (scope, member, ()) = begin_member(ctx, req, route, TenantRule::AdminsAndPartner, ApiRequest::no_body).await?;
-    Ok((scope, member))
-}
 
 /// Whether removing `user` from `tenant` removes the person altogether:
 /// no other tenant, and neither partner staff nor platform admin (those
@@ -134,7 +129,7 @@ fn mailbox_to_delete<'a, H: Http>(ctx: &'a Ctx<H>, member: &'a Member, full: boo
 /// The mailbox is best-effort: one that cannot be deleted (after the
 /// retries) is logged, and a member who stays keeps its handle.
 pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (scope, member) = begin(ctx, req, &REMOVE).await?;
+    let (scope, member, ()) = prologue(ctx, req, &REMOVE).tenant(TenantRule::AdminsAndPartner).member().await?;
     let ak = ctx.authentik()?;
     let (user, tenant) = (&member.user, &scope.tenant);
     let full = fully_removes(user, &tenant.id);
@@ -221,7 +216,7 @@ pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
 /// sequential round trips; one more, first, to find the identity by e-mail
 /// when the document does not name it.
 async fn set_suspended<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route, suspended: bool) -> Result<ApiResponse, Error> {
-    let (scope, member) = begin(ctx, req, route).await?;
+    let (scope, member, ()) = prologue(ctx, req, route).tenant(TenantRule::AdminsAndPartner).member().await?;
     let ak = &ctx.authentik()?;
     let who = member.user.email.as_str();
     let pk = identity_or_by_email(ak, &member.user).await?;
@@ -299,7 +294,7 @@ pub async fn resume<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
 /// ended session cannot be restored). Any failure is a 502: a logout is
 /// never reported when it did not happen.
 pub async fn logout<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (scope, member) = begin(ctx, req, &LOGOUT).await?;
+    let (scope, member, ()) = prologue(ctx, req, &LOGOUT).tenant(TenantRule::AdminsAndPartner).member().await?;
     let ak = ctx.authentik()?;
     let sessions = match identity(&member.user) {
         None => vec![],
@@ -327,7 +322,7 @@ pub async fn logout<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
 /// and one set but never shown would lock the member out. The password
 /// goes to Authentik and Stalwart and into this response only.
 pub async fn reset_password<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (scope, member) = begin(ctx, req, &RESET_PASSWORD).await?;
+    let (scope, member, ()) = prologue(ctx, req, &RESET_PASSWORD).tenant(TenantRule::AdminsAndPartner).member().await?;
     let pk =
         identity(&member.user).ok_or_else(|| Error::conflict("This member has no sign-in identity, so there is no password to reset."))?;
     let ak = ctx.authentik()?;

@@ -18,8 +18,8 @@ use crate::routes;
 use crate::stalwart::NewMailbox;
 use crate::types::{DomainName, LocalPart};
 
+use super::prologue::prologue;
 use super::saga::audited;
-use super::tenant::begin_member;
 use super::tenant::pick_domain;
 use super::user_doc::{has_mailbox, put_back_ours, stamp, with_set};
 
@@ -48,7 +48,7 @@ struct CreateBody {
 /// creates one wins. Any failure after the mailbox was created deletes it
 /// (this request's mailbox only) before answering.
 pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (scope, member, body) = begin_member(ctx, req, &CREATE, TenantRule::AdminsAndPartner, |r| r.json::<CreateBody>()).await?;
+    let (scope, member, body) = prologue(ctx, req, &CREATE).json::<CreateBody>().tenant(TenantRule::AdminsAndPartner).member().await?;
     let user = &member.user;
     if has_mailbox(user) {
         return Err(already());

@@ -11,7 +11,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::caller::{verify_token, TokenIdentity};
+use crate::caller::TokenIdentity;
 use crate::ctx::Ctx;
 use crate::data_api::{coll, object_id, DataApi, Find, Stage, UpdateResult};
 use crate::ejson::{to_api_json, DateTime, ObjectId};
@@ -21,6 +21,8 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
 use crate::types::{Slug, Subject};
 
+use super::prologue::prologue;
+
 pub const ROUTE: Route = routes::route("me");
 
 /// Where the read puts the user's partner (`$lookup` output), removed
@@ -28,9 +30,8 @@ pub const ROUTE: Route = routes::route("me");
 const PARTNER_FIELD: &str = "__partner";
 
 pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    ROUTE.check_method(&req.method)?;
-    let token = verify_token(ctx, req).await?;
-    req.no_body()?;
+    // The caller may have no document yet: this route writes it.
+    let (token, ()) = prologue(ctx, req, &ROUTE).token().await?;
     let groups = ctx.groups();
     let db = ctx.db()?;
 

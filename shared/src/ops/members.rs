@@ -22,9 +22,9 @@ use crate::stalwart::NewMailbox;
 use crate::types::{DomainName, Email, LocalPart, MemberRole, PersonName, Role};
 
 use super::invite::{self, create_identity, undo_identity, Invite, InviteAudit, InviteBody, Prefetch};
+use super::prologue::prologue;
 use super::saga::{audit_with_id, undo_audit};
-use super::tenant::pick_domain;
-use super::tenant::{begin, begin_joined, begin_with, TenantScope};
+use super::tenant::{pick_domain, TenantScope};
 use super::undo;
 use super::user_doc::{stamp, undo_user_doc};
 
@@ -34,7 +34,7 @@ pub const INVITE_ADMIN: Route = routes::route("tenant-admins-invite");
 
 /// Row 17: the tenant's users, newest first.
 pub async fn list<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (scope, ()) = begin(ctx, req, &LIST, TenantRule::AdminsAndPartner, ApiRequest::no_body).await?;
+    let (scope, ()) = prologue(ctx, req, &LIST).tenant(TenantRule::AdminsAndPartner).scope().await?;
     let users =
         ctx.db()?.find(coll::USERS, Find::filter(json!({ "tenantIds": scope.tenant.id })).sort(Sort::newest_first()).limit(50_000)).await?;
     Ok(ApiResponse::ok(to_api_json(Value::Array(users))))
@@ -77,8 +77,7 @@ impl SideOutcome {
 /// `__users` every `User` with exactly that e-mail (their `tenantIds`
 /// only), an equality join on `email`. `None` when the body names no valid
 /// local part (the request fails on it later, in the usual order).
-fn users_at_each_domain(req: &ApiRequest) -> Option<Vec<Stage>> {
-    let body = req.json::<CreateBody>().ok()?;
+fn users_at_each_domain(body: &CreateBody) -> Option<Vec<Stage>> {
     let local = LocalPart::parse(&body.local_part).ok()?;
     Some(vec![
         Stage::AddFields(json!({ "__email": { "$concat": [format!("{local}@"), "$domain"] } })),
@@ -117,11 +116,10 @@ fn duplicate_from_join(joined: &[Value], domain: &Domain, email: &Email, tenant:
 /// four sequential round trips (a fifth, the plain duplicate check, only
 /// when a stored domain is not in canonical form).
 pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let stages = users_at_each_domain(req).unwrap_or_default();
-    let parse = |r: &ApiRequest| r.json::<CreateBody>();
-    let (scope, body, (), joined) =
-        begin_joined(ctx, req, &CREATE, TenantRule::AdminsAndPartner, parse, stages, |_| async {}, |(), _, _| Ok(())).await?;
-    let TenantScope { caller, tenant, domains, .. } = scope;
+    let body = req.json::<CreateBody>();
+    let stages = body.as_ref().ok().and_then(users_at_each_domain).unwrap_or_default();
+    let (scope, body) = prologue(ctx, req, &CREATE).parsed(body).tenant(TenantRule::AdminsAndPartner).joined(stages).scope().await?;
+    let TenantScope { caller, tenant, domains, joined, .. } = scope;
     let group = tenant.authentik_group_id.clone().ok_or_else(|| not_provisioned(&tenant))?;
     let domain = pick_domain(&domains, body.domain.as_ref())
         .ok_or_else(|| Error::bad_request("Add a domain to this workspace before creating users."))?
@@ -269,7 +267,7 @@ pub async fn invite_admin<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<Api
     // The identity is read concurrently with the caller and the tenant.
     let read = |_: &_| Prefetch::read(ctx, req, None);
     let (scope, body, read) =
-        begin_with(ctx, req, &INVITE_ADMIN, TenantRule::PartnerOnly, |r| r.json::<InviteBody>(), read, |r, _, _| Ok(r)).await?;
+        prologue(ctx, req, &INVITE_ADMIN).json::<InviteBody>().tenant(TenantRule::PartnerOnly).with(read, |r, _, _| Ok(r)).await?;
     let TenantScope { caller, tenant, .. } = scope;
     let group = tenant.authentik_group_id.clone().ok_or_else(|| not_provisioned(&tenant))?;
     let role_key = format!("tenantRoles.{}", tenant.id);

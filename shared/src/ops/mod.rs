@@ -14,8 +14,8 @@
 //! keeps them out. (Dropping a call half-way is still safe for the
 //! runtime: `spin::SpinHttp` releases its resources child-first.)
 
-// What several routes share lives in `tenant` (the tenant-scoped
-// prologue and scope), `invite` (the three invites' saga), `saga` (audit
+// What several routes share lives in `prologue` (the checks every route
+// starts with), `tenant` (the tenant scope and its members), `invite` (the three invites' saga), `saga` (audit
 // and undo), `user_doc` (the user document's writes) and `undo`; every
 // other module holds routes only and imports from these alone (a test
 // below holds that).
@@ -31,29 +31,12 @@ pub mod partner_portal;
 pub mod partners;
 pub mod platform;
 pub mod profile;
+pub mod prologue;
 pub mod saga;
 pub mod tenant;
 pub mod undo;
 pub mod user_doc;
 pub mod users;
-
-use crate::caller::{authenticate, Caller};
-use crate::ctx::Ctx;
-use crate::ports::Http;
-use crate::problem::Error;
-use crate::request::{ApiRequest, Params, Route};
-
-/// The common prologue: method, token + caller, body size, path shape.
-/// A path that does not fit the route's shape is a `404`.
-pub async fn begin<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route) -> Result<(Caller, Params), Error> {
-    route.check_method(&req.method)?;
-    let caller = authenticate(ctx, req).await?;
-    if req.body.is_none() {
-        return Err(Error::PayloadTooLarge);
-    }
-    let params = route.params(req.path()).ok_or_else(|| Error::not_found("Not found"))?;
-    Ok((caller, params))
-}
 
 #[cfg(test)]
 mod tests {
@@ -85,7 +68,7 @@ mod tests {
     }
 
     /// The modules that hold what several routes share.
-    const MACHINERY: &[&str] = &["tenant", "invite", "saga", "user_doc", "undo"];
+    const MACHINERY: &[&str] = &["prologue", "tenant", "invite", "saga", "user_doc", "undo"];
 
     /// A route module never borrows from another: what two routes share
     /// lives in a machinery module.

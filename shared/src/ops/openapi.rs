@@ -4,9 +4,13 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::ctx::Ctx;
+use crate::ports::Http;
 use crate::problem::Error;
 use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes::{self, Operation};
+
+use super::prologue::prologue;
 
 pub const ROUTE: Route = routes::route("openapi");
 
@@ -106,7 +110,8 @@ pub fn document() -> Value {
     })
 }
 
-pub async fn run(req: &ApiRequest) -> Result<ApiResponse, Error> {
-    ROUTE.check_method(&req.method)?;
+/// Public: no token; the method and, as everywhere, no body.
+pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+    prologue(ctx, req, &ROUTE).public()?;
     Ok(ApiResponse::ok(document()))
 }

@@ -18,8 +18,9 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
 use crate::types::Role;
 
+use super::prologue::prologue;
 use super::saga::audited;
-use super::tenant::{begin_member_named, member_not_found};
+use super::tenant::member_not_found;
 use super::user_doc::{other_members, role_entry, stamp, with_set};
 
 pub const TRANSFER: Route = routes::route("ownership-transfer");
@@ -108,12 +109,12 @@ async fn unlock<H: Http>(db: &DataApi<'_, H>, tenant: &ObjectId, id: &ObjectId) 
 /// failure after that puts every role entry back as it was, under the
 /// lock (no two owners, no none).
 pub async fn transfer<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    // The target is named in the body, read here only to look it up
-    // concurrently with the caller and the tenant; the body is checked
-    // properly by the prologue.
-    let named = |_: &_| req.json::<TransferBody>().ok().and_then(|b| ObjectId::parse(b.user_id.trim()));
+    // The target is named in the body, and looked up concurrently with the
+    // caller and the tenant; the prologue reports a bad body in its place.
+    let body = req.json::<TransferBody>();
+    let named = body.as_ref().ok().and_then(|b| ObjectId::parse(b.user_id.trim()));
     let (scope, member, _) =
-        begin_member_named(ctx, req, &TRANSFER, TenantRule::AdminsAndPartner, |r| r.json::<TransferBody>(), named).await?;
+        prologue(ctx, req, &TRANSFER).parsed(body).tenant(TenantRule::AdminsAndPartner).member_named(|_| named).await?;
     let (tenant, new_owner) = (&scope.tenant.id, &member.user);
     if new_owner.role_for_tenant(tenant) == Some(Role::Owner) {
         return Err(Error::conflict("This member is already the owner."));

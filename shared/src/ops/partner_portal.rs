@@ -16,11 +16,11 @@ use crate::models::User;
 use crate::ports::Http;
 use crate::problem::{Error, UpstreamError};
 use crate::reports::{self, facet, int_of, js_round, str_of};
-use crate::request::{ApiRequest, ApiResponse, Params, Route};
+use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
 use crate::types::Subject;
 
-use super::begin;
+use super::prologue::prologue;
 use super::saga::{audited, best_effort};
 use super::user_doc::{identity_or_by_email, put_back};
 
@@ -79,19 +79,12 @@ fn staff(caller: &Caller, need: Need) -> Result<(&User, ObjectId), Error> {
     }
 }
 
-/// Rows 11–16's prologue: the common one, and no body.
-async fn portal<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route) -> Result<(Caller, Params), Error> {
-    let (caller, params) = begin(ctx, req, route).await?;
-    req.no_body()?;
-    Ok((caller, params))
-}
-
 /// Row 11: the partner's users, newest first, with `accessLevel`
 /// (`all`/`scoped`), `accessCount` (null for all) and `mfaEnabled`
 /// (confirmed authenticators; null when unknown: no Authentik pk, or the
 /// lookup failed — never a failed page).
 pub async fn team<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (caller, _) = portal(ctx, req, &TEAM).await?;
+    let (caller, _, ()) = prologue(ctx, req, &TEAM).caller().await?;
     let (_, partner) = staff(&caller, Need::Staff)?;
     let docs = ctx.db()?.find(coll::USERS, Find::filter(json!({ "partnerId": partner })).sort(Sort::newest_first()).limit(ALL)).await?;
     let ak = ctx.authentik().ok();
@@ -142,8 +135,9 @@ pub async fn team_remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiR
     // removal goes ahead, so these are the reads the caller's partner
     // would have named.
     let named = TEAM_REMOVE.params(req.path()).and_then(|p| Subject::parse(p.get("subject")).ok());
-    let (caller, target, group) = futures::join!(portal(ctx, req, &TEAM_REMOVE), read_target(ctx, named.as_ref()), find_staff_group(ctx));
-    let (caller, params) = caller?;
+    let (caller, target, group) =
+        futures::join!(prologue(ctx, req, &TEAM_REMOVE).caller(), read_target(ctx, named.as_ref()), find_staff_group(ctx));
+    let (caller, params, ()) = caller?;
     let partner_id = partner_of(&caller)?;
     let raw = params.get("subject");
     let not_found = || Error::not_found(format!("User {raw} not found"));
@@ -291,7 +285,7 @@ async fn leave_staff_group<H: Http>(ctx: &Ctx<H>, user: &User, group: Option<AkG
 /// newest first, each with `userCount`, `newUserCount30d`, `healthScore`,
 /// `healthBand`. Scoped staff see only the tenants they list.
 pub async fn tenants<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (caller, _) = portal(ctx, req, &TENANTS).await?;
+    let (caller, _, ()) = prologue(ctx, req, &TENANTS).caller().await?;
     let (user, partner) = staff(&caller, Need::Staff)?;
     let mut filter = json!({ "partnerId": partner });
     if let Some(scope) = user.partner_scope() {
@@ -343,7 +337,7 @@ fn activity_query(req: &ApiRequest) -> Result<(u32, Option<DateTime>), Error> {
 /// the sort, and is kept once. Only string slugs join: a missing slug would
 /// otherwise match every event without one.
 pub async fn activity<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (caller, _) = portal(ctx, req, &ACTIVITY).await?;
+    let (caller, _, ()) = prologue(ctx, req, &ACTIVITY).caller().await?;
     let (limit, before) = activity_query(req)?;
     let (_, partner_id) = staff(&caller, Need::AdminOrUnscoped)?;
     let newest = |slug_field: &str| {
@@ -445,7 +439,7 @@ fn subscription_rows() -> Vec<Stage> {
 
 /// Row 15: `{totals, breakdown}`, per subscription and per currency.
 pub async fn mrr<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (caller, _) = portal(ctx, req, &MRR).await?;
+    let (caller, _, ()) = prologue(ctx, req, &MRR).caller().await?;
     let (_, partner) = staff(&caller, Need::AdminOrUnscoped)?;
     let mut pipeline = tenants_with_subscriptions(partner);
     pipeline.extend(subscription_rows());
@@ -473,7 +467,7 @@ pub async fn mrr<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
 /// Row 16: portfolio health, revenue by plan, top 10 customers, signup
 /// cohorts, totals and the partner's margin, from one pipeline.
 pub async fn partner_reports<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (caller, _) = portal(ctx, req, &REPORTS).await?;
+    let (caller, _, ()) = prologue(ctx, req, &REPORTS).caller().await?;
     let (_, partner_id) = staff(&caller, Need::AdminOrUnscoped)?;
     let mut health = vec![Stage::Match(json!({ "status": { "$ne": "deleted" } })), reports::user_counts(since_30d(ctx))];
     health.extend(reports::with_health());

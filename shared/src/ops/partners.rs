@@ -15,8 +15,8 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
 use crate::types::Slug;
 
-use super::begin;
 use super::invite::{self, Invite, InviteAudit, InviteBody, Prefetch};
+use super::prologue::prologue;
 use super::user_doc::stamp;
 
 pub const INVITE: Route = routes::route("partner-users-invite");
@@ -25,9 +25,8 @@ pub const USERS: Route = routes::route("partner-users-list");
 /// Row 9 (P): the partner's users, newest first (`_id` descending on ties).
 pub async fn users<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let slug = USERS.params(req.path()).and_then(|p| Slug::parse(p.get("slug")).ok());
-    let (caller, partner) = futures::join!(begin(ctx, req, &USERS), find_partner(ctx, slug.as_ref()));
-    let (caller, _) = caller?;
-    req.no_body()?;
+    let (caller, partner) = futures::join!(prologue(ctx, req, &USERS).caller(), find_partner(ctx, slug.as_ref()));
+    let (caller, _, ()) = caller?;
     caller.require_platform_admin()?;
     let partner = partner?.ok_or_else(partner_not_found)?;
     let users =
@@ -66,10 +65,12 @@ pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     // The caller, the partner, the group and the identity are read
     // concurrently (the partner from the path as it will parse).
     let slug = INVITE.params(req.path()).and_then(|p| Slug::parse(p.get("slug")).ok());
-    let (caller, partner, mut read) =
-        futures::join!(begin(ctx, req, &INVITE), find_partner(ctx, slug.as_ref()), Prefetch::read(ctx, req, Some(group_name)));
-    let (caller, _) = caller?;
-    let body: InviteBody = req.json()?;
+    let (caller, partner, mut read) = futures::join!(
+        prologue(ctx, req, &INVITE).json::<InviteBody>().caller(),
+        find_partner(ctx, slug.as_ref()),
+        Prefetch::read(ctx, req, Some(group_name))
+    );
+    let (caller, _, body) = caller?;
     let partner = partner?.ok_or_else(partner_not_found)?;
     authorize_partner_admin(&caller, &partner)?;
     let group = read.group(ctx, group_name, json!({ "role": "partner-staff" })).await?;

@@ -11,8 +11,8 @@ use crate::reports::{self, facet, int_of, str_of};
 use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
 
-use super::begin;
 use super::invite::{self, Invite, InviteAudit, InviteBody, Prefetch};
+use super::prologue::prologue;
 use super::user_doc::stamp;
 
 pub const INVITE: Route = routes::route("operators-invite");
@@ -25,8 +25,7 @@ const STATUSES: [&str; 4] = ["active", "pending", "suspended", "deleted"];
 /// subscriptions by monthly amount and signups per month — two pipelines
 /// (tenants, subscriptions) run concurrently.
 pub async fn platform_reports<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (caller, _) = begin(ctx, req, &REPORTS).await?;
-    req.no_body()?;
+    let (caller, _, ()) = prologue(ctx, req, &REPORTS).caller().await?;
     caller.require_platform_admin()?;
     let tenants = [Stage::Facet(vec![
         ("status", vec![Stage::Group(json!({ "_id": "$status", "n": { "$sum": 1 } }))]),
@@ -90,9 +89,9 @@ pub async fn platform_reports<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result
 pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let group_name = &ctx.groups().platform_admin;
     // The caller, the group and the identity are read concurrently.
-    let (caller, mut read) = futures::join!(begin(ctx, req, &INVITE), Prefetch::read(ctx, req, Some(group_name)));
-    let (caller, _) = caller?;
-    let body: InviteBody = req.json()?;
+    let (caller, mut read) =
+        futures::join!(prologue(ctx, req, &INVITE).json::<InviteBody>().caller(), Prefetch::read(ctx, req, Some(group_name)));
+    let (caller, _, body) = caller?;
     caller.require_platform_admin()?;
     let group = read.group(ctx, group_name, json!({ "role": "platform-admin" })).await?;
     let update = |u: &crate::authentik::AkUser, _attached: bool| {

@@ -21,8 +21,9 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
 use crate::types::{AlternativeEmail, ContactText, Email, MemberRole, PersonName, Role};
 
+use super::prologue::prologue;
 use super::saga::{audited, best_effort};
-use super::tenant::{begin_member, member_not_found};
+use super::tenant::member_not_found;
 use super::tenant::{event, mailbox_here};
 use super::user_doc::{has_mailbox, identity, other_members, put_back, put_back_ours, role_as_read, stamp, with_set};
 
@@ -130,7 +131,7 @@ fn extend(filter: &mut Value, more: Value) {
 /// database is authoritative; the identity and the mailbox follow
 /// best-effort.
 pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (scope, member, body) = begin_member(ctx, req, &UPDATE, TenantRule::AdminsAndPartner, |r| r.json::<UpdateBody>()).await?;
+    let (scope, member, body) = prologue(ctx, req, &UPDATE).json::<UpdateBody>().tenant(TenantRule::AdminsAndPartner).member().await?;
     let (tenant, user) = (&scope.tenant, &member.user);
     let db = ctx.db()?;
     let demotes = match body.role {
@@ -250,7 +251,7 @@ fn in_use(email: &Email) -> Error {
 /// and the others are `409`s that leave the winner's change alone.
 pub async fn change_email<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (scope, member, body) =
-        begin_member(ctx, req, &CHANGE_EMAIL, TenantRule::AdminsAndPartner, |r| r.json::<ChangeEmailBody>()).await?;
+        prologue(ctx, req, &CHANGE_EMAIL).json::<ChangeEmailBody>().tenant(TenantRule::AdminsAndPartner).member().await?;
     let user = &member.user;
     if has_mailbox(user) {
         return Err(Error::bad_request(

@@ -18,7 +18,7 @@ use crate::request::{ApiRequest, ApiResponse, Params, Route};
 use crate::routes;
 use crate::types::{Email, PersonName, Role, Slug, Subject};
 
-use super::begin;
+use super::prologue::prologue;
 use super::saga::audited;
 use super::user_doc::with_set;
 
@@ -31,8 +31,7 @@ pub const DEACTIVATE: Route = routes::route("users-deactivate");
 /// Row 2: P sees everyone; a tenant admin the users of the tenants they
 /// administer (deleted tenants excluded); anyone else `403`.
 pub async fn list<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (caller, _) = begin(ctx, req, &LIST).await?;
-    req.no_body()?;
+    let (caller, _, ()) = prologue(ctx, req, &LIST).caller().await?;
     let db = ctx.db()?;
     let filter = if caller.is_platform_admin() {
         json!({})
@@ -100,9 +99,8 @@ async fn read_tenants<H: Http>(ctx: &Ctx<H>, slugs: Option<Option<Vec<Slug>>>) -
 
 /// Row 3.
 pub async fn get<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (caller, found) = futures::join!(begin(ctx, req, &GET), read_named(ctx, req, &GET));
-    let (caller, params) = caller?;
-    req.no_body()?;
+    let (caller, found) = futures::join!(prologue(ctx, req, &GET).caller(), read_named(ctx, req, &GET));
+    let (caller, params, ()) = caller?;
     caller.require_platform_admin()?;
     let subject = subject_param(&params)?;
     let (_, doc) = found(&subject)?;
@@ -164,8 +162,10 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         };
         Some(futures::join!(taken, read_tenants(ctx, Some(body.tenant_slugs.clone()))))
     };
-    let (caller, reads) = futures::join!(begin(ctx, req, &CREATE), reads);
-    let (caller, _) = caller?;
+    // The prologue reports the body's error in its place.
+    let in_order = parsed.as_ref().map(|_| ()).map_err(Error::clone);
+    let (caller, reads) = futures::join!(prologue(ctx, req, &CREATE).parsed(in_order).caller(), reads);
+    let (caller, _, ()) = caller?;
     let body = parsed?;
     caller.require_platform_admin()?;
     let db = ctx.db()?;
@@ -229,15 +229,15 @@ pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     // The user and the tenants named are read concurrently with the caller.
     let slugs = req.json::<UpdateBody>().ok().map(|b| b.tenant_slugs);
     let named_tenants = matches!(slugs, Some(Some(_)));
-    let (caller, found, tenants) = futures::join!(begin(ctx, req, &UPDATE), read_named(ctx, req, &UPDATE), async {
-        if named_tenants {
-            read_tenants(ctx, slugs).await
-        } else {
-            None
-        }
-    });
-    let (caller, params) = caller?;
-    let body: UpdateBody = req.json()?;
+    let (caller, found, tenants) =
+        futures::join!(prologue(ctx, req, &UPDATE).json::<UpdateBody>().caller(), read_named(ctx, req, &UPDATE), async {
+            if named_tenants {
+                read_tenants(ctx, slugs).await
+            } else {
+                None
+            }
+        });
+    let (caller, params, body) = caller?;
     caller.require_platform_admin()?;
     let subject = subject_param(&params)?;
     let db = ctx.db()?;
@@ -314,9 +314,8 @@ pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
 
 /// Row 6: `204`.
 pub async fn deactivate<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (caller, found) = futures::join!(begin(ctx, req, &DEACTIVATE), read_named(ctx, req, &DEACTIVATE));
-    let (caller, params) = caller?;
-    req.no_body()?;
+    let (caller, found) = futures::join!(prologue(ctx, req, &DEACTIVATE).caller(), read_named(ctx, req, &DEACTIVATE));
+    let (caller, params, ()) = caller?;
     caller.require_platform_admin()?;
     let subject = subject_param(&params)?;
     let db = ctx.db()?;

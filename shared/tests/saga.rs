@@ -165,7 +165,7 @@ fn run(faults: Faults, stalwart: bool) -> (u16, Value, Vec<(String, String, Valu
         authorization: Some(format!("Bearer {token}")),
         body: Some(br#"{"name": "Jane Doe", "localPart": " Jane ", "role": "member"}"#.to_vec()),
     };
-    let out = futures::executor::block_on(shared::ops::members::create(&ctx, &req));
+    let out = futures::executor::block_on(shared::ops::members::create::run(&ctx, &req));
     let log = ctx.http.log.borrow().clone();
     match out {
         Ok(r) => (r.status, r.body.unwrap_or(Value::Null), log),

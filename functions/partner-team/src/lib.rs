@@ -4,5 +4,5 @@ use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 
 #[spin_sdk::http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
-    shared::spin::serve(req, out, |ctx, req| async move { shared::ops::partner_portal::team(&ctx, &req).await }).await
+    shared::spin::serve(req, out, |ctx, req| async move { shared::ops::partner::team::run(&ctx, &req).await }).await
 }

@@ -21,19 +21,18 @@
 // below holds that).
 pub mod aliases;
 pub mod invite;
-pub mod lifecycle;
-pub mod mailbox;
+pub mod mailbox_create;
 pub mod me;
 pub mod members;
 pub mod openapi;
-pub mod ownership;
-pub mod partner_portal;
-pub mod partners;
-pub mod platform;
-pub mod profile;
+pub mod operators_invite;
+pub mod ownership_transfer;
+pub mod partner;
+pub mod platform_reports;
 pub mod prologue;
 pub mod saga;
 pub mod tenant;
+pub mod tenant_admins_invite;
 pub mod undo;
 pub mod user_doc;
 pub mod users;
@@ -70,27 +69,74 @@ mod tests {
     /// The modules that hold what several routes share.
     const MACHINERY: &[&str] = &["prologue", "tenant", "invite", "saga", "user_doc", "undo"];
 
+    fn ops_dir() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ops")
+    }
+
+    /// The module path of a component's operation: `members-create` →
+    /// `members::create` (a family folder holds the routes that share the
+    /// first word), `ownership-transfer` → `ownership_transfer`.
+    fn module_of(component: &str) -> String {
+        match component.split_once('-') {
+            Some((family, rest)) if ops_dir().join(family).is_dir() => format!("{family}::{}", rest.replace('-', "_")),
+            _ => component.replace('-', "_"),
+        }
+    }
+
+    /// Each component's operation is `shared::ops::<its module>::run`, a
+    /// module named for it that holds that one route.
+    #[test]
+    fn every_component_runs_the_module_named_for_it() {
+        let functions = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+        let mut components = 0;
+        for entry in std::fs::read_dir(&functions).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            let lib = std::fs::read_to_string(functions.join(&name).join("src/lib.rs")).unwrap();
+            let module = module_of(&name);
+            assert!(lib.contains(&format!("shared::ops::{module}::run(")), "{name} does not run shared::ops::{module}::run");
+            let file = ops_dir().join(format!("{}.rs", module.replace("::", "/")));
+            let text = std::fs::read_to_string(&file).unwrap_or_else(|_| panic!("{name}: no {}", file.display()));
+            assert!(text.contains(&format!("routes::route(\"{name}\")")), "{} holds another route than {name}", file.display());
+            assert_eq!(text.matches("routes::route(\"").count(), 1, "{} holds more than one route", file.display());
+            components += 1;
+        }
+        assert_eq!(components, crate::routes::TABLE.len());
+    }
+
     /// A route module never borrows from another: what two routes share
-    /// lives in a machinery module.
+    /// lives in a machinery module, or in their family's `mod.rs`.
     #[test]
     fn no_route_module_imports_another() {
-        let ops = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ops");
+        // (module path, file) of every route module.
         let mut routes = Vec::new();
-        for entry in std::fs::read_dir(&ops).unwrap() {
-            let name = entry.unwrap().file_name().to_string_lossy().trim_end_matches(".rs").to_owned();
-            if !MACHINERY.contains(&name.as_str()) && name != "mod" {
-                routes.push(name);
+        for entry in std::fs::read_dir(ops_dir()).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                for child in std::fs::read_dir(&path).unwrap() {
+                    let child = child.unwrap().path();
+                    let stem = child.file_stem().unwrap().to_string_lossy().into_owned();
+                    if stem != "mod" {
+                        routes.push((format!("{name}::{stem}"), child));
+                    }
+                }
+            } else if !MACHINERY.contains(&name.as_str()) && name != "mod" {
+                routes.push((name, path));
             }
         }
-        assert!(routes.len() >= 10, "the route modules were not found: {routes:?}");
+        assert!(routes.len() >= 30, "the route modules were not found: {routes:?}");
         let mut offenders = Vec::new();
-        for module in &routes {
-            let text = std::fs::read_to_string(ops.join(format!("{module}.rs"))).unwrap();
+        for (module, file) in &routes {
+            let text = std::fs::read_to_string(file).unwrap();
+            let family = module.split_once("::").map(|(f, _)| f);
             for (n, line) in text.lines().enumerate() {
                 let code = line.split("//").next().unwrap_or("");
-                for other in routes.iter().filter(|o| *o != module) {
-                    if code.contains(&format!("super::{other}::")) || code.contains(&format!("ops::{other}::")) {
-                        offenders.push(format!("ops/{module}.rs:{}: {}", n + 1, line.trim()));
+                for (other, _) in routes.iter().filter(|(o, _)| o != module) {
+                    let sibling = other.split_once("::").filter(|(f, _)| Some(*f) == family).map(|(_, s)| s);
+                    let hit = code.contains(&format!("ops::{other}::"))
+                        || sibling.is_some_and(|s| code.contains(&format!("super::{s}::")) || code.contains(&format!("super::{s};")));
+                    if hit {
+                        offenders.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
                     }
                 }
             }

@@ -54,6 +54,11 @@ pub(super) async fn load<H: Http>(
     Ok(Some((decode(coll::TENANTS, &doc)?, domains, raw)))
 }
 
+/// A tenant without its identity group cannot take members yet.
+pub fn not_provisioned(tenant: &Tenant) -> Error {
+    Error::bad_request(format!("Workspace \"{}\" isn't fully provisioned (no identity group). Reconcile it first.", tenant.slug))
+}
+
 /// A member of the tenant, named by `:user_id`.
 pub struct Member {
     pub user: User,

@@ -181,4 +181,29 @@ mod tests {
         assert_eq!(put_back(&doc, ["name"]), json!({"$set": {"name": "Mia"}}));
         assert_eq!(put_back(&doc, ["tenantRoles.x.y"]), json!({"$unset": {"tenantRoles.x.y": ""}}));
     }
+
+    #[test]
+    fn a_mailbox_is_either_handle_when_not_empty() {
+        let user = |extra: Value| -> User {
+            let mut doc = json!({"_id": {"$oid": "65a000000000000000000042"}, "authentikSubjectId": "s"});
+            doc.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            serde_json::from_value(doc).unwrap()
+        };
+        assert!(has_mailbox(&user(json!({"stalwartAccountId": "m1"}))));
+        assert!(has_mailbox(&user(json!({"mailboxAddress": "a@acme.test"}))));
+        assert!(!has_mailbox(&user(json!({}))));
+        assert!(!has_mailbox(&user(json!({"stalwartAccountId": "", "mailboxAddress": ""}))));
+        assert!(!has_mailbox(&user(json!({"stalwartAccountId": null}))));
+    }
+
+    #[test]
+    fn the_answer_is_the_document_after_the_set() {
+        let doc = json!({"_id": {"$oid": "65a000000000000000000008"}, "name": "Mia", "tenantRoles": {"x": "admin"}, "other": 1});
+        let set = vec![("name".to_owned(), json!("Mia M")), ("tenantRoles.65b000000000000000000001".to_owned(), json!("member"))];
+        let out = with_set(&doc, &set, &DateTime(0));
+        assert_eq!(out["name"], "Mia M");
+        assert_eq!(out["tenantRoles"], json!({"x": "admin", "65b000000000000000000001": "member"}));
+        assert_eq!(out["other"], 1);
+        assert_eq!(out["updatedAt"], DateTime(0).ejson());
+    }
 }

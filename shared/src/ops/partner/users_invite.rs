@@ -1,50 +1,23 @@
-//! Partner routes: row 9, `GET /partners/:slug/users`; row 10,
-//! `POST /partners/:slug/users/invite`.
-
-use serde_json::{json, Map, Value};
+//! `partner-users-invite`: POST /partners/:slug/users/invite — invite or
+//! attach partner staff (docs/api.md row 10).
 
 use crate::authentik::AkUser;
 use crate::caller::Caller;
 use crate::ctx::Ctx;
-use crate::data_api::{coll, Find, Sort};
-use crate::ejson::to_api_json;
 use crate::models::Partner;
+use crate::ops::invite::{self, Invite, InviteAudit, InviteBody, Prefetch};
+use crate::ops::prologue::prologue;
+use crate::ops::user_doc::stamp;
 use crate::ports::Http;
 use crate::problem::Error;
 use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
 use crate::types::Slug;
+use serde_json::{json, Map, Value};
 
-use super::invite::{self, Invite, InviteAudit, InviteBody, Prefetch};
-use super::prologue::prologue;
-use super::user_doc::stamp;
+use super::{find_partner, partner_not_found};
 
 pub const INVITE: Route = routes::route("partner-users-invite");
-pub const USERS: Route = routes::route("partner-users-list");
-
-/// Row 9 (P): the partner's users, newest first (`_id` descending on ties).
-pub async fn users<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let slug = USERS.params(req.path()).and_then(|p| Slug::parse(p.get("slug")).ok());
-    let (caller, partner) = futures::join!(prologue(ctx, req, &USERS).caller(), find_partner(ctx, slug.as_ref()));
-    let (caller, _, ()) = caller?;
-    caller.require_platform_admin()?;
-    let partner = partner?.ok_or_else(partner_not_found)?;
-    let users =
-        ctx.db()?.find(coll::USERS, Find::filter(json!({ "partnerId": partner.id })).sort(Sort::newest_first()).limit(50_000)).await?;
-    Ok(ApiResponse::ok(to_api_json(Value::Array(users))))
-}
-
-/// The partner a path names (`None`: no such partner, or a slug that is
-/// not one); read concurrently with the caller, so a caller refused
-/// later has only read.
-async fn find_partner<H: Http>(ctx: &Ctx<H>, slug: Option<&Slug>) -> Result<Option<Partner>, Error> {
-    let Some(slug) = slug else { return Ok(None) };
-    Ok(ctx.db()?.find_one_as::<Partner>(coll::PARTNERS, json!({ "slug": slug })).await?.map(|(p, _)| p))
-}
-
-fn partner_not_found() -> Error {
-    Error::not_found("Partner not found")
-}
 
 /// P, or PA of that partner: staff of another partner (or no partner) get
 /// `404`, staff of this one without the admin role (or inactive) `403`.
@@ -60,7 +33,7 @@ fn authorize_partner_admin(caller: &Caller, partner: &Partner) -> Result<(), Err
     }
 }
 
-pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let group_name = &ctx.groups().partner_staff;
     // The caller, the partner, the group and the identity are read
     // concurrently (the partner from the path as it will parse).

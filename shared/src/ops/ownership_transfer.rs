@@ -1,10 +1,10 @@
-//! Row 30: workspace ownership moves to another member (the seed's
-//! `transferOwnership`). Built for "the owner left the company": the caller
-//! need not be the owner. Only this tenant's role moves; the legacy `role`
-//! and other tenants' roles stay, and previous owners stay as admins.
-
-use serde::Deserialize;
-use serde_json::{json, Value};
+//! `ownership-transfer`: POST /tenants/:slug/ownership/transfer — move a
+//! workspace's ownership to another member (docs/api.md row 30).
+//!
+//! Built for "the owner left the company": the caller need not be the
+//! owner (the seed's `transferOwnership`). Only this tenant's role moves;
+//! the legacy `role` and other tenants' roles stay, and previous owners
+//! stay as admins.
 
 use crate::access::TenantRule;
 use crate::audit::AuditEvent;
@@ -12,16 +12,17 @@ use crate::ctx::Ctx;
 use crate::data_api::{coll, DataApi};
 use crate::ejson::{to_api_json, DateTime, ObjectId};
 use crate::models::User;
+use crate::ops::prologue::prologue;
+use crate::ops::saga::audited;
+use crate::ops::tenant::member_not_found;
+use crate::ops::user_doc::{other_members, role_entry, stamp, with_set};
 use crate::ports::Http;
 use crate::problem::{Error, UpstreamError};
 use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
 use crate::types::Role;
-
-use super::prologue::prologue;
-use super::saga::audited;
-use super::tenant::member_not_found;
-use super::user_doc::{other_members, role_entry, stamp, with_set};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
 pub const TRANSFER: Route = routes::route("ownership-transfer");
 
@@ -55,32 +56,6 @@ async fn roles_back<H: Http>(db: &DataApi<'_, H>, tenant: &ObjectId, users: &[&U
     futures::future::join_all(writes).await;
 }
 
-/// How long a transfer may hold its workspace's lock: far longer than its
-/// few round trips with their timeouts, so it lapses only when the request
-/// holding it died (a crash, a trap) and never stood in the way for good.
-const LOCK_MS: i64 = 60_000;
-
-/// The tenant field a running transfer holds (`{id, until}`).
-const LOCK_FIELD: &str = "ownershipTransfer";
-
-fn busy() -> Error {
-    Error::conflict("Another ownership transfer of this workspace is in progress; try again.")
-}
-
-/// Takes the workspace's transfer lock (`id` names this request): a
-/// conditional write that matches only while no other transfer holds it,
-/// or the one that did has lapsed. Of racing transfers one takes it; the
-/// others are `409`s that have written nothing.
-async fn lock<H: Http>(ctx: &Ctx<H>, db: &DataApi<'_, H>, tenant: &ObjectId, id: &ObjectId) -> Result<(), Error> {
-    let until = format!("{LOCK_FIELD}.until");
-    let filter = json!({ "_id": tenant, "$or": [{ LOCK_FIELD: { "$exists": false } }, { until: { "$lt": ctx.now.ejson() } }] });
-    let held = json!({ "id": id, "until": DateTime(ctx.now.millis() + LOCK_MS).ejson() });
-    match db.update_one(coll::TENANTS, filter, json!({ "$set": { LOCK_FIELD: held } }), false).await?.matched {
-        0 => Err(busy()),
-        _ => Ok(()),
-    }
-}
-
 /// Releases the lock if this request still holds it. A failure is only
 /// logged: the lock lapses by itself.
 /// Tried again like an undo step: a marker left behind blocks the
@@ -108,7 +83,7 @@ async fn unlock<H: Http>(db: &DataApi<'_, H>, tenant: &ObjectId, id: &ObjectId) 
 /// The new owner is promoted first, so the tenant always has an owner; any
 /// failure after that puts every role entry back as it was, under the
 /// lock (no two owners, no none).
-pub async fn transfer<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     // The target is named in the body, and looked up concurrently with the
     // caller and the tenant; the prologue reports a bad body in its place.
     let body = req.json::<TransferBody>();
@@ -181,6 +156,32 @@ pub async fn transfer<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResp
     .await;
     unlock(&db, tenant, &lock_id).await;
     out
+}
+
+/// How long a transfer may hold its workspace's lock: far longer than its
+/// few round trips with their timeouts, so it lapses only when the request
+/// holding it died (a crash, a trap) and never stood in the way for good.
+const LOCK_MS: i64 = 60_000;
+
+/// The tenant field a running transfer holds (`{id, until}`).
+const LOCK_FIELD: &str = "ownershipTransfer";
+
+fn busy() -> Error {
+    Error::conflict("Another ownership transfer of this workspace is in progress; try again.")
+}
+
+/// Takes the workspace's transfer lock (`id` names this request): a
+/// conditional write that matches only while no other transfer holds it,
+/// or the one that did has lapsed. Of racing transfers one takes it; the
+/// others are `409`s that have written nothing.
+async fn lock<H: Http>(ctx: &Ctx<H>, db: &DataApi<'_, H>, tenant: &ObjectId, id: &ObjectId) -> Result<(), Error> {
+    let until = format!("{LOCK_FIELD}.until");
+    let filter = json!({ "_id": tenant, "$or": [{ LOCK_FIELD: { "$exists": false } }, { until: { "$lt": ctx.now.ejson() } }] });
+    let held = json!({ "id": id, "until": DateTime(ctx.now.millis() + LOCK_MS).ejson() });
+    match db.update_one(coll::TENANTS, filter, json!({ "$set": { LOCK_FIELD: held } }), false).await?.matched {
+        0 => Err(busy()),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

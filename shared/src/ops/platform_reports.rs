@@ -1,21 +1,16 @@
-//! Row 7, `POST /platform/operators/invite`: a new platform admin; row 8,
-//! `GET /platform/reports`: the platform's analytics.
-
-use serde_json::{json, Map, Value};
+//! `platform-reports`: GET /platform/reports — the platform's analytics
+//! (docs/api.md row 8).
 
 use crate::ctx::Ctx;
 use crate::data_api::{coll, Sort, Stage};
+use crate::ops::prologue::prologue;
 use crate::ports::Http;
 use crate::problem::Error;
 use crate::reports::{self, facet, int_of, str_of};
 use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
+use serde_json::{json, Value};
 
-use super::invite::{self, Invite, InviteAudit, InviteBody, Prefetch};
-use super::prologue::prologue;
-use super::user_doc::stamp;
-
-pub const INVITE: Route = routes::route("operators-invite");
 pub const REPORTS: Route = routes::route("platform-reports");
 
 /// The statuses counted (the seed's `statusCounts`); `total` counts every tenant.
@@ -24,7 +19,7 @@ const STATUSES: [&str; 4] = ["active", "pending", "suspended", "deleted"];
 /// Row 8: tenants by status, revenue by plan, totals, the top 10
 /// subscriptions by monthly amount and signups per month — two pipelines
 /// (tenants, subscriptions) run concurrently.
-pub async fn platform_reports<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (caller, _, ()) = prologue(ctx, req, &REPORTS).caller().await?;
     caller.require_platform_admin()?;
     let tenants = [Stage::Facet(vec![
@@ -84,53 +79,4 @@ pub async fn platform_reports<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result
         "topTenants": top,
         "growth": growth,
     })))
-}
-
-pub async fn invite<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let group_name = &ctx.groups().platform_admin;
-    // The caller, the group and the identity are read concurrently.
-    let (caller, mut read) =
-        futures::join!(prologue(ctx, req, &INVITE).json::<InviteBody>().caller(), Prefetch::read(ctx, req, Some(group_name)));
-    let (caller, _, body) = caller?;
-    caller.require_platform_admin()?;
-    let group = read.group(ctx, group_name, json!({ "role": "platform-admin" })).await?;
-    let update = |u: &crate::authentik::AkUser, _attached: bool| {
-        stamp(
-            ctx,
-            json!({
-                "$set": { "email": body.email, "name": body.name, "platformAdmin": true, "authentikUserPk": u.pk },
-                "$setOnInsert": { "role": "admin", "active": true, "tenantIds": [] },
-            }),
-        )
-    };
-    let audit = InviteAudit {
-        invited: "platform.user_invited",
-        attached: "platform.user_attached",
-        role: "platform-admin",
-        tenant_slug: None,
-        partner_slug: None,
-    };
-    // Operators are always new identities: a clean conflict instead of
-    // Authentik's unfriendly duplicate error.
-    let exists = |u: &crate::authentik::AkUser| {
-        Error::conflict(format!("User with email {} already exists in Authentik (uid={})", body.email, u.uid))
-    };
-    let never_attach = |u: &crate::authentik::AkUser, _: Option<&serde_json::Value>| Err(exists(u));
-    invite::run(
-        ctx,
-        &caller,
-        Invite {
-            email: &body.email,
-            name: &body.name,
-            group: group.pk,
-            attributes: Map::new(),
-            user_update: &update,
-            audit,
-            check_attach: &never_attach,
-            granted: &|_| true,
-            already: &exists,
-        },
-        read,
-    )
-    .await
 }

@@ -1,39 +1,25 @@
-//! Rows 19–23, a member's lifecycle in one tenant: remove, suspend, resume,
-//! force logout, reset password (the seed's `removeTenantMember`,
-//! `setMemberSuspended`, `forceLogoutMember`, `resetMemberPassword`).
-//!
-//! All five have the same prologue (P, TA, PT; no body; the member looked
-//! up concurrently with the caller and the tenant), one "mailbox is
-//! here" rule ([`Member::mailbox_here`]) and two ways of writing a change
-//! with its audit event (`saga`): beside it, for a change that can be undone
-//! (`saga::audited`), and before it, for one that cannot (`saga::audited_first`).
-
-use serde_json::{json, Value};
+//! `members-remove`: POST /tenants/:slug/members/:user_id/remove — remove a
+//! member from a workspace (docs/api.md row 19).
 
 use crate::access::TenantRule;
 use crate::ctx::Ctx;
 use crate::data_api::coll;
 use crate::ejson::ObjectId;
 use crate::models::User;
+use crate::ops::prologue::prologue;
+use crate::ops::saga::{audited, best_effort};
+use crate::ops::tenant::event;
+use crate::ops::tenant::Member;
+use crate::ops::undo;
+use crate::ops::user_doc::{identity, stamp};
 use crate::ports::Http;
 use crate::problem::Error;
-use crate::random::temp_password;
 use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
 use crate::stalwart::Stalwart;
-
-use super::prologue::prologue;
-use super::saga::{audited, audited_first, best_effort};
-use super::tenant::Member;
-use super::tenant::{event, mailbox_here};
-use super::undo;
-use super::user_doc::{identity, identity_or_by_email, put_back_ours, stamp};
+use serde_json::{json, Value};
 
 pub const REMOVE: Route = routes::route("members-remove");
-pub const SUSPEND: Route = routes::route("members-suspend");
-pub const RESUME: Route = routes::route("members-resume");
-pub const LOGOUT: Route = routes::route("members-logout");
-pub const RESET_PASSWORD: Route = routes::route("members-reset-password");
 
 /// Whether removing `user` from `tenant` removes the person altogether:
 /// no other tenant, and neither partner staff nor platform admin (those
@@ -128,7 +114,7 @@ fn mailbox_to_delete<'a, H: Http>(ctx: &'a Ctx<H>, member: &'a Member, full: boo
 /// deletes that already happened (`404`) count as done on the next try.
 /// The mailbox is best-effort: one that cannot be deleted (after the
 /// retries) is logged, and a member who stays keeps its handle.
-pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (scope, member, ()) = prologue(ctx, req, &REMOVE).tenant(TenantRule::AdminsAndPartner).member().await?;
     let ak = ctx.authentik()?;
     let (user, tenant) = (&member.user, &scope.tenant);
@@ -209,141 +195,6 @@ pub async fn remove<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         eprintln!("the mailbox of {who} could not be deleted: it is left without its user document");
     }
     Ok(ApiResponse::no_content())
-}
-
-/// Rows 20 and 21. (caller ∥ tenant+domains ∥ member) → (identity ∥ the
-/// mailbox's permissions read) → (mailbox ∥ document ∥ audit): three
-/// sequential round trips; one more, first, to find the identity by e-mail
-/// when the document does not name it.
-async fn set_suspended<H: Http>(ctx: &Ctx<H>, req: &ApiRequest, route: &Route, suspended: bool) -> Result<ApiResponse, Error> {
-    let (scope, member, ()) = prologue(ctx, req, route).tenant(TenantRule::AdminsAndPartner).member().await?;
-    let ak = &ctx.authentik()?;
-    let who = member.user.email.as_str();
-    let pk = identity_or_by_email(ak, &member.user).await?;
-    let sign_in = |active: bool| async move {
-        match pk {
-            Some(pk) => ak.set_active(pk, active).await.map(|_| ()),
-            None => Ok(()),
-        }
-    };
-    let mail = mailbox_here(ctx, &member);
-
-    // 1) The identity first: if it fails, nothing else changes. The
-    // mailbox's permissions are only read meanwhile.
-    let read = async {
-        match &mail {
-            Some((client, id)) => Some(client.permissions(id).await),
-            None => None,
-        }
-    };
-    let (signed, perms) = futures::join!(sign_in(!suspended), read);
-    signed?;
-
-    // 2) The mailbox (by permission, so its password never changes and a
-    // resume gives back exactly the sign-in it had), the document and the
-    // audit event.
-    let mailbox = async {
-        if let (Some((client, id)), Some(perms)) = (&mail, &perms) {
-            let step = async { client.set_suspended_from(id, perms.as_ref().map_err(Clone::clone)?, suspended).await };
-            best_effort(if suspended { "mailbox suspend" } else { "mailbox resume" }, who, step).await;
-        }
-    };
-    let db = ctx.db()?;
-    let write = async {
-        let update = stamp(ctx, json!({ "$set": { "active": !suspended } }));
-        db.update_one(coll::USERS, json!({ "_id": member.user.id }), update, false).await.map(|_| ()).map_err(Error::from)
-    };
-    let action = if suspended { "tenant.user_suspended" } else { "tenant.user_resumed" };
-    let ((), done) = futures::join!(
-        mailbox,
-        audited(ctx, &scope.caller, event(action, &scope, &member), write, || put_back_ours(ctx, &db, &member, &["active"], None))
-    );
-    if let Err(e) = done {
-        // Answered as not done, so the sign-in goes back to what it was.
-        let identity_back = async {
-            if member.user.active == suspended {
-                let _ = undo::retried(&format!("restoring the sign-in of {who}"), || sign_in(member.user.active)).await;
-            }
-        };
-        let mailbox_back = async {
-            if let (Some((client, id)), Some(Ok(perms))) = (&mail, &perms) {
-                let _ = undo::retried(&format!("mailbox restore for {who}"), || client.restore_permissions(id, perms)).await;
-            }
-        };
-        futures::join!(identity_back, mailbox_back);
-        return Err(e);
-    }
-    Ok(ApiResponse::no_content())
-}
-
-/// Row 20.
-pub async fn suspend<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    set_suspended(ctx, req, &SUSPEND, true).await
-}
-
-/// Row 21.
-pub async fn resume<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    set_suspended(ctx, req, &RESUME, false).await
-}
-
-/// Row 22. (caller ∥ tenant+domains ∥ member) → identity (for its
-/// username) → session listing (first page, then the others concurrently)
-/// → audit → every session ended: five sequential round trips, six with
-/// more than one page. The event names how many sessions end, so it is
-/// written once they are listed, and before any ends (audit first: an
-/// ended session cannot be restored). Any failure is a 502: a logout is
-/// never reported when it did not happen.
-pub async fn logout<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (scope, member, ()) = prologue(ctx, req, &LOGOUT).tenant(TenantRule::AdminsAndPartner).member().await?;
-    let ak = ctx.authentik()?;
-    let sessions = match identity(&member.user) {
-        None => vec![],
-        Some(pk) => match ak.get_user(pk).await {
-            Ok(identity) => ak.list_sessions(&identity).await?,
-            // No identity, no sessions (Authentik deletes them with it).
-            Err(e) if e.status() == Some(404) => vec![],
-            Err(e) => return Err(e.into()),
-        },
-    };
-    let count = sessions.len();
-    let end_all = async {
-        // Every delete runs to its end, so one failure still ends the others.
-        let results = futures::future::join_all(sessions.iter().map(|s| ak.delete_session(s))).await;
-        results.into_iter().collect::<Result<Vec<()>, _>>().map(|_| ()).map_err(Error::from)
-    };
-    let event = event("tenant.user_logout_forced", &scope, &member).metadata(json!({ "sessions": count }));
-    audited_first(ctx, &scope.caller, event, end_all).await?;
-    Ok(ApiResponse::ok(json!({ "sessions": count })))
-}
-
-/// Row 23. (caller ∥ tenant+domains ∥ member) → (audit → identity
-/// password, beside the mailbox's credential read) → mailbox password: four
-/// sequential round trips. Audit first: a password set cannot be undone,
-/// and one set but never shown would lock the member out. The password
-/// goes to Authentik and Stalwart and into this response only.
-pub async fn reset_password<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (scope, member, ()) = prologue(ctx, req, &RESET_PASSWORD).tenant(TenantRule::AdminsAndPartner).member().await?;
-    let pk =
-        identity(&member.user).ok_or_else(|| Error::conflict("This member has no sign-in identity, so there is no password to reset."))?;
-    let ak = ctx.authentik()?;
-    let mail = mailbox_here(ctx, &member);
-    let password = temp_password();
-    // 1) The audit event, then the identity (required); the mailbox's
-    // credential key is only read meanwhile.
-    let set = async { ak.set_password(pk, &password).await.map_err(Error::from) };
-    let key = async {
-        match &mail {
-            Some((client, id)) => Some(client.password_key(id).await),
-            None => None,
-        }
-    };
-    let (done, key) = futures::join!(audited_first(ctx, &scope.caller, event("tenant.user_password_reset", &scope, &member), set), key);
-    done?;
-    // 2) The mailbox, if here (best-effort).
-    if let (Some((client, id)), Some(key)) = (&mail, key) {
-        best_effort("mailbox password reset", &member.user.email, async { client.set_password_at(id, &key?, &password).await }).await;
-    }
-    Ok(ApiResponse::ok(json!({ "email": member.user.email, "tempPassword": password })))
 }
 
 #[cfg(test)]

@@ -1,18 +1,22 @@
-//! Tenant routes: row 17 `members-list`, row 18 `members-create` (a saga
-//! across identity, mail and files) and row 31 `tenant-admins-invite`.
-
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+//! `members-create`: POST /tenants/:slug/members/create — create a member
+//! with identity, mailbox and files (docs/api.md row 18).
 
 use crate::access::TenantRule;
 use crate::audit::AuditEvent;
-use crate::authentik::{AkUser, NewUser};
+use crate::authentik::NewUser;
 use crate::config::ocis_autoprovision;
 use crate::ctx::Ctx;
-use crate::data_api::{coll, object_id, Find, Sort, Stage};
-use crate::ejson::{to_api_json, ObjectId};
-use crate::models::{Domain, Provisioned, Tenant, User};
+use crate::data_api::{coll, object_id, Stage};
+use crate::ejson::ObjectId;
+use crate::models::{Domain, Provisioned};
 use crate::ocis::Ensured;
+use crate::ops::invite::{create_identity, undo_identity};
+use crate::ops::prologue::prologue;
+use crate::ops::saga::{audit_with_id, undo_audit};
+use crate::ops::tenant::not_provisioned;
+use crate::ops::tenant::{pick_domain, TenantScope};
+use crate::ops::undo;
+use crate::ops::user_doc::{stamp, undo_user_doc};
 use crate::ports::Http;
 use crate::problem::{Error, UpstreamError};
 use crate::random::temp_password;
@@ -20,29 +24,10 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
 use crate::stalwart::NewMailbox;
 use crate::types::{DomainName, Email, LocalPart, MemberRole, PersonName, Role};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
-use super::invite::{self, create_identity, undo_identity, Invite, InviteAudit, InviteBody, Prefetch};
-use super::prologue::prologue;
-use super::saga::{audit_with_id, undo_audit};
-use super::tenant::{pick_domain, TenantScope};
-use super::undo;
-use super::user_doc::{stamp, undo_user_doc};
-
-pub const LIST: Route = routes::route("members-list");
 pub const CREATE: Route = routes::route("members-create");
-pub const INVITE_ADMIN: Route = routes::route("tenant-admins-invite");
-
-/// Row 17: the tenant's users, newest first.
-pub async fn list<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (scope, ()) = prologue(ctx, req, &LIST).tenant(TenantRule::AdminsAndPartner).scope().await?;
-    let users =
-        ctx.db()?.find(coll::USERS, Find::filter(json!({ "tenantIds": scope.tenant.id })).sort(Sort::newest_first()).limit(50_000)).await?;
-    Ok(ApiResponse::ok(to_api_json(Value::Array(users))))
-}
-
-fn not_provisioned(tenant: &Tenant) -> Error {
-    Error::bad_request(format!("Workspace \"{}\" isn't fully provisioned (no identity group). Reconcile it first.", tenant.slug))
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -115,7 +100,7 @@ fn duplicate_from_join(joined: &[Value], domain: &Domain, email: &Email, tenant:
 /// → identity → (password ∥ mailbox ∥ file account) → (User ∥ audit):
 /// four sequential round trips (a fifth, the plain duplicate check, only
 /// when a stored domain is not in canonical form).
-pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let body = req.json::<CreateBody>();
     let stages = body.as_ref().ok().and_then(users_at_each_domain).unwrap_or_default();
     let (scope, body) = prologue(ctx, req, &CREATE).parsed(body).tenant(TenantRule::AdminsAndPartner).joined(stages).scope().await?;
@@ -260,57 +245,4 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         out["ocisNote"] = json!(n);
     }
     Ok(ApiResponse::created(out))
-}
-
-/// Row 31: P or PT (a tenant admin cannot appoint more admins).
-pub async fn invite_admin<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    // The identity is read concurrently with the caller and the tenant.
-    let read = |_: &_| Prefetch::read(ctx, req, None);
-    let (scope, body, read) =
-        prologue(ctx, req, &INVITE_ADMIN).json::<InviteBody>().tenant(TenantRule::PartnerOnly).with(read, |r, _, _| Ok(r)).await?;
-    let TenantScope { caller, tenant, .. } = scope;
-    let group = tenant.authentik_group_id.clone().ok_or_else(|| not_provisioned(&tenant))?;
-    let role_key = format!("tenantRoles.{}", tenant.id);
-    let update = |u: &AkUser, attached: bool| {
-        // The per-tenant role is $set so an existing user becomes admin
-        // here without changing their role elsewhere.
-        let mut set = json!({ "authentikUserPk": u.pk });
-        set[role_key.as_str()] = json!("admin");
-        let mut on_insert = json!({ "role": "admin", "active": true, "platformAdmin": false });
-        if attached {
-            set["email"] = json!(u.email);
-            on_insert["name"] = json!(body.name_for(u));
-        } else {
-            set["email"] = json!(body.email);
-            set["name"] = json!(body.name);
-        }
-        stamp(ctx, json!({ "$set": set, "$setOnInsert": on_insert, "$addToSet": { "tenantIds": tenant.id } }))
-    };
-    let audit = InviteAudit {
-        invited: "tenant.admin_invited",
-        attached: "tenant.admin_attached",
-        role: "admin",
-        tenant_slug: Some(tenant.slug.clone()),
-        partner_slug: None,
-    };
-    let mut attributes = Map::new();
-    attributes.insert("tenantSlug".into(), json!(tenant.slug));
-    // Already an admin (or the owner) of this tenant: nothing to grant.
-    let granted = |doc: &Value| {
-        serde_json::from_value::<User>(doc.clone())
-            .is_ok_and(|u| u.belongs_to(&tenant.id) && matches!(u.role_for_tenant(&tenant.id), Some(Role::Admin | Role::Owner)))
-    };
-    let already = |_: &AkUser| Error::conflict(format!("{} is already an admin of this workspace.", body.email));
-    let inv = Invite {
-        email: &body.email,
-        name: &body.name,
-        group,
-        attributes,
-        user_update: &update,
-        audit,
-        check_attach: &|_, _| Ok(()),
-        granted: &granted,
-        already: &already,
-    };
-    invite::run(ctx, &caller, inv, read).await
 }

@@ -1,34 +1,26 @@
-//! Rows 24 and 25: a member's profile and role in one tenant, and the
-//! primary e-mail of a member without a mailbox (the seed's
-//! `updateTenantMember` and `changeMemberPrimaryEmail`).
-//!
-//! Both run on the member prologue of rows 19–23 and write the document
-//! together with its audit event ([`audited`]).
-
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+//! `members-update`: POST /tenants/:slug/members/:user_id/update — change a
+//! member's profile and role in a workspace (docs/api.md row 24).
 
 use crate::access::TenantRule;
-use crate::audit::AuditEvent;
 use crate::authentik::Authentik;
 use crate::ctx::Ctx;
 use crate::data_api::{coll, DataApi};
 use crate::ejson::{to_api_json, ObjectId};
 use crate::models::User;
+use crate::ops::prologue::prologue;
+use crate::ops::saga::{audited, best_effort};
+use crate::ops::tenant::member_not_found;
+use crate::ops::tenant::{event, mailbox_here};
+use crate::ops::user_doc::{has_mailbox, identity, other_members, put_back, put_back_ours, role_as_read, stamp, with_set};
 use crate::ports::Http;
 use crate::problem::Error;
 use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
-use crate::types::{AlternativeEmail, ContactText, Email, MemberRole, PersonName, Role};
-
-use super::prologue::prologue;
-use super::saga::{audited, best_effort};
-use super::tenant::member_not_found;
-use super::tenant::{event, mailbox_here};
-use super::user_doc::{has_mailbox, identity, other_members, put_back, put_back_ours, role_as_read, stamp, with_set};
+use crate::types::{AlternativeEmail, ContactText, MemberRole, PersonName, Role};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
 
 pub const UPDATE: Route = routes::route("members-update");
-pub const CHANGE_EMAIL: Route = routes::route("members-change-email");
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -130,7 +122,7 @@ fn extend(filter: &mut Value, more: Value) {
 /// workspace's last admin when admins demote each other at once). The
 /// database is authoritative; the identity and the mailbox follow
 /// best-effort.
-pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (scope, member, body) = prologue(ctx, req, &UPDATE).json::<UpdateBody>().tenant(TenantRule::AdminsAndPartner).member().await?;
     let (tenant, user) = (&scope.tenant, &member.user);
     let db = ctx.db()?;
@@ -226,100 +218,9 @@ pub async fn update<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
     Ok(ApiResponse::ok(to_api_json(with_set(&member.doc, &set, &ctx.now))))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChangeEmailBody {
-    /// Kept raw so the seed's rules (mailbox, identity) speak before the
-    /// address's own.
-    email: String,
-}
-
-/// The seed's address rule: `local@domain.tld`.
-fn new_address(raw: &str) -> Result<Email, Error> {
-    Email::parse(raw).ok().filter(|e| e.domain().contains('.')).ok_or_else(|| Error::bad_request("Enter a valid email address."))
-}
-
-fn in_use(email: &Email) -> Error {
-    Error::conflict(format!("{email} is already in use."))
-}
-
-/// Row 25. (caller ∥ tenant+domains ∥ member) → (identity ∥ the address
-/// in Authentik ∥ the address in the database) → identity PATCH →
-/// (document ∥ audit): four sequential round trips. Identity first: if it
-/// fails, nothing changes. The document is written only if it still has
-/// the address read (compare-and-set), so of concurrent changes one wins
-/// and the others are `409`s that leave the winner's change alone.
-pub async fn change_email<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
-    let (scope, member, body) =
-        prologue(ctx, req, &CHANGE_EMAIL).json::<ChangeEmailBody>().tenant(TenantRule::AdminsAndPartner).member().await?;
-    let user = &member.user;
-    if has_mailbox(user) {
-        return Err(Error::bad_request(
-            "This member has a mailbox — their primary address is their inbox and can’t be changed here. Add an alias instead.",
-        ));
-    }
-    let pk = identity(user).ok_or_else(|| Error::bad_request("This member isn’t linked to an identity yet."))?;
-    let email = new_address(&body.email)?;
-    if email.as_str() == user.email.trim().to_lowercase() {
-        return Ok(ApiResponse::ok(to_api_json(member.doc)));
-    }
-    let ak = ctx.authentik()?;
-    let db = ctx.db()?;
-
-    // 1) Not taken by anyone else, in Authentik or in the database; the
-    // identity is read for what to put back should the document fail.
-    let (before, holder, local) = futures::join!(
-        ak.get_user(pk),
-        ak.find_user_by_email(email.as_str()),
-        db.find_one(coll::USERS, json!({ "email": email, "_id": { "$ne": user.id } }), Some(json!({ "_id": 1 })))
-    );
-    let before = before?;
-    if holder?.is_some_and(|h| h.uid != user.authentik_subject_id) || local?.is_some() {
-        return Err(in_use(&email));
-    }
-
-    // 2) The identity: sign-in name and address, kept equal.
-    ak.patch_user(pk, json!({ "username": email, "email": email }))
-        .await
-        .map_err(|e| if e.is_taken() { in_use(&email) } else { e.into() })?;
-
-    // 3) The document, if it still has the address read, with the event.
-    let write = async {
-        let filter = json!({ "_id": user.id, "email": user.email });
-        let r = db.update_one(coll::USERS, filter, stamp(ctx, json!({ "$set": { "email": email } })), false).await?;
-        if r.matched == 0 {
-            return Err(in_use(&email));
-        }
-        Ok(())
-    };
-    let event = AuditEvent::user("tenant.user_primary_email_changed", user.authentik_subject_id.as_str(), email.as_str())
-        .tenant(&scope.tenant.slug)
-        .metadata(json!({ "from": user.email, "to": email }));
-    if let Err(e) =
-        audited(ctx, &scope.caller, event, write, || put_back_ours(ctx, &db, &member, &["email"], Some(("email", json!(email))))).await
-    {
-        // The identity follows the document as it now stands: back to what
-        // it was, or to a concurrent winner's address — unless that winner
-        // chose this very address, whose identity change is then its own.
-        let now = db.find_one(coll::USERS, json!({ "_id": user.id }), Some(json!({ "email": 1 }))).await;
-        let stands = now.ok().flatten().and_then(|d| d.get("email").and_then(Value::as_str).map(str::to_owned));
-        let back = match stands.as_deref() {
-            Some(e) if e == email.as_str() => None,
-            Some(e) if e != user.email => Some(json!({ "username": e, "email": e })),
-            _ => Some(json!({ "username": before.username, "email": before.email })),
-        };
-        if let Some(back) = back {
-            best_effort("identity restore", &user.email, async { ak.patch_user(pk, back).await.map(|_| ()) }).await;
-        }
-        return Err(e);
-    }
-    Ok(ApiResponse::ok(to_api_json(with_set(&member.doc, &[("email".into(), json!(email))], &ctx.now))))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ejson::DateTime;
 
     const ACME: &str = "65b000000000000000000001";
 
@@ -397,25 +298,6 @@ mod tests {
         for bad in [json!({"role": "owner"}), json!({"name": {"$ne": ""}}), json!({"phone": 5}), json!({"nick": "x"}), json!({"name": ""})]
         {
             assert!(serde_json::from_value::<UpdateBody>(bad.clone()).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn the_answer_is_the_document_after_the_set() {
-        let doc = json!({"_id": {"$oid": MIA}, "name": "Mia", "tenantRoles": {"x": "admin"}, "other": 1});
-        let set = vec![("name".to_owned(), json!("Mia M")), (format!("tenantRoles.{ACME}"), json!("member"))];
-        let out = with_set(&doc, &set, &DateTime(0));
-        assert_eq!(out["name"], "Mia M");
-        assert_eq!(out["tenantRoles"], json!({"x": "admin", ACME: "member"}));
-        assert_eq!(out["other"], 1);
-        assert_eq!(out["updatedAt"], DateTime(0).ejson());
-    }
-
-    #[test]
-    fn new_addresses_follow_the_seeds_rule() {
-        assert_eq!(new_address(" Jane@Home.Test ").unwrap().as_str(), "jane@home.test");
-        for bad in ["jane", "jane@home", "a b@x.test", "@x.test", ""] {
-            assert_eq!(new_address(bad).unwrap_err().to_string(), "Enter a valid email address.", "{bad}");
         }
     }
 }

@@ -1,15 +1,19 @@
-//! Row 29: a mailbox for a member who has none yet (the seed's
-//! `createMailboxForMember`) — typically the bootstrap admin, who signs
-//! in with a private address. The sign-in identity is left as it is.
-
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+//! `mailbox-create`: POST /tenants/:slug/members/:user_id/mailbox/create —
+//! create a mailbox for a member who has none (docs/api.md row 29).
+//!
+//! For a member who has none yet (the seed's `createMailboxForMember`),
+//! typically the bootstrap admin, who signs in with a private address. The
+//! sign-in identity is left as it is.
 
 use crate::access::TenantRule;
 use crate::audit::AuditEvent;
 use crate::ctx::Ctx;
 use crate::data_api::coll;
 use crate::ejson::to_api_json;
+use crate::ops::prologue::prologue;
+use crate::ops::saga::audited;
+use crate::ops::tenant::pick_domain;
+use crate::ops::user_doc::{has_mailbox, put_back_ours, stamp, with_set};
 use crate::ports::Http;
 use crate::problem::Error;
 use crate::random::temp_password;
@@ -17,11 +21,8 @@ use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
 use crate::stalwart::NewMailbox;
 use crate::types::{DomainName, LocalPart};
-
-use super::prologue::prologue;
-use super::saga::audited;
-use super::tenant::pick_domain;
-use super::user_doc::{has_mailbox, put_back_ours, stamp, with_set};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
 
 pub const CREATE: Route = routes::route("mailbox-create");
 
@@ -47,7 +48,7 @@ struct CreateBody {
 /// the member still has no mailbox (compare-and-set), so of concurrent
 /// creates one wins. Any failure after the mailbox was created deletes it
 /// (this request's mailbox only) before answering.
-pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
+pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse, Error> {
     let (scope, member, body) = prologue(ctx, req, &CREATE).json::<CreateBody>().tenant(TenantRule::AdminsAndPartner).member().await?;
     let user = &member.user;
     if has_mailbox(user) {
@@ -106,24 +107,4 @@ pub async fn create<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiRespon
         "tempPassword": password,
         "user": to_api_json(with_set(&member.doc, &set, &ctx.now)),
     })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::models::User;
-
-    #[test]
-    fn a_mailbox_is_either_handle_when_not_empty() {
-        let user = |extra: Value| -> User {
-            let mut doc = json!({"_id": {"$oid": "65a000000000000000000042"}, "authentikSubjectId": "s"});
-            doc.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-            serde_json::from_value(doc).unwrap()
-        };
-        assert!(has_mailbox(&user(json!({"stalwartAccountId": "m1"}))));
-        assert!(has_mailbox(&user(json!({"mailboxAddress": "a@acme.test"}))));
-        assert!(!has_mailbox(&user(json!({}))));
-        assert!(!has_mailbox(&user(json!({"stalwartAccountId": "", "mailboxAddress": ""}))));
-        assert!(!has_mailbox(&user(json!({"stalwartAccountId": null}))));
-    }
 }

@@ -167,7 +167,7 @@ pub async fn authenticate<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<Cal
 }
 
 async fn load_user<H: Http>(ctx: &Ctx<H>, subject: &Subject) -> Result<Option<User>, Error> {
-    let doc = ctx.db()?.find_one(coll::USERS, json!({ "authentikSubjectId": subject }), None).await?;
+    let doc = ctx.db()?.find_one(coll::USERS, User::by_subject(subject), None).await?;
     Ok(match doc {
         Some(d) => Some(decode(coll::USERS, &d)?),
         None => None,

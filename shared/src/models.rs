@@ -66,6 +66,14 @@ pub struct User {
 }
 
 impl User {
+    /// The field a user document is keyed by: the identity's subject.
+    pub const SUBJECT: &'static str = "authentikSubjectId";
+
+    /// The filter matching the document of `subject`.
+    pub fn by_subject(subject: impl serde::Serialize) -> serde_json::Value {
+        serde_json::json!({ Self::SUBJECT: subject })
+    }
+
     /// `roleForTenant`: the per-tenant role, else the legacy global role.
     pub fn role_for_tenant(&self, tenant: &ObjectId) -> Option<Role> {
         self.tenant_roles.get(&tenant.to_hex()).or(self.role.as_ref()).and_then(|r| Role::parse(r))

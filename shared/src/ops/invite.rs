@@ -26,15 +26,16 @@ use crate::authentik::{AkGroup, AkUser, Authentik, NewUser};
 use crate::caller::Caller;
 use crate::ctx::Ctx;
 use crate::data_api::coll;
+use crate::models::User;
 use crate::ports::Http;
 use crate::problem::Error;
 use crate::random::temp_password;
 use crate::request::{ApiRequest, ApiResponse};
 use crate::types::{Email, PersonName};
 
-use super::saga::{audit_with_id, undo_audit};
+use super::saga::audited;
 use super::undo;
-use super::user_doc::undo_user_doc;
+use super::user_doc::{restore_user_doc, undo_user_doc};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -176,11 +177,11 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, caller: &Caller, inv: Invite<'_>, read: 
 /// version `doc` (every write of it stamps `updatedAt`).
 fn unchanged_since(uid: &str, doc: &Value) -> Value {
     let version = doc.get("updatedAt").cloned().unwrap_or(json!({ "$exists": false }));
-    json!({ "authentikSubjectId": uid, "updatedAt": version })
+    json!({ User::SUBJECT: uid, "updatedAt": version })
 }
 
 async fn upsert_doc<H: Http>(ctx: &Ctx<H>, user: &AkUser, update: Value) -> Result<(), Error> {
-    ctx.db()?.update_one(coll::USERS, json!({ "authentikSubjectId": user.uid }), update, true).await?;
+    ctx.db()?.update_one(coll::USERS, User::by_subject(&user.uid), update, true).await?;
     Ok(())
 }
 
@@ -192,7 +193,7 @@ async fn attach<H: Http>(
     existing: AkUser,
 ) -> Result<ApiResponse, Error> {
     let db = ctx.db()?;
-    let before = db.find_one(coll::USERS, json!({ "authentikSubjectId": existing.uid }), None).await?;
+    let before = db.find_one(coll::USERS, User::by_subject(&existing.uid), None).await?;
     (inv.check_attach)(&existing, before.as_ref())?;
     let granted = before.as_ref().is_some_and(|d| (inv.granted)(d));
     let existing = if granted && !existing.groups.contains(&inv.group) {
@@ -213,48 +214,39 @@ async fn attach<H: Http>(
     if newly_added {
         ak.add_to_group(&inv.group, existing.pk).await?;
     }
-    // The event has a known id, so a write whose answer was lost (it may
-    // be stored) can be undone.
-    let audit_id = ctx.new_object_id();
-    let mut audit_sent = false;
-    let written = async {
-        let update = (inv.user_update)(&existing, true);
-        match &before {
-            Some(doc) => {
-                if db.update_one(coll::USERS, unchanged_since(&existing.uid, doc), update, false).await?.matched == 0 {
-                    // Another request changed the document since we read
-                    // it (an identical invite won): nothing of ours to undo.
-                    return Ok(false);
-                }
+    // The document and the event are written together (`audited`); the
+    // document's undo puts back what was read, only while it still holds
+    // this request's write.
+    let update = (inv.user_update)(&existing, true);
+    let write = async {
+        let ours = match &before {
+            Some(doc) => db.update_one(coll::USERS, unchanged_since(&existing.uid, doc), update, false).await?.matched > 0,
+            // Keyed by the subject: of concurrent attaches of a person
+            // without a document, one inserts it; the others match it.
+            None => db.update_one(coll::USERS, User::by_subject(&existing.uid), update, true).await?.upserted_id.is_some(),
+        };
+        // Not ours: another request changed or inserted the document since
+        // it was read (an identical invite won): its `409`, nothing of ours
+        // to undo, and the event goes again.
+        if ours {
+            Ok(())
+        } else {
+            Err((inv.already)(&existing))
+        }
+    };
+    let event = inv.audit.event(inv, &existing, true, None);
+    let undo_doc = || restore_user_doc(ctx, &existing.uid, before.as_ref());
+    match audited(ctx, caller, event, write, undo_doc).await {
+        Ok(()) => {}
+        // The identical invite that won added the group too.
+        Err(e @ Error::Conflict(_)) => return Err(e),
+        Err(e) => {
+            if newly_added {
+                let what = format!("undo: removing {} from group", existing.pk);
+                let _ = undo::deleted(&what, || ak.remove_from_group(&inv.group, existing.pk)).await;
             }
-            None => {
-                // Keyed by the subject: of concurrent attaches of a person
-                // without a document, one inserts it; the others matched
-                // it and leave the event to that one.
-                let r = db.update_one(coll::USERS, json!({ "authentikSubjectId": existing.uid }), update, true).await?;
-                if r.upserted_id.is_none() {
-                    return Ok(false);
-                }
-            }
+            return Err(e);
         }
-        audit_sent = true;
-        audit_with_id(ctx, caller, inv.audit.event(inv, &existing, true, None), audit_id).await?;
-        Ok::<_, Error>(true)
-    }
-    .await;
-    if let Ok(false) = written {
-        return Err((inv.already)(&existing));
-    }
-    if let Err(e) = written {
-        if audit_sent {
-            undo_audit(ctx, audit_id).await;
-        }
-        undo_user_doc(ctx, &existing.uid, before).await;
-        if newly_added {
-            let what = format!("undo: removing {} from group", existing.pk);
-            let _ = undo::deleted(&what, || ak.remove_from_group(&inv.group, existing.pk)).await;
-        }
-        return Err(e);
     }
     Ok(ApiResponse::created(json!({ "subject": existing.uid, "userId": existing.pk.to_string(), "attached": true })))
 }
@@ -276,12 +268,9 @@ async fn create<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
     )
     .await?;
 
-    // The audit event has a known id, so it can be undone when a step
-    // running beside it fails. Every join below awaits all its branches:
-    // a failure is compensated only once nothing of this request is still
-    // in flight (a dropped call could land after its undo).
-    let audit_id = ctx.new_object_id();
-    let mut audit_sent = false;
+    // Every join below awaits all its branches: a failure is compensated
+    // only once nothing of this request is still in flight (a dropped call
+    // could land after its undo).
     let result = async {
         let (doc, link) = futures::join!(upsert_doc(ctx, &created, (inv.user_update)(&created, false)), ak.recovery_link(created.pk));
         doc?;
@@ -289,7 +278,9 @@ async fn create<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
         let password = link.is_none().then(temp_password);
         let handoff = if link.is_some() { "recovery-link" } else { "temp-password" };
         // The password, its expiry marker (an attribute: another endpoint)
-        // and the audit event are independent of each other.
+        // and the audit event are independent of each other (`audited`).
+        // The handoff has no undo of its own: on any failure the identity
+        // it was made for goes, below.
         let handoff_done = async {
             if let Some(p) = &password {
                 let (set, marked) = futures::join!(ak.set_password(created.pk, p), ak.mark_password_expired(&created));
@@ -298,11 +289,8 @@ async fn create<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
             }
             Ok::<_, Error>(())
         };
-        audit_sent = true;
-        let (handed, event) =
-            futures::join!(handoff_done, audit_with_id(ctx, caller, inv.audit.event(inv, &created, false, Some(handoff)), audit_id));
-        handed?;
-        event?;
+        let event = inv.audit.event(inv, &created, false, Some(handoff));
+        audited(ctx, caller, event, handoff_done, || async { Ok(()) }).await?;
         Ok::<_, Error>((link, password))
     }
     .await;
@@ -318,11 +306,6 @@ async fn create<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
             Ok(ApiResponse::created(body))
         }
         Err(e) => {
-            // Sent, the event may be stored even if its answer was lost
-            // (a timeout): delete it by its id either way.
-            if audit_sent {
-                undo_audit(ctx, audit_id).await;
-            }
             undo_user_doc(ctx, &created.uid, None).await;
             undo_identity(ak, created.pk).await;
             Err(e)

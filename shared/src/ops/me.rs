@@ -15,6 +15,7 @@ use crate::caller::TokenIdentity;
 use crate::ctx::Ctx;
 use crate::data_api::{coll, object_id, DataApi, Find, Stage, UpdateResult};
 use crate::ejson::{to_api_json, DateTime, ObjectId};
+use crate::models::User;
 use crate::ports::Http;
 use crate::problem::Error;
 use crate::request::{ApiRequest, ApiResponse, Route};
@@ -66,7 +67,7 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
 /// in one round trip.
 async fn read_with_partner<H: Http>(db: &DataApi<'_, H>, subject: &Subject) -> Result<Option<Value>, Error> {
     let pipeline = [
-        Stage::Match(json!({ "authentikSubjectId": subject })),
+        Stage::Match(User::by_subject(subject)),
         Stage::Limit(1),
         Stage::Lookup { from: coll::PARTNERS, local_field: "partnerId", foreign_field: "_id", as_field: PARTNER_FIELD },
     ];
@@ -125,7 +126,7 @@ impl SignIn {
     }
 
     fn filter(&self) -> Value {
-        json!({ "authentikSubjectId": self.subject })
+        User::by_subject(&self.subject)
     }
 
     fn update(&self) -> Value {
@@ -166,7 +167,7 @@ impl SignIn {
     fn inserted(&self, id: Value) -> Value {
         let mut doc = Map::new();
         doc.insert("_id".into(), id);
-        doc.insert("authentikSubjectId".into(), json!(self.subject));
+        doc.insert(User::SUBJECT.into(), json!(self.subject));
         doc.extend(self.on_insert.clone());
         doc.insert(PARTNER_FIELD.into(), json!([]));
         self.applied_to(Value::Object(doc))

@@ -30,10 +30,10 @@ pub async fn best_effort(what: &str, who: &str, step: impl Future<Output = Resul
 /// the other is undone (`undo` reverses `change`; the event is deleted) and
 /// that failure is the answer: a change is never answered without its
 /// event, and no event stays for a change that did not happen. A half whose
-/// answer was lost (a timeout, a broken connection) may still have been
-/// stored, so it is undone too. `undo` makes the undo step, which is tried
-/// again while its failure may be passing ([`undo::retried`]), as is the
-/// event's delete.
+/// answer was lost (a timeout, a broken connection) or that a server failed
+/// (`5xx`) may still have been stored, so it is undone too. `undo` makes
+/// the undo step, which is tried again while its failure may be passing
+/// ([`undo::retried`]), as is the event's delete.
 pub async fn audited<H: Http, T, U: Future<Output = Result<(), UpstreamError>>>(
     ctx: &Ctx<H>,
     caller: &Caller,
@@ -49,10 +49,13 @@ pub async fn audited<H: Http, T, U: Future<Output = Result<(), UpstreamError>>>(
         (Ok(out), Ok(_)) => return Ok(out),
         // The change went through; its event did not.
         (Ok(_), Err(e)) => (Error::from(e), true),
-        // The change failed; if its answer was lost, it may have happened.
+        // The change failed; if its answer was lost, or a server failed
+        // (a gateway's 502/504 says nothing of the write behind it), it may
+        // have happened. Only a refusal (4xx) or a failure before any call
+        // says it did not.
         (Err(e), _) => {
-            let unknown = matches!(&e, Error::Upstream(u) if u.outcome_unknown());
-            (e, unknown)
+            let maybe = matches!(&e, Error::Upstream(u) if crate::retry::passing(u));
+            (e, maybe)
         }
     };
     // Both undos are keyed by what this request wrote (the event's id, the
@@ -92,14 +95,14 @@ pub async fn audited_first<H: Http, T>(
 }
 
 /// Records `event` under `id` (see [`undo_audit`]).
-pub async fn audit_with_id<H: Http>(ctx: &Ctx<H>, caller: &Caller, event: AuditEvent, id: ObjectId) -> Result<(), Error> {
+async fn audit_with_id<H: Http>(ctx: &Ctx<H>, caller: &Caller, event: AuditEvent, id: ObjectId) -> Result<(), Error> {
     let mut doc = event.document(caller, &ctx.now);
     doc["_id"] = id.ejson();
     ctx.db()?.insert_one(coll::AUDIT_EVENTS, doc).await?;
     Ok(())
 }
 
-pub async fn undo_audit<H: Http>(ctx: &Ctx<H>, id: ObjectId) {
+async fn undo_audit<H: Http>(ctx: &Ctx<H>, id: ObjectId) {
     let Ok(db) = ctx.db() else { return };
     let what = format!("undo: deleting audit event {}", id.to_hex());
     let _ = undo::retried(&what, || async { db.delete_one(coll::AUDIT_EVENTS, json!({ "_id": id })).await.map(|_| ()) }).await;

@@ -21,17 +21,26 @@ pub fn stamp<H: Http>(ctx: &Ctx<H>, mut update: Value) -> Value {
     update
 }
 
-pub async fn undo_user_doc<H: Http>(ctx: &Ctx<H>, uid: &str, before: Option<Value>) {
-    let Ok(db) = ctx.db() else { return };
-    let (db, before) = (&db, &before);
-    let filter = json!({ "authentikSubjectId": uid });
-    let put_back = || async {
-        match before {
-            Some(doc) => db.replace_one(coll::USERS, filter.clone(), doc.clone(), false).await.map(|_| ()),
-            None => db.delete_one(coll::USERS, filter.clone()).await.map(|_| ()),
+/// Puts the user document of `uid` back as read, once: only while it still
+/// holds this request's write (its `updatedAt`), so a later writer's change
+/// is never undone. `None`: this request inserted it, for an identity that
+/// goes too, so it is deleted.
+pub async fn restore_user_doc<H: Http>(ctx: &Ctx<H>, uid: &str, before: Option<&Value>) -> Result<(), UpstreamError> {
+    // Without the Data API's configuration nothing was written.
+    let Ok(db) = ctx.db() else { return Ok(()) };
+    match before {
+        Some(doc) => {
+            let ours = json!({ User::SUBJECT: uid, "updatedAt": ctx.now.ejson() });
+            db.replace_one(coll::USERS, ours, doc.clone(), false).await.map(|_| ())
         }
-    };
-    let _ = undo::retried(&format!("undo: restoring the user document of {uid}"), put_back).await;
+        None => db.delete_one(coll::USERS, User::by_subject(uid)).await.map(|_| ()),
+    }
+}
+
+/// [`restore_user_doc`], tried again while its failure may be passing.
+pub async fn undo_user_doc<H: Http>(ctx: &Ctx<H>, uid: &str, before: Option<Value>) {
+    let what = format!("undo: restoring the user document of {uid}");
+    let _ = undo::retried(&what, || restore_user_doc(ctx, uid, before.as_ref())).await;
 }
 
 /// The undo of this request's update of the member's document: the `keys`
@@ -108,7 +117,7 @@ pub async fn other_members<H: Http>(
 ) -> Result<Vec<(User, Value)>, Error> {
     let mut q = Find::filter(json!({ "tenantIds": tenant, "_id": { "$ne": except } })).limit(50_000);
     if !full {
-        q = q.project(json!({ "authentikSubjectId": 1, "role": 1, format!("tenantRoles.{tenant}"): 1 }));
+        q = q.project(json!({ User::SUBJECT: 1, "role": 1, format!("tenantRoles.{tenant}"): 1 }));
     }
     let docs = db.find(coll::USERS, q).await?;
     Ok(docs.into_iter().map(|d| Ok((decode::<User>(coll::USERS, &d)?, d))).collect::<Result<_, crate::problem::UpstreamError>>()?)

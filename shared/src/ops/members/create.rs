@@ -8,22 +8,23 @@ use crate::config::ocis_autoprovision;
 use crate::ctx::Ctx;
 use crate::data_api::{coll, object_id, Stage};
 use crate::ejson::ObjectId;
-use crate::models::{Domain, Provisioned};
-use crate::ocis::Ensured;
+use crate::models::{Domain, Provisioned, Tenant, User};
+use crate::ocis::{Ensured, Ocis};
 use crate::ops::invite::{create_identity, undo_identity};
 use crate::ops::prologue::prologue;
-use crate::ops::saga::{audit_with_id, undo_audit};
+use crate::ops::saga::audited;
 use crate::ops::tenant::not_provisioned;
 use crate::ops::tenant::{pick_domain, TenantScope};
 use crate::ops::undo;
-use crate::ops::user_doc::{stamp, undo_user_doc};
+use crate::ops::user_doc::stamp;
 use crate::ports::Http;
 use crate::problem::{Error, UpstreamError};
 use crate::random::temp_password;
 use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
-use crate::stalwart::NewMailbox;
+use crate::stalwart::{NewMailbox, Stalwart};
 use crate::types::{DomainName, Email, LocalPart, MemberRole, PersonName, Role};
+use futures::TryFutureExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -96,6 +97,16 @@ fn duplicate_from_join(joined: &[Value], domain: &Domain, email: &Email, tenant:
     Some(users.iter().any(|u| u.get("tenantIds").is_some_and(holds)))
 }
 
+/// What the request creates a member as, once its rules passed.
+struct NewMember {
+    email: Email,
+    local: LocalPart,
+    domain: Domain,
+    role: Role,
+    name: PersonName,
+    group: String,
+}
+
 /// Row 18. Critical path: (caller ∥ tenant+domains+users at each domain)
 /// → identity → (password ∥ mailbox ∥ file account) → (User ∥ audit):
 /// four sequential round trips (a fifth, the plain duplicate check, only
@@ -104,120 +115,51 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
     let body = req.json::<CreateBody>();
     let stages = body.as_ref().ok().and_then(users_at_each_domain).unwrap_or_default();
     let (scope, body) = prologue(ctx, req, &CREATE).parsed(body).tenant(TenantRule::AdminsAndPartner).joined(stages).scope().await?;
-    let TenantScope { caller, tenant, domains, joined, .. } = scope;
-    let group = tenant.authentik_group_id.clone().ok_or_else(|| not_provisioned(&tenant))?;
-    let domain = pick_domain(&domains, body.domain.as_ref())
-        .ok_or_else(|| Error::bad_request("Add a domain to this workspace before creating users."))?
-        .clone();
-    let local = LocalPart::parse(&body.local_part).map_err(Error::BadRequest)?;
-    let email = Email::parse(&format!("{local}@{}", domain.domain)).map_err(Error::BadRequest)?;
-    let role: Role = body.role.into();
-    let db = ctx.db()?;
-    let duplicate = match duplicate_from_join(&joined, &domain, &email, &tenant.id) {
-        Some(d) => d,
-        None => db.find_one(coll::USERS, json!({ "email": email, "tenantIds": tenant.id }), Some(json!({ "_id": 1 }))).await?.is_some(),
-    };
-    if duplicate {
-        return Err(Error::conflict(format!("{email} already exists in this workspace.")));
-    }
+    let new = check(ctx, &scope, body).await?;
+    let TenantScope { caller, tenant, .. } = &scope;
 
+    // 1) The identity (required); the same password signs in everywhere.
     let ak = ctx.authentik()?;
     let invited_at = ctx.now.to_iso();
     let password = temp_password();
-    // 1) The identity (required); the same password signs in everywhere.
-    let created = create_identity(
-        &ak,
-        NewUser {
-            username: email.as_str(),
-            email: email.as_str(),
-            name: body.name.as_str(),
-            groups: vec![group],
-            attributes: json!({ "tenantSlug": tenant.slug, "invitedBy": caller.actor()["email"], "invitedAt": invited_at }),
-        },
-    )
-    .await
-    .map_err(|e| match e {
+    let identity = NewUser {
+        username: new.email.as_str(),
+        email: new.email.as_str(),
+        name: new.name.as_str(),
+        groups: vec![new.group.clone()],
+        attributes: json!({ "tenantSlug": tenant.slug, "invitedBy": caller.actor()["email"], "invitedAt": invited_at }),
+    };
+    let created = create_identity(&ak, identity).await.map_err(|e| match e {
         // The username is taken: a concurrent identical request won the
         // race (or the address exists outside this workspace's documents).
-        Error::Upstream(u) if u.is_taken() => Error::conflict(format!("{email} already exists in this workspace.")),
+        Error::Upstream(u) if u.is_taken() => Error::conflict(format!("{} already exists in this workspace.", new.email)),
         e => e,
     })?;
 
     // 2) Password, mailbox and file account, concurrently.
     let mail = ctx.stalwart();
     let file_accounts = ctx.ocis().filter(|_| !ocis_autoprovision(ctx.vars()));
-    let mailbox = async {
-        match (&mail, &domain.stalwart_id) {
-            (Some(mail), Some(domain_id)) => {
-                let m = NewMailbox { domain_id, local_part: local.as_str(), full_name: body.name.as_str(), password: &password };
-                match mail.create_mailbox_at(m, email.as_str()).await {
-                    Ok(id) => SideOutcome { status: Provisioned::Ok, id: Some(id), created: true, note: None },
-                    Err(e) => SideOutcome::failed(e),
-                }
-            }
-            _ => SideOutcome::skipped(None),
-        }
-    };
-    let files = async {
-        match &file_accounts {
-            Some(ocis) => match ocis.ensure_user(email.as_str(), body.name.as_str(), email.as_str()).await {
-                Ok(Ensured::Created(id)) => SideOutcome { status: Provisioned::Ok, id: Some(id), created: true, note: None },
-                Ok(Ensured::Existing(id)) => SideOutcome { status: Provisioned::Ok, id: Some(id), created: false, note: None },
-                Err(e) => SideOutcome::failed(e),
-            },
-            None => SideOutcome::skipped(Some("auto-provisions on first sign-in".into())),
-        }
-    };
-    let (pw, mailbox, files) = futures::join!(ak.set_password(created.pk, &password), mailbox, files);
+    let (pw, mailbox, files) = futures::join!(
+        ak.set_password(created.pk, &password),
+        create_mailbox(mail.as_ref(), &new, &password),
+        create_file_account(file_accounts.as_ref(), &new)
+    );
 
-    // 3) The User document and the audit event, concurrently.
+    // 3) The User document and its audit event, concurrently (`audited`:
+    // whichever fails, the other is undone).
     let written = match pw {
         Err(e) => Err(Error::from(e)),
         Ok(()) => {
-            let mut provisioning = json!({ "authentik": "ok", "stalwart": mailbox.status, "ocis": files.status });
-            if mailbox.status == Provisioned::Error {
-                provisioning["stalwartError"] = json!(mailbox.note);
-            }
-            if let Some(n) = &files.note {
-                provisioning["ocisNote"] = json!(n);
-            }
-            let mut set = json!({
-                "email": email, "name": body.name, "mailboxAddress": email,
-                "authentikUserPk": created.pk, "provisioning": provisioning,
-            });
-            set[format!("tenantRoles.{}", tenant.id)] = json!(role);
-            if let Some(id) = &mailbox.id {
-                set["stalwartAccountId"] = json!(id);
-            }
-            if let Some(id) = &files.id {
-                set["ocisUserId"] = json!(id);
-            }
-            let update = stamp(
-                ctx,
-                json!({
-                    "$set": set,
-                    "$setOnInsert": { "role": role, "active": true, "platformAdmin": false },
-                    "$addToSet": { "tenantIds": tenant.id },
-                }),
-            );
-            let event = AuditEvent::user("tenant.user_created", created.uid.as_str(), email.as_str())
+            let db = ctx.db()?;
+            let subject = User::by_subject(&created.uid);
+            let update = stamp(ctx, user_update(&new, tenant, created.pk, &mailbox, &files));
+            let event = AuditEvent::user("tenant.user_created", created.uid.as_str(), new.email.as_str())
                 .tenant(&tenant.slug)
-                .metadata(json!({ "name": body.name, "role": role, "mailbox": mailbox.status, "ocis": files.status }));
-            let audit_id = ctx.new_object_id();
-            let (doc, audited) = futures::join!(
-                db.update_one(coll::USERS, json!({ "authentikSubjectId": created.uid }), update, true),
-                audit_with_id(ctx, &caller, event, audit_id)
-            );
-            match (doc, audited) {
-                (Ok(_), Ok(_)) => Ok(()),
-                (d, a) => {
-                    // Undo both halves: one that failed may still have been
-                    // stored (a timeout loses the answer, not the write),
-                    // and both are keyed by what only this request wrote.
-                    futures::join!(undo_user_doc(ctx, &created.uid, None), undo_audit(ctx, audit_id));
-                    Err(d.map_err(Error::from).err().or(a.err()).expect("one of them failed"))
-                }
-            }
+                .metadata(json!({ "name": new.name, "role": new.role, "mailbox": mailbox.status, "ocis": files.status }));
+            // The document is keyed by the identity this request created:
+            // only this request wrote it, so its undo deletes it.
+            let doc = async { Ok(db.update_one(coll::USERS, subject.clone(), update, true).await.map(|_| ())?) };
+            audited(ctx, caller, event, doc, || db.delete_one(coll::USERS, subject.clone()).map_ok(|_| ())).await
         }
     };
     if let Err(e) = written {
@@ -234,7 +176,7 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
     }
 
     let mut out = json!({
-        "email": email,
+        "email": new.email,
         "tempPassword": password,
         "provisioning": { "authentik": "ok", "stalwart": mailbox.status, "ocis": files.status },
     });
@@ -245,4 +187,77 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
         out["ocisNote"] = json!(n);
     }
     Ok(ApiResponse::created(out))
+}
+
+/// The rules, in the seed's order: the tenant can take members, the domain
+/// (named, else primary, else oldest), the address, and no member of this
+/// tenant has it yet (`409`).
+async fn check<H: Http>(ctx: &Ctx<H>, scope: &TenantScope, body: CreateBody) -> Result<NewMember, Error> {
+    let TenantScope { tenant, domains, joined, .. } = scope;
+    let group = tenant.authentik_group_id.clone().ok_or_else(|| not_provisioned(tenant))?;
+    let domain = pick_domain(domains, body.domain.as_ref())
+        .ok_or_else(|| Error::bad_request("Add a domain to this workspace before creating users."))?
+        .clone();
+    let local = LocalPart::parse(&body.local_part).map_err(Error::BadRequest)?;
+    let email = Email::parse(&format!("{local}@{}", domain.domain)).map_err(Error::BadRequest)?;
+    let duplicate = match duplicate_from_join(joined, &domain, &email, &tenant.id) {
+        Some(d) => d,
+        None => {
+            let filter = json!({ "email": email, "tenantIds": tenant.id });
+            ctx.db()?.find_one(coll::USERS, filter, Some(json!({ "_id": 1 }))).await?.is_some()
+        }
+    };
+    if duplicate {
+        return Err(Error::conflict(format!("{email} already exists in this workspace.")));
+    }
+    Ok(NewMember { email, local, domain, role: body.role.into(), name: body.name, group })
+}
+
+/// The mailbox, best-effort: skipped without mail or a mail domain.
+async fn create_mailbox<H: Http>(mail: Option<&Stalwart<'_, H>>, new: &NewMember, password: &str) -> SideOutcome {
+    let (Some(mail), Some(domain_id)) = (mail, &new.domain.stalwart_id) else { return SideOutcome::skipped(None) };
+    let m = NewMailbox { domain_id, local_part: new.local.as_str(), full_name: new.name.as_str(), password };
+    match mail.create_mailbox_at(m, new.email.as_str()).await {
+        Ok(id) => SideOutcome { status: Provisioned::Ok, id: Some(id), created: true, note: None },
+        Err(e) => SideOutcome::failed(e),
+    }
+}
+
+/// The file account, best-effort: skipped when OCIS provisions accounts
+/// itself on first sign-in; an existing one is used, not created.
+async fn create_file_account<H: Http>(ocis: Option<&Ocis<'_, H>>, new: &NewMember) -> SideOutcome {
+    let Some(ocis) = ocis else { return SideOutcome::skipped(Some("auto-provisions on first sign-in".into())) };
+    match ocis.ensure_user(new.email.as_str(), new.name.as_str(), new.email.as_str()).await {
+        Ok(Ensured::Created(id)) => SideOutcome { status: Provisioned::Ok, id: Some(id), created: true, note: None },
+        Ok(Ensured::Existing(id)) => SideOutcome { status: Provisioned::Ok, id: Some(id), created: false, note: None },
+        Err(e) => SideOutcome::failed(e),
+    }
+}
+
+/// The `User` document's upsert: keyed by the new identity; an existing
+/// person's global fields are only seeded on insert.
+fn user_update(new: &NewMember, tenant: &Tenant, pk: i64, mailbox: &SideOutcome, files: &SideOutcome) -> Value {
+    let mut provisioning = json!({ "authentik": "ok", "stalwart": mailbox.status, "ocis": files.status });
+    if mailbox.status == Provisioned::Error {
+        provisioning["stalwartError"] = json!(mailbox.note);
+    }
+    if let Some(n) = &files.note {
+        provisioning["ocisNote"] = json!(n);
+    }
+    let mut set = json!({
+        "email": new.email, "name": new.name, "mailboxAddress": new.email,
+        "authentikUserPk": pk, "provisioning": provisioning,
+    });
+    set[format!("tenantRoles.{}", tenant.id)] = json!(new.role);
+    if let Some(id) = &mailbox.id {
+        set["stalwartAccountId"] = json!(id);
+    }
+    if let Some(id) = &files.id {
+        set["ocisUserId"] = json!(id);
+    }
+    json!({
+        "$set": set,
+        "$setOnInsert": { "role": new.role, "active": true, "platformAdmin": false },
+        "$addToSet": { "tenantIds": tenant.id },
+    })
 }

@@ -136,7 +136,7 @@ struct Target {
 async fn read_target<H: Http>(ctx: &Ctx<H>, subject: Option<&Subject>) -> Result<Option<Target>, Error> {
     let Some(subject) = subject else { return Ok(None) };
     let pipeline = [
-        Stage::Match(json!({ "authentikSubjectId": subject })),
+        Stage::Match(User::by_subject(subject)),
         Stage::Limit(1),
         Stage::LookupPipeline {
             from: coll::PARTNERS,

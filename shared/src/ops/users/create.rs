@@ -5,6 +5,7 @@ use crate::audit::AuditEvent;
 use crate::ctx::Ctx;
 use crate::data_api::coll;
 use crate::ejson::to_api_json;
+use crate::models::User;
 use crate::ops::prologue::prologue;
 use crate::ops::saga::audited;
 use crate::ports::Http;
@@ -42,11 +43,7 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
     let reads = async {
         let body = parsed.as_ref().ok()?;
         let taken = async {
-            Ok::<_, Error>(
-                ctx.db()?
-                    .find_one(coll::USERS, json!({ "authentikSubjectId": body.authentik_subject_id }), Some(json!({ "_id": 1 })))
-                    .await?,
-            )
+            Ok::<_, Error>(ctx.db()?.find_one(coll::USERS, User::by_subject(&body.authentik_subject_id), Some(json!({ "_id": 1 }))).await?)
         };
         Some(futures::join!(taken, read_tenants(ctx, Some(body.tenant_slugs.clone()))))
     };
@@ -68,7 +65,7 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
     let now = ctx.now.ejson();
     let mut doc = json!({
         "_id": id,
-        "authentikSubjectId": subject,
+        User::SUBJECT: subject,
         "email": body.email,
         "name": body.name,
         "role": role,
@@ -91,7 +88,7 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
     // of concurrent creates of one person (a double click) one inserts and
     // the others find it taken.
     let write = async {
-        match db.insert_unless_exists(coll::USERS, json!({ "authentikSubjectId": subject }), doc.clone()).await? {
+        match db.insert_unless_exists(coll::USERS, User::by_subject(subject), doc.clone()).await? {
             true => Ok(()),
             false => Err(already_exists(subject)),
         }

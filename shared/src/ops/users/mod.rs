@@ -31,7 +31,7 @@ fn user_not_found(subject: &str) -> Error {
 }
 
 async fn find_by_subject<H: Http>(db: &DataApi<'_, H>, subject: &Subject) -> Result<(User, Value), Error> {
-    db.find_one_as::<User>(coll::USERS, json!({ "authentikSubjectId": subject })).await?.ok_or_else(|| user_not_found(subject.as_str()))
+    db.find_one_as::<User>(coll::USERS, User::by_subject(subject)).await?.ok_or_else(|| user_not_found(subject.as_str()))
 }
 
 /// The user the path names, read concurrently with the caller (a read:

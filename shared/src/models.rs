@@ -5,10 +5,91 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::ejson::{DateTime, Int, ObjectId};
 use crate::types::Role;
+
+/// A closed set of names a document stores as strings (a role, a status).
+pub trait Named: Copy + Sized {
+    fn parse(s: &str) -> Option<Self>;
+    fn as_str(self) -> &'static str;
+}
+
+impl Named for Role {
+    fn parse(s: &str) -> Option<Self> {
+        Role::parse(s)
+    }
+    fn as_str(self) -> &'static str {
+        Role::as_str(self)
+    }
+}
+
+/// A stored name, read leniently: a document written by hand or by another
+/// version may hold a value this one does not know. It is kept as read (a
+/// compare-and-set or a put-back writes it back exactly) and counts as none
+/// of the known ones; it is never a reason to fail a read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stored<T> {
+    Known(T),
+    Unknown(String),
+}
+
+impl<T: Named> Stored<T> {
+    /// The known value, if it is one.
+    pub fn known(&self) -> Option<T> {
+        match self {
+            Stored::Known(t) => Some(*t),
+            Stored::Unknown(_) => None,
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        match self {
+            Stored::Known(t) => t.as_str(),
+            Stored::Unknown(s) => s,
+        }
+    }
+}
+
+impl<T: Named> Serialize for Stored<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de, T: Named> Deserialize<'de> for Stored<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Ok(T::parse(&raw).map(Stored::Known).unwrap_or(Stored::Unknown(raw)))
+    }
+}
+
+/// A workspace's `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TenantStatus {
+    Active,
+    Pending,
+    Suspended,
+    Deleted,
+}
+
+impl TenantStatus {
+    pub const ALL: [TenantStatus; 4] = [TenantStatus::Active, TenantStatus::Pending, TenantStatus::Suspended, TenantStatus::Deleted];
+}
+
+impl Named for TenantStatus {
+    fn parse(s: &str) -> Option<Self> {
+        TenantStatus::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            TenantStatus::Active => "active",
+            TenantStatus::Pending => "pending",
+            TenantStatus::Suspended => "suspended",
+            TenantStatus::Deleted => "deleted",
+        }
+    }
+}
 
 /// `#[serde(default = …)]` of flags that are on unless stored off.
 pub(crate) fn yes() -> bool {
@@ -39,12 +120,12 @@ pub struct User {
     pub name: String,
     /// Global (legacy) role, the fallback of [`User::role_for_tenant`].
     #[serde(default)]
-    pub role: Option<String>,
+    pub role: Option<Stored<Role>>,
     #[serde(default)]
     pub tenant_ids: Vec<ObjectId>,
     /// Per-tenant roles, keyed by tenant id hex.
     #[serde(default)]
-    pub tenant_roles: BTreeMap<String, String>,
+    pub tenant_roles: BTreeMap<String, Stored<Role>>,
     #[serde(default)]
     pub platform_admin: bool,
     #[serde(default = "yes")]
@@ -76,7 +157,7 @@ impl User {
 
     /// `roleForTenant`: the per-tenant role, else the legacy global role.
     pub fn role_for_tenant(&self, tenant: &ObjectId) -> Option<Role> {
-        self.tenant_roles.get(&tenant.to_hex()).or(self.role.as_ref()).and_then(|r| Role::parse(r))
+        self.tenant_roles.get(&tenant.to_hex()).or(self.role.as_ref()).and_then(Stored::known)
     }
 
     pub fn belongs_to(&self, tenant: &ObjectId) -> bool {
@@ -89,7 +170,7 @@ impl User {
     }
 
     pub fn global_role(&self) -> Option<Role> {
-        self.role.as_deref().and_then(Role::parse)
+        self.role.as_ref().and_then(Stored::known)
     }
 }
 
@@ -102,7 +183,7 @@ pub struct Tenant {
     #[serde(default)]
     pub name: String,
     #[serde(default)]
-    pub status: Option<String>,
+    pub status: Option<Stored<TenantStatus>>,
     #[serde(default)]
     pub partner_id: Option<ObjectId>,
     #[serde(default)]
@@ -111,7 +192,7 @@ pub struct Tenant {
 
 impl Tenant {
     pub fn is_deleted(&self) -> bool {
-        self.status.as_deref() == Some("deleted")
+        self.status.as_ref().and_then(Stored::known) == Some(TenantStatus::Deleted)
     }
 }
 
@@ -162,5 +243,23 @@ mod tests {
         assert!(u.active, "active defaults to true as in the schema");
         assert_eq!(u.authentik_user_pk, Some(Int(7)));
         assert!(u.partner_scope().is_none());
+    }
+
+    #[test]
+    fn a_stored_name_this_version_does_not_know_is_kept_as_read() {
+        let t1 = "65b000000000000000000001";
+        let u: User = serde_json::from_value(json!({
+            "_id": {"$oid": "65a000000000000000000001"}, "authentikSubjectId": "s",
+            "role": "Superuser", "tenantRoles": {t1: "owner"}
+        }))
+        .unwrap();
+        assert_eq!(u.role, Some(Stored::Unknown("Superuser".into())));
+        assert_eq!(u.global_role(), None, "an unknown role grants nothing");
+        assert_eq!(serde_json::to_value(&u.role).unwrap(), json!("Superuser"), "written back exactly");
+        assert_eq!(u.tenant_roles[t1], Stored::Known(Role::Owner));
+        let tenant: Tenant = serde_json::from_value(json!({"_id": {"$oid": t1}, "slug": "acme", "status": "archived"})).unwrap();
+        assert!(!tenant.is_deleted());
+        let gone: Tenant = serde_json::from_value(json!({"_id": {"$oid": t1}, "slug": "acme", "status": "deleted"})).unwrap();
+        assert!(gone.is_deleted());
     }
 }

@@ -11,7 +11,7 @@ use crate::audit::AuditEvent;
 use crate::ctx::Ctx;
 use crate::data_api::{coll, DataApi};
 use crate::ejson::{to_api_json, DateTime, ObjectId};
-use crate::models::User;
+use crate::models::{Stored, User};
 use crate::ops::prologue::prologue;
 use crate::ops::saga::audited;
 use crate::ops::tenant::member_not_found;
@@ -46,7 +46,7 @@ pub fn role_back(tenant: &ObjectId, was: Option<&str>) -> Value {
 /// failure does not stop the others).
 async fn roles_back<H: Http>(db: &DataApi<'_, H>, tenant: &ObjectId, users: &[&User]) {
     let writes = users.iter().map(|u| async move {
-        let back = role_back(tenant, role_entry(u, tenant).as_deref());
+        let back = role_back(tenant, role_entry(u, tenant).as_ref().map(Stored::as_str));
         let what = format!("undo: restoring the role of {}", u.email);
         let _ = super::undo::retried(&what, || async {
             db.update_one(coll::USERS, json!({ "_id": u.id }), back.clone(), false).await.map(|_| ())

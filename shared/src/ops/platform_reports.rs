@@ -3,6 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::data_api::{coll, Sort, Stage};
+use crate::models::{Named, TenantStatus};
 use crate::ops::prologue::prologue;
 use crate::ports::Http;
 use crate::problem::Error;
@@ -12,9 +13,6 @@ use crate::routes;
 use serde_json::{json, Value};
 
 pub const REPORTS: Route = routes::route("platform-reports");
-
-/// The statuses counted (the seed's `statusCounts`); `total` counts every tenant.
-const STATUSES: [&str; 4] = ["active", "pending", "suspended", "deleted"];
 
 /// Row 8: tenants by status, revenue by plan, totals, the top 10
 /// subscriptions by monthly amount and signups per month — two pipelines
@@ -45,13 +43,19 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
     let db = ctx.db()?;
     let (t, s) = futures::join!(db.aggregate(coll::TENANTS, &tenants), db.aggregate(coll::SUBSCRIPTIONS, &subscriptions));
     let (t, s) = (t?, s?);
-    let mut counts = json!({ "active": 0, "pending": 0, "suspended": 0, "deleted": 0, "total": 0 });
+    // The statuses counted (the seed's `statusCounts`), each from 0;
+    // `total` counts every tenant, whatever its status.
+    let mut counts = json!({});
+    for st in TenantStatus::ALL {
+        counts[st.as_str()] = json!(0);
+    }
+    counts["total"] = json!(0);
     let mut total = 0;
     for g in facet(&t, "status") {
         let n = int_of(g, "n");
         total += n;
-        if let Some(status) = g.get("_id").and_then(Value::as_str).filter(|st| STATUSES.contains(st)) {
-            counts[status] = json!(n);
+        if let Some(status) = g.get("_id").and_then(Value::as_str).and_then(TenantStatus::parse) {
+            counts[status.as_str()] = json!(n);
         }
     }
     counts["total"] = json!(total);

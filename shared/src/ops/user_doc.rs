@@ -7,9 +7,10 @@ use crate::authentik::Authentik;
 use crate::ctx::Ctx;
 use crate::data_api::{coll, decode, DataApi, Find};
 use crate::ejson::{DateTime, ObjectId};
-use crate::models::User;
+use crate::models::{Stored, User};
 use crate::ports::Http;
 use crate::problem::{Error, UpstreamError};
+use crate::types::Role;
 
 use super::tenant::Member;
 use super::undo;
@@ -167,7 +168,7 @@ pub fn role_as_read(user: &User, tenant: &ObjectId) -> Value {
 
 /// What a user's role entry in `tenant` was, to put it back exactly: the
 /// value, or its absence (the legacy `role` applied).
-pub fn role_entry(user: &User, tenant: &ObjectId) -> Option<String> {
+pub fn role_entry(user: &User, tenant: &ObjectId) -> Option<Stored<Role>> {
     user.tenant_roles.get(&tenant.to_hex()).cloned()
 }
 

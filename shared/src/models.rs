@@ -97,7 +97,7 @@ pub(crate) fn yes() -> bool {
 }
 
 /// What `User.provisioning.<system>` says of one system's account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Provisioned {
     /// The account exists.

@@ -20,10 +20,20 @@ pub struct Operation {
     pub body: Option<&'static str>,
     /// Its success status.
     pub status: u16,
+    /// The OpenAPI schema of its answer, when it has a fixed shape
+    /// (`ops::answers`).
+    pub answer: Option<&'static str>,
 }
 
 const fn op(component: &'static str, route: Route, callers: &'static str, body: Option<&'static str>, status: u16) -> Operation {
-    Operation { component, route, callers, body, status }
+    Operation { component, route, callers, body, status, answer: None }
+}
+
+impl Operation {
+    /// This operation answers `schema` (one of `ops::answers`).
+    const fn answers(self, schema: &'static str) -> Operation {
+        Operation { answer: Some(schema), ..self }
+    }
 }
 
 /// docs/api.md's rows 1–32, in order.
@@ -34,31 +44,35 @@ pub const TABLE: &[Operation] = &[
     op("users-create", Route::post("/users/create"), "P", Some("CreateUser"), 201),
     op("users-update", Route::post("/users/:subject/update"), "P", Some("UpdateUser"), 200),
     op("users-deactivate", Route::post("/users/:subject/deactivate"), "P", None, 204),
-    op("operators-invite", Route::post("/platform/operators/invite"), "P", Some("Invite"), 201),
+    op("operators-invite", Route::post("/platform/operators/invite"), "P", Some("Invite"), 201).answers("Invited"),
     op("platform-reports", Route::get("/platform/reports"), "P", None, 200),
     op("partner-users-list", Route::get("/partners/:slug/users"), "P", None, 200),
-    op("partner-users-invite", Route::post("/partners/:slug/users/invite"), "P, PA of that partner", Some("Invite"), 201),
+    op("partner-users-invite", Route::post("/partners/:slug/users/invite"), "P, PA of that partner", Some("Invite"), 201)
+        .answers("Invited"),
     op("partner-team", Route::get("/users/me/partner/users"), "PS", None, 200),
-    op("partner-team-remove", Route::post("/users/me/partner/users/:subject/remove"), "PA", None, 200),
+    op("partner-team-remove", Route::post("/users/me/partner/users/:subject/remove"), "PA", None, 200).answers("Removed"),
     op("partner-tenants", Route::get("/users/me/partner/tenants"), "PS (scoped staff: only their workspaces)", None, 200),
     op("partner-activity", Route::get("/users/me/partner/activity"), "PA, unscoped PS", None, 200),
     op("partner-mrr", Route::get("/users/me/partner/mrr"), "PA, unscoped PS", None, 200),
     op("partner-reports", Route::get("/users/me/partner/reports"), "PA, unscoped PS", None, 200),
     op("members-list", Route::get("/tenants/:slug/members"), "P, TA, PT", None, 200),
-    op("members-create", Route::post("/tenants/:slug/members/create"), "P, TA, PT", Some("CreateMember"), 201),
+    op("members-create", Route::post("/tenants/:slug/members/create"), "P, TA, PT", Some("CreateMember"), 201).answers("MemberCreated"),
     op("members-remove", Route::post("/tenants/:slug/members/:user_id/remove"), "P, TA, PT", None, 204),
     op("members-suspend", Route::post("/tenants/:slug/members/:user_id/suspend"), "P, TA, PT", None, 204),
     op("members-resume", Route::post("/tenants/:slug/members/:user_id/resume"), "P, TA, PT", None, 204),
-    op("members-logout", Route::post("/tenants/:slug/members/:user_id/logout"), "P, TA, PT", None, 200),
-    op("members-reset-password", Route::post("/tenants/:slug/members/:user_id/reset-password"), "P, TA, PT", None, 200),
+    op("members-logout", Route::post("/tenants/:slug/members/:user_id/logout"), "P, TA, PT", None, 200).answers("SessionsEnded"),
+    op("members-reset-password", Route::post("/tenants/:slug/members/:user_id/reset-password"), "P, TA, PT", None, 200)
+        .answers("PasswordReset"),
     op("members-update", Route::post("/tenants/:slug/members/:user_id/update"), "P, TA, PT", Some("UpdateMember"), 200),
     op("members-change-email", Route::post("/tenants/:slug/members/:user_id/change-email"), "P, TA, PT", Some("ChangeEmail"), 200),
-    op("aliases-list", Route::get("/tenants/:slug/members/:user_id/aliases"), "P, TA, PT", None, 200),
-    op("aliases-add", Route::post("/tenants/:slug/members/:user_id/aliases/add"), "P, TA, PT", Some("AddAlias"), 200),
-    op("aliases-remove", Route::post("/tenants/:slug/members/:user_id/aliases/remove"), "P, TA, PT", Some("RemoveAlias"), 200),
-    op("mailbox-create", Route::post("/tenants/:slug/members/:user_id/mailbox/create"), "P, TA, PT", Some("CreateMailbox"), 201),
+    op("aliases-list", Route::get("/tenants/:slug/members/:user_id/aliases"), "P, TA, PT", None, 200).answers("Aliases"),
+    op("aliases-add", Route::post("/tenants/:slug/members/:user_id/aliases/add"), "P, TA, PT", Some("AddAlias"), 200).answers("Aliases"),
+    op("aliases-remove", Route::post("/tenants/:slug/members/:user_id/aliases/remove"), "P, TA, PT", Some("RemoveAlias"), 200)
+        .answers("Aliases"),
+    op("mailbox-create", Route::post("/tenants/:slug/members/:user_id/mailbox/create"), "P, TA, PT", Some("CreateMailbox"), 201)
+        .answers("MailboxCreated"),
     op("ownership-transfer", Route::post("/tenants/:slug/ownership/transfer"), "P, TA, PT", Some("TransferOwnership"), 200),
-    op("tenant-admins-invite", Route::post("/tenants/:slug/admins/invite"), "P, PT", Some("Invite"), 201),
+    op("tenant-admins-invite", Route::post("/tenants/:slug/admins/invite"), "P, PT", Some("Invite"), 201).answers("Invited"),
     op("openapi", Route::get("/openapi.json"), "anyone, no token", None, 200),
 ];
 

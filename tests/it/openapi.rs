@@ -165,3 +165,68 @@ fn every_table_row_is_a_component_in_functions() {
         assert!(lib.starts_with(&format!("//! {head}")), "functions/{}/src/lib.rs starts `//! {head}`", o.component);
     }
 }
+
+/// The answers `/openapi.json` gives a fixed shape (`ops::answers`) are
+/// what the routes really send: one real answer of each such route,
+/// validated against the schema the served document publishes for it.
+#[tokio::test]
+async fn each_fixed_shape_answer_matches_its_published_schema() {
+    let env = Env::start().await;
+    let doc = env.call("GET", "/openapi.json", None, None).await.json();
+    let member = ACME_MEMBER.id;
+    let calls: Vec<(&str, Resp)> = vec![
+        (
+            "members-create",
+            env.post("/tenants/acme/members/create", &ACME_OWNER, json!({"name": "Val Id", "localPart": "val", "role": "member"})).await,
+        ),
+        ("members-reset-password", env.post(&format!("/tenants/acme/members/{member}/reset-password"), &ACME_OWNER, json!({})).await),
+        ("members-logout", env.post(&format!("/tenants/acme/members/{member}/logout"), &ACME_OWNER, json!({})).await),
+        ("aliases-list", env.call("GET", &format!("/tenants/acme/members/{member}/aliases"), Some(&env.token(&ACME_OWNER)), None).await),
+        (
+            "aliases-add",
+            env.post(
+                &format!("/tenants/acme/members/{member}/aliases/add"),
+                &ACME_OWNER,
+                json!({"localPart": "val.alias", "domain": "acme.test"}),
+            )
+            .await,
+        ),
+        (
+            "operators-invite",
+            env.post("/platform/operators/invite", &OPERATOR, json!({"name": "New Op", "email": "new.op@dezky.test"})).await,
+        ),
+        (
+            "tenant-admins-invite",
+            env.post("/tenants/acme/admins/invite", &OPERATOR, json!({"name": "Mia", "email": ACME_MEMBER.email})).await,
+        ),
+        (
+            "partner-team-remove",
+            env.post(&format!("/users/me/partner/users/{}/remove", NORTHWIND_STAFF.sub), &NORTHWIND_OWNER, json!({})).await,
+        ),
+        (
+            "mailbox-create",
+            env.post(
+                &format!("/tenants/acme/members/{}/mailbox/create", ACME_INACTIVE_ADMIN.id),
+                &ACME_OWNER,
+                json!({"localPart": "ivan.box"}),
+            )
+            .await,
+        ),
+    ];
+    let mut checked = BTreeSet::new();
+    for (component, r) in calls {
+        let op = TABLE.iter().find(|o| o.component == component).unwrap();
+        assert_eq!(r.status, op.status, "{component}: {}", r.text);
+        let name = op.answer.unwrap_or_else(|| panic!("{component} publishes no answer schema"));
+        // The schema as published, its references resolved in the document.
+        let schema = json!({ "$ref": format!("#/components/schemas/{name}"), "components": doc["components"] });
+        let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let body = r.json();
+        let errors: Vec<String> = validator.iter_errors(&body).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{component}'s answer does not match {name}:\n{}\n{body}", errors.join("\n"));
+        checked.insert(name);
+    }
+    let published: BTreeSet<&str> = TABLE.iter().filter_map(|o| o.answer).collect();
+    let unchecked: Vec<_> = published.difference(&checked).collect();
+    assert!(unchecked.is_empty(), "answer schemas no real answer was checked against: {unchecked:?}");
+}

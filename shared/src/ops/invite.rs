@@ -33,6 +33,7 @@ use crate::random::temp_password;
 use crate::request::{ApiRequest, ApiResponse};
 use crate::types::{Email, PersonName};
 
+use super::answers::{answer, Invited};
 use super::saga::audited;
 use super::undo;
 use super::user_doc::{restore_user_doc, undo_user_doc};
@@ -248,7 +249,8 @@ async fn attach<H: Http>(
             return Err(e);
         }
     }
-    Ok(ApiResponse::created(json!({ "subject": existing.uid, "userId": existing.pk.to_string(), "attached": true })))
+    let out = Invited { subject: existing.uid, user_id: existing.pk.to_string(), link: None, temp_password: None, attached: Some(true) };
+    Ok(answer(201, &out))
 }
 
 async fn create<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, inv: &Invite<'_>) -> Result<ApiResponse, Error> {
@@ -295,15 +297,9 @@ async fn create<H: Http>(ctx: &Ctx<H>, caller: &Caller, ak: &Authentik<'_, H>, i
     }
     .await;
     match result {
-        Ok((link, password)) => {
-            let mut body = json!({ "subject": created.uid, "userId": created.pk.to_string() });
-            if let Some(l) = link {
-                body["link"] = json!(l);
-            }
-            if let Some(p) = password {
-                body["tempPassword"] = json!(p);
-            }
-            Ok(ApiResponse::created(body))
+        Ok((link, temp_password)) => {
+            let out = Invited { subject: created.uid, user_id: created.pk.to_string(), link, temp_password, attached: None };
+            Ok(answer(201, &out))
         }
         Err(e) => {
             undo_user_doc(ctx, &created.uid, None).await;

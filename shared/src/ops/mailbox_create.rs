@@ -10,6 +10,7 @@ use crate::audit::AuditEvent;
 use crate::ctx::Ctx;
 use crate::data_api::coll;
 use crate::ejson::to_api_json;
+use crate::ops::answers::{answer, MailboxCreated};
 use crate::ops::prologue::prologue;
 use crate::ops::saga::audited;
 use crate::ops::tenant::pick_domain;
@@ -102,9 +103,7 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
         let _ = super::undo::deleted(&format!("undo: deleting mailbox {id}"), || mail.delete_mailbox(&id)).await;
         return Err(e);
     }
-    Ok(ApiResponse::created(json!({
-        "email": email,
-        "tempPassword": password,
-        "user": to_api_json(with_set(&member.doc, &set, &ctx.now)),
-    })))
+    // A stored document is an object.
+    let user = to_api_json(with_set(&member.doc, &set, &ctx.now)).as_object().cloned().unwrap_or_default();
+    Ok(answer(201, &MailboxCreated { email: email.to_string(), temp_password: password, user }))
 }

@@ -20,6 +20,7 @@
 // other module holds routes only and imports from these alone (a test
 // below holds that).
 pub mod aliases;
+pub mod answers;
 pub mod invite;
 pub mod mailbox_create;
 pub mod me;
@@ -67,7 +68,7 @@ mod tests {
     }
 
     /// The modules that hold what several routes share.
-    const MACHINERY: &[&str] = &["prologue", "tenant", "invite", "saga", "user_doc", "undo"];
+    const MACHINERY: &[&str] = &["answers", "prologue", "tenant", "invite", "saga", "user_doc", "undo"];
 
     fn ops_dir() -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ops")

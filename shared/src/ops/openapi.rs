@@ -10,6 +10,7 @@ use crate::problem::Error;
 use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes::{self, Operation};
 
+use super::answers;
 use super::prologue::prologue;
 
 pub const ROUTE: Route = routes::route("openapi");
@@ -28,7 +29,7 @@ fn schemas() -> Value {
     let member_role = json!({ "type": "string", "enum": ["admin", "member"] });
     let slugs = json!({ "type": "array", "items": { "type": "string" } });
     let email = json!({ "type": "string", "format": "email" });
-    json!({
+    let mut all = json!({
         "Problem": {
             "type": "object",
             "required": ["type", "title", "status", "detail"],
@@ -51,14 +52,19 @@ fn schemas() -> Value {
         "RemoveAlias": object(&["address"], &[("address", string())]),
         "CreateMailbox": object(&["localPart"], &[("localPart", string()), ("domain", string())]),
         "TransferOwnership": object(&["userId"], &[("userId", string())]),
-    })
+    });
+    // The answers', derived from the types the routes answer with.
+    for (name, schema) in answers::schemas() {
+        all[name.as_str()] = schema;
+    }
+    all
 }
 
 /// The whole document.
 pub fn document() -> Value {
     let mut paths = Map::new();
     for operation in routes::TABLE {
-        let Operation { component, callers: who, body, status, .. } = operation;
+        let Operation { component, callers: who, body, status, answer, .. } = operation;
         let path = operation.openapi_path();
         let mut params: Vec<Value> = path
             .split('/')
@@ -74,10 +80,13 @@ pub fn document() -> Value {
         let problem_ref = json!({ "$ref": "#/components/schemas/Problem" });
         let problem = json!({ "description": "Problem", "content": { "application/problem+json": { "schema": problem_ref } } });
         let mut responses = Map::new();
-        let ok = if *status == 204 {
-            json!({ "description": "Done" })
-        } else {
-            json!({ "description": "Success", "content": { "application/json": { "schema": {} } } })
+        let ok = match (status, answer) {
+            (204, _) => json!({ "description": "Done" }),
+            (_, Some(schema)) => {
+                let schema_ref = json!({ "$ref": format!("#/components/schemas/{schema}") });
+                json!({ "description": "Success", "content": { "application/json": { "schema": schema_ref } } })
+            }
+            _ => json!({ "description": "Success", "content": { "application/json": { "schema": {} } } }),
         };
         responses.insert(status.to_string(), ok);
         let errors: &[u16] = if *component == "openapi" { &[] } else { &[400, 401, 403, 404, 405, 409, 413, 502, 503, 504] };

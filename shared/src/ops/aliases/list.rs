@@ -3,6 +3,7 @@
 
 use crate::access::TenantRule;
 use crate::ctx::Ctx;
+use crate::ops::answers::answer;
 use crate::ops::prologue::prologue;
 use crate::ops::tenant::mailbox_here;
 use crate::ports::Http;
@@ -25,5 +26,5 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
             view(&member, &scope.domains, Some(account.as_ref().map(|(a, _)| a)))
         }
     };
-    Ok(ApiResponse::ok(out))
+    Ok(answer(200, &out))
 }

@@ -14,11 +14,12 @@ pub mod list;
 pub mod remove;
 
 use crate::models::Domain;
+use crate::ops::answers::Aliases;
 use crate::ops::tenant::{Member, TenantScope};
 use crate::ports::Http;
 use crate::problem::Error;
 use crate::stalwart::{Account, Stalwart};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// How many times a change is decided again after a concurrent change to
 /// the mail server's accounts (JMAP `stateMismatch`) before giving up.
@@ -27,11 +28,11 @@ const ATTEMPTS: usize = 5;
 /// The seed's alias view `{hasMailbox, primary, aliases}`. `account` is
 /// `None` for no mailbox here (or mail off), `Some(None)` for a mailbox
 /// the mail server no longer has.
-pub fn view(member: &Member, domains: &[Domain], account: Option<Option<&Account>>) -> Value {
+pub fn view(member: &Member, domains: &[Domain], account: Option<Option<&Account>>) -> Aliases {
     let primary = member.user.mailbox_address.clone().filter(|a| !a.is_empty()).unwrap_or_else(|| member.user.email.clone());
     match account {
-        None => json!({ "hasMailbox": false, "primary": primary, "aliases": [] }),
-        Some(None) => json!({ "hasMailbox": true, "primary": primary, "aliases": [] }),
+        None => Aliases { has_mailbox: false, primary, aliases: vec![] },
+        Some(None) => Aliases { has_mailbox: true, primary, aliases: vec![] },
         Some(Some(acc)) => {
             let aliases: Vec<String> = acc
                 .aliases
@@ -41,7 +42,7 @@ pub fn view(member: &Member, domains: &[Domain], account: Option<Option<&Account
                 })
                 .collect();
             let primary = if acc.email_address.is_empty() { primary } else { acc.email_address.clone() };
-            json!({ "hasMailbox": true, "primary": primary, "aliases": aliases })
+            Aliases { has_mailbox: true, primary, aliases }
         }
     }
 }

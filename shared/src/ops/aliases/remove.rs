@@ -3,6 +3,7 @@
 
 use crate::access::TenantRule;
 use crate::ctx::Ctx;
+use crate::ops::answers::answer;
 use crate::ops::prologue::prologue;
 use crate::ops::saga::audited;
 use crate::ops::tenant::{event, mailbox_here};
@@ -55,7 +56,7 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
     let undo = || mail.add_alias(id, &local, domain_id);
     let event = event("tenant.user_alias_removed", &scope, &member).metadata(json!({ "alias": address }));
     let account = audited(ctx, &scope.caller, event, change, undo).await?;
-    Ok(ApiResponse::ok(view(&member, &scope.domains, Some(Some(&account)))))
+    Ok(answer(200, &view(&member, &scope.domains, Some(Some(&account)))))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::data_api::{coll, object_id, Stage};
 use crate::ejson::ObjectId;
 use crate::models::{Domain, Provisioned, Tenant, User};
 use crate::ocis::{Ensured, Ocis};
+use crate::ops::answers::{answer, MemberCreated, Provisioning};
 use crate::ops::invite::{create_identity, undo_identity};
 use crate::ops::prologue::prologue;
 use crate::ops::saga::audited;
@@ -175,18 +176,15 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
         return Err(e);
     }
 
-    let mut out = json!({
-        "email": new.email,
-        "tempPassword": password,
-        "provisioning": { "authentik": "ok", "stalwart": mailbox.status, "ocis": files.status },
-    });
-    if mailbox.status == Provisioned::Error {
-        out["stalwartError"] = json!(mailbox.note);
-    }
-    if let Some(n) = files.note {
-        out["ocisNote"] = json!(n);
-    }
-    Ok(ApiResponse::created(out))
+    let stalwart_error = if mailbox.status == Provisioned::Error { mailbox.note } else { None };
+    let out = MemberCreated {
+        email: new.email.to_string(),
+        temp_password: password,
+        provisioning: Provisioning { authentik: Provisioned::Ok, stalwart: mailbox.status, ocis: files.status },
+        stalwart_error,
+        ocis_note: files.note,
+    };
+    Ok(answer(201, &out))
 }
 
 /// The rules, in the seed's order: the tenant can take members, the domain

@@ -3,6 +3,7 @@
 
 use crate::access::TenantRule;
 use crate::ctx::Ctx;
+use crate::ops::answers::{answer, SessionsEnded};
 use crate::ops::prologue::prologue;
 use crate::ops::saga::audited_first;
 use crate::ops::tenant::event;
@@ -42,5 +43,5 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
     };
     let event = event("tenant.user_logout_forced", &scope, &member).metadata(json!({ "sessions": count }));
     audited_first(ctx, &scope.caller, event, end_all).await?;
-    Ok(ApiResponse::ok(json!({ "sessions": count })))
+    Ok(answer(200, &SessionsEnded { sessions: count as u64 }))
 }

@@ -3,6 +3,7 @@
 
 use crate::access::TenantRule;
 use crate::ctx::Ctx;
+use crate::ops::answers::{answer, PasswordReset};
 use crate::ops::prologue::prologue;
 use crate::ops::saga::{audited_first, best_effort};
 use crate::ops::tenant::{event, mailbox_here};
@@ -12,7 +13,6 @@ use crate::problem::Error;
 use crate::random::temp_password;
 use crate::request::{ApiRequest, ApiResponse, Route};
 use crate::routes;
-use serde_json::json;
 
 pub const RESET_PASSWORD: Route = routes::route("members-reset-password");
 
@@ -43,5 +43,5 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
     if let (Some((client, id)), Some(key)) = (&mail, key) {
         best_effort("mailbox password reset", &member.user.email, async { client.set_password_at(id, &key?, &password).await }).await;
     }
-    Ok(ApiResponse::ok(json!({ "email": member.user.email, "tempPassword": password })))
+    Ok(answer(200, &PasswordReset { email: member.user.email, temp_password: password }))
 }

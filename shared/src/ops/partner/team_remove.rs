@@ -18,6 +18,7 @@ use crate::types::Subject;
 use serde_json::{json, Value};
 
 use super::{partner_of, staff, Need};
+use crate::ops::answers::{answer, Removed};
 
 pub const TEAM_REMOVE: Route = routes::route("partner-team-remove");
 
@@ -94,7 +95,7 @@ pub async fn run<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<ApiResponse,
     // Only now that the removal stands: a lost race must not leave the
     // user outside the group with their partner access back.
     leave_staff_group(ctx, &target.user, group).await;
-    Ok(ApiResponse::ok(json!({ "removed": true })))
+    Ok(answer(200, &Removed { removed: true }))
 }
 
 fn last_partner_admin() -> Error {

@@ -165,6 +165,32 @@ struct Inner {
 }
 
 impl Inner {
+    /// A new user with the next pk and the defaults Authentik gives one
+    /// (active, internal, under `users`), not yet stored.
+    fn new_user(&mut self) -> AkUser {
+        let pk = self.next_pk;
+        self.next_pk += 1;
+        let now = iso_micros(now_ms());
+        AkUser {
+            pk,
+            uid: sha256_hex(&format!("{pk}-{}", self.install_id)),
+            uuid: uuid_from(&format!("authentik-user-{pk}")),
+            username: String::new(),
+            name: String::new(),
+            email: String::new(),
+            is_active: true,
+            groups: vec![],
+            attributes: json!({}),
+            path: "users".to_owned(),
+            user_type: "internal".to_owned(),
+            password: None,
+            date_joined: now.clone(),
+            last_login: None,
+            password_change_date: now.clone(),
+            last_updated: now,
+        }
+    }
+
     fn next(&mut self) -> u64 {
         self.counter += 1;
         self.counter
@@ -341,28 +367,11 @@ impl AuthentikState {
     /// Creates a user directly (as the API would, without validation) and returns it.
     pub fn add_user(&self, username: &str, name: &str, email: &str) -> AkUser {
         let mut inner = self.lock();
-        let pk = inner.next_pk;
-        inner.next_pk += 1;
-        let now = iso_micros(now_ms());
-        let user = AkUser {
-            pk,
-            uid: sha256_hex(&format!("{pk}-{}", inner.install_id)),
-            uuid: uuid_from(&format!("authentik-user-{pk}")),
-            username: username.to_owned(),
-            name: name.to_owned(),
-            email: email.to_owned(),
-            is_active: true,
-            groups: vec![],
-            attributes: json!({}),
-            path: "users".to_owned(),
-            user_type: "internal".to_owned(),
-            password: None,
-            date_joined: now.clone(),
-            last_login: None,
-            password_change_date: now.clone(),
-            last_updated: now,
-        };
-        inner.users.insert(pk, user.clone());
+        let mut user = inner.new_user();
+        user.username = username.to_owned();
+        user.name = name.to_owned();
+        user.email = email.to_owned();
+        inner.users.insert(user.pk, user.clone());
         user
     }
     /// Runs `f` on the stored user; `None` if there is no such user.
@@ -1057,30 +1066,10 @@ impl Model for Users {
     fn create(inner: &mut Inner, data: &Value) -> Reply {
         let data = as_object(data)?;
         let fields = validate_user(inner, data, Mode::Create, None)?;
-        let pk = inner.next_pk;
-        inner.next_pk += 1;
-        let now = iso_micros(now_ms());
-        let mut user = AkUser {
-            pk,
-            uid: sha256_hex(&format!("{pk}-{}", inner.install_id)),
-            uuid: uuid_from(&format!("authentik-user-{pk}")),
-            username: String::new(),
-            name: String::new(),
-            email: String::new(),
-            is_active: true,
-            groups: vec![],
-            attributes: json!({}),
-            path: "users".to_owned(),
-            user_type: "internal".to_owned(),
-            password: None,
-            date_joined: now.clone(),
-            last_login: None,
-            password_change_date: now.clone(),
-            last_updated: now,
-        };
+        let mut user = inner.new_user();
         apply_user_fields(&mut user, fields);
         let body = user_json(inner, &user, true, true);
-        inner.users.insert(pk, user);
+        inner.users.insert(user.pk, user);
         Ok(json_reply(StatusCode::CREATED, &body))
     }
 

@@ -16,6 +16,7 @@ pub mod caller;
 #[cfg(test)]
 mod canned;
 pub mod config;
+pub mod cors;
 pub mod ctx;
 pub mod data_api;
 pub mod ejson;

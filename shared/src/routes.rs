@@ -104,6 +104,13 @@ const fn same(a: &[u8], b: &[u8]) -> bool {
     true
 }
 
+/// The operation Spin routes `path` to: of the patterns it fits, the
+/// most specific (`/users/create` before `/users/:subject`), as Spin's
+/// router prefers exact segments to parameters.
+pub fn for_path(path: &str) -> Option<&'static Operation> {
+    TABLE.iter().filter(|o| o.route.params(path).is_some()).min_by_key(|o| o.route.pattern.matches(':').count())
+}
+
 impl Operation {
     /// Its one method (each component answers one).
     pub fn method(&self) -> &'static str {
@@ -138,5 +145,15 @@ mod tests {
         assert_eq!(route("members-create").pattern, "/tenants/:slug/members/create");
         assert_eq!(route("users-get").methods, ["GET"]);
         assert_eq!(TABLE[2].openapi_path(), "/users/{subject}");
+    }
+
+    #[test]
+    fn a_path_finds_the_route_spin_gives_it() {
+        let of = |p: &str| for_path(p).map(|o| o.component);
+        assert_eq!(of("/users/create"), Some("users-create"));
+        assert_eq!(of("/users/me"), Some("me"));
+        assert_eq!(of("/users/u-1"), Some("users-get"));
+        assert_eq!(of("/tenants/acme/members/65a000000000000000000008/remove"), Some("members-remove"));
+        assert_eq!(of("/nowhere"), None);
     }
 }

@@ -10,11 +10,13 @@ use spin_sdk::http::{Fields, IncomingRequest, IncomingResponse, Method, Outgoing
 use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
 use spin_sdk::wit::wasi::http0_2_0::types::{ErrorCode, FutureIncomingResponse, OutgoingBody, RequestOptions};
 
+use crate::cors::{Cors, CorsRequest};
 use crate::ctx::Ctx;
 use crate::ejson::DateTime;
 use crate::ports::{Http, InboundResponse, OutboundRequest, TransportError, Variables};
 use crate::problem::Error;
-use crate::request::{encode, ApiRequest, ApiResponse, MAX_BODY};
+use crate::request::{encode, ApiRequest, ApiResponse, Encoded, MAX_BODY};
+use crate::routes;
 
 /// Outbound HTTP through the host's `wasi:http/outgoing-handler`.
 pub struct SpinHttp;
@@ -248,7 +250,18 @@ where
         Method::Other(o) => o,
     };
     let uri = req.path_with_query().unwrap_or_else(|| "/".into());
-    let authorization = req.headers().get("authorization").into_iter().next().map(|v| String::from_utf8_lossy(&v).into_owned());
+    let header = |name: &str| req.headers().get(name).into_iter().next().map(|v| String::from_utf8_lossy(&v).into_owned());
+    let authorization = header("authorization");
+    let origin = header("origin");
+    // A browser's preflight is answered before any other check (no token,
+    // no body): the method it may use is the route's.
+    let cors = Cors::from_vars(&SpinVariables);
+    let path = uri.split('?').next().unwrap_or("");
+    let asked =
+        CorsRequest { method: &method, origin: origin.as_deref(), requests_method: header("access-control-request-method").is_some() };
+    if let Some(preflight) = cors.preflight(&asked, routes::for_path(path).map_or("GET, POST", |o| o.method())) {
+        return answer(out, preflight, &method, &uri).await;
+    }
     let outcome = match read_body(req).await {
         Ok(body) => {
             let api_req = ApiRequest { method: method.clone(), uri: uri.clone(), authorization, body };
@@ -262,7 +275,13 @@ where
             eprintln!("{method} {path} -> {}: {e}", e.status());
         }
     }
-    let enc = encode(outcome);
+    let mut enc = encode(outcome);
+    cors.decorate(origin.as_deref(), &mut enc);
+    answer(out, enc, &method, &uri).await
+}
+
+/// Sends `enc` as the response.
+async fn answer(out: ResponseOutparam, enc: Encoded, method: &str, uri: &str) {
     let headers: Vec<(String, Vec<u8>)> = enc.headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
     let response = OutgoingResponse::new(Fields::from_list(&headers).expect("our headers are valid"));
     response.set_status_code(enc.status).expect("our statuses are valid");

@@ -6,6 +6,7 @@
 mod aliases;
 mod bad_input;
 mod clients;
+mod cors;
 mod defects;
 mod docs;
 mod imports;

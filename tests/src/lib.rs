@@ -144,7 +144,16 @@ impl Env {
     }
 
     pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Resp {
+        self.call_with(method, path, &[], token, body).await
+    }
+
+    /// [`Env::call`] with extra request headers (a browser's `Origin`, a
+    /// preflight's `Access-Control-Request-Method`).
+    pub async fn call_with(&self, method: &str, path: &str, headers: &[(&str, &str)], token: Option<&str>, body: Option<&str>) -> Resp {
         let mut req = self.client.request(method.parse().unwrap(), format!("{}{path}", self.base));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }

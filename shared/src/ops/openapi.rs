@@ -110,7 +110,15 @@ pub fn document() -> Value {
     }
     json!({
         "openapi": "3.1.0",
-        "info": { "title": "Dezky account provisioning", "version": env!("CARGO_PKG_VERSION") },
+        "info": {
+            "title": "Dezky account provisioning",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Browsers on other origins: every route answers a CORS preflight (OPTIONS with Origin and \
+                Access-Control-Request-Method) before any other check, and grants the origins the cors_allowed_origins \
+                variable lists (exact scheme://host[:port], comma-separated, or *; empty turns CORS off) its method, with \
+                Authorization and Content-Type headers; every other answer to an allowed origin carries \
+                Access-Control-Allow-Origin and Vary: Origin. Tokens go in Authorization, never in cookies."
+        },
         "paths": paths,
         "components": {
             "schemas": schemas(),

@@ -8,12 +8,13 @@
 #   make lint   the gates make test starts with: rustfmt and clippy (-D warnings)
 #   make bench  prints sizes, latencies, round trips and build/start times
 #               (latencies also on each real Spin in SPIN_BIN)
+#   make client regenerates the TypeScript client's types from /openapi.json
 
 SHELL := /bin/bash
 COMPONENTS := $(notdir $(wildcard functions/*))
 WASM_TARGET := wasm32-wasip2
 
-.PHONY: dev test build lint bench toolchain emulators
+.PHONY: dev test build lint bench client toolchain emulators
 
 toolchain:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -39,3 +40,6 @@ test: build
 
 bench: build
 	cargo run -p devtool --bin bench -- $(ARGS)
+
+client:
+	cargo run -p devtool --bin client

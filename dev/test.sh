@@ -3,7 +3,8 @@
 # dev host, then the end-to-end suite again on each real Spin named in
 # SPIN_BIN (a list, separated by spaces or `:`).
 # Modules of tests/it that only make sense in process (IN_PROCESS_TESTS: the
-# import check, the native upstream clients, the Kubernetes manifests) run
+# import check, the native upstream clients, the Kubernetes manifests, the
+# TypeScript client) run
 # once, on the dev host. The output ends with
 # a line per runtime and the summed `total:` line (dev/summarize-tests.sh).
 set -uo pipefail
@@ -47,7 +48,7 @@ else
 fi
 
 skip_in_process=()
-for name in ${IN_PROCESS_TESTS:-imports clients kubernetes}; do
+for name in ${IN_PROCESS_TESTS:-imports clients kubernetes typescript}; do
   skip_in_process+=(--skip "$name::")
 done
 # On Spin: tests/it without its in-process modules, then the soak alone.

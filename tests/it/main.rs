@@ -30,4 +30,5 @@ mod races;
 mod round_trip_floors;
 mod soak;
 mod soak_findings;
+mod typescript;
 mod users;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub mod client;
 pub mod gateway_bench;
 pub mod kube;
 pub mod me_bench;

@@ -626,9 +626,9 @@ export interface components {
             tempPassword: string;
             provisioning: components["schemas"]["Provisioning"];
             /** @description Why the mailbox could not be made (when `provisioning.stalwart` is `error`). */
-            stalwartError?: string | null;
+            stalwartError?: string;
             /** @description Why there is no file account yet (OCIS failed, or makes it at first sign-in). */
-            ocisNote?: string | null;
+            ocisNote?: string;
         };
         /** @description Each system's state after members-create. */
         Provisioning: {
@@ -648,10 +648,10 @@ export interface components {
             subject: string;
             /** @description The identity's Authentik pk, as a string. */
             userId: string;
-            link?: string | null;
-            tempPassword?: string | null;
+            link?: string;
+            tempPassword?: string;
             /** @description Present (`true`) when an existing person was attached. */
-            attached?: boolean | null;
+            attached?: boolean;
         };
         /** @description members-reset-password: the new temporary password, shown this once. */
         PasswordReset: {

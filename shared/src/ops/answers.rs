@@ -1,6 +1,8 @@
 //! The fixed-shape answers of the routes, as types: a route builds one and
 //! answers it ([`answer`]), and `/openapi.json` publishes the schema derived
-//! from the same type (`schemars`), so the two cannot drift. Answers that
+//! from the same type (`schemars`), so the two cannot drift. An optional
+//! field is left out, never `null` (docs/api.md), so its schema is its
+//! value's alone (`#[schemars(with = …)]`), not required. Answers that
 //! are stored documents (a user, a workspace's members) are open objects
 //! and stay `Value`s.
 
@@ -36,9 +38,11 @@ pub struct MemberCreated {
     pub provisioning: Provisioning,
     /// Why the mailbox could not be made (when `provisioning.stalwart` is `error`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub stalwart_error: Option<String>,
     /// Why there is no file account yet (OCIS failed, or makes it at first sign-in).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub ocis_note: Option<String>,
 }
 
@@ -54,11 +58,14 @@ pub struct Invited {
     /// The identity's Authentik pk, as a string.
     pub user_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub link: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub temp_password: Option<String>,
     /// Present (`true`) when an existing person was attached.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
     pub attached: Option<bool>,
 }
 

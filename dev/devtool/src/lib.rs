@@ -12,6 +12,7 @@ pub mod me_bench;
 pub mod report_bench;
 pub mod round_trips;
 pub mod spin;
+pub mod web;
 
 use dev_host::{serve, App, MemoryPeaks, ServeOptions, Server};
 use emulators::{demo, Emulators};

@@ -1,12 +1,13 @@
 //! `make dev`: every emulator with the demo data (persisted in `.dev-data/`)
 //! and the dev host serving `spin.toml` against them; prints the URL and a
-//! ready token per demo user. Ctrl-C stops everything cleanly.
+//! ready token per demo user, and serves the demo page (web/) on its own
+//! origin, http://127.0.0.1:5173. Ctrl-C stops everything cleanly.
 //!
 //! `make dev ARGS=--gateway`: the app reaches the Data API through the
 //! gateway (gateway/, in process, driver backend) on the emulator's MongoDB
 //! wire listener instead of the emulator's own HTTP endpoint.
 
-use devtool::{load_app, role_label, serve_with, variables, workspace};
+use devtool::{load_app, role_label, serve_with, variables, web, workspace};
 use emulators::{demo, Options};
 
 /// Where the gateway listens with `--gateway` (beside the emulators' 4010–4040).
@@ -40,7 +41,16 @@ async fn main() -> anyhow::Result<()> {
     if let Some(g) = &gateway {
         vars.insert("data_api_url".to_owned(), g.url.clone());
     }
+    // The demo page calls from its own origin.
+    vars.insert("cors_allowed_origins".to_owned(), web::ORIGIN.to_owned());
     let server = serve_with(app.clone(), vars, ([127, 0, 0, 1], port).into(), true).await?;
+    let page = match web::serve_dev(&workspace(), &web::demo_json(&emu, &format!("http://{}", server.addr))) {
+        Ok(child) => Some(child),
+        Err(e) => {
+            println!("The demo page is not served: {e:#}");
+            None
+        }
+    };
 
     println!("\nData API  {}   (api-key: {})", emu.data_api().url, emu.data_api().key);
     if let Some(g) = &gateway {
@@ -70,6 +80,9 @@ async fn main() -> anyhow::Result<()> {
     for u in demo::USERS.iter() {
         println!("# {} <{}>: {}", u.name, u.email, role_label(u));
         println!("{}\n", emu.issuer.token_for(u));
+    }
+    if page.is_some() {
+        println!("The demo page: {} (calls the app cross-origin through clients/typescript)\n", web::ORIGIN);
     }
     println!("Ctrl-C stops.");
     tokio::signal::ctrl_c().await?;

@@ -36,6 +36,7 @@ lint: toolchain
 	@bash dev/lint.sh
 
 test: build
+	@bash dev/chromium.sh
 	@bash dev/test.sh
 
 bench: build

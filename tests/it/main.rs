@@ -5,6 +5,7 @@
 
 mod aliases;
 mod bad_input;
+mod browser;
 mod clients;
 mod cors;
 mod defects;

@@ -56,3 +56,19 @@ pub fn serve_dev(root: &Path, demo: &serde_json::Value) -> anyhow::Result<tokio:
         .spawn()
         .context("starting vite in web/")
 }
+
+/// Builds the page (`vite build`) into `out`, for a test to serve.
+pub fn build(root: &Path, out: &Path) -> anyhow::Result<()> {
+    ensure_installed(root)?;
+    let web = dir(root);
+    let status = std::process::Command::new(web.join("node_modules/.bin/vite"))
+        .arg("build")
+        .arg("--outDir")
+        .arg(out)
+        .args(["--emptyOutDir", "--logLevel", "warn"])
+        .current_dir(&web)
+        .status()
+        .context("vite build in web/")?;
+    anyhow::ensure!(status.success(), "vite build failed ({status})");
+    Ok(())
+}

@@ -1,15 +1,12 @@
 //! Audit events: `{action, resourceType, resourceId, resourceName,
 //! tenantSlug?, partnerSlug?, metadata?, actor?, createdAt}` (the actor is
 //! [`Caller::actor`]). Written before the operation answers (never
-//! fire-and-forget: the instance may be gone as soon as the response is sent).
+//! fire-and-forget: the instance may be gone as soon as the response is sent),
+//! always through `ops::saga`.
 
 use serde_json::{json, Value};
 
 use crate::caller::Caller;
-use crate::ctx::Ctx;
-use crate::data_api::coll;
-use crate::ports::Http;
-use crate::problem::Error;
 
 #[derive(Clone, Debug)]
 pub struct AuditEvent {
@@ -68,10 +65,4 @@ impl AuditEvent {
         }
         doc
     }
-}
-
-/// Writes the event; its failure is the operation's failure.
-pub async fn record<H: Http>(ctx: &Ctx<H>, caller: &Caller, event: AuditEvent) -> Result<(), Error> {
-    ctx.db()?.insert_one(coll::AUDIT_EVENTS, event.document(caller, &ctx.now)).await?;
-    Ok(())
 }

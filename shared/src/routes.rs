@@ -38,15 +38,16 @@ impl Operation {
 
 /// docs/api.md's rows 1–32, in order.
 pub const TABLE: &[Operation] = &[
-    op("me", Route::get("/users/me"), "any signed-in user", None, 200),
-    op("users-list", Route::get("/users"), "P: everyone; TA: users of the workspaces they administer; others 403", None, 200),
-    op("users-get", Route::get("/users/:subject"), "P", None, 200),
-    op("users-create", Route::post("/users/create"), "P", Some("CreateUser"), 201),
-    op("users-update", Route::post("/users/:subject/update"), "P", Some("UpdateUser"), 200),
+    op("me", Route::get("/users/me"), "any signed-in user", None, 200).answers("User"),
+    op("users-list", Route::get("/users"), "P: everyone; TA: users of the workspaces they administer; others 403", None, 200)
+        .answers("Users"),
+    op("users-get", Route::get("/users/:subject"), "P", None, 200).answers("User"),
+    op("users-create", Route::post("/users/create"), "P", Some("CreateUser"), 201).answers("User"),
+    op("users-update", Route::post("/users/:subject/update"), "P", Some("UpdateUser"), 200).answers("User"),
     op("users-deactivate", Route::post("/users/:subject/deactivate"), "P", None, 204),
     op("operators-invite", Route::post("/platform/operators/invite"), "P", Some("Invite"), 201).answers("Invited"),
     op("platform-reports", Route::get("/platform/reports"), "P", None, 200),
-    op("partner-users-list", Route::get("/partners/:slug/users"), "P", None, 200),
+    op("partner-users-list", Route::get("/partners/:slug/users"), "P", None, 200).answers("Users"),
     op("partner-users-invite", Route::post("/partners/:slug/users/invite"), "P, PA of that partner", Some("Invite"), 201)
         .answers("Invited"),
     op("partner-team", Route::get("/users/me/partner/users"), "PS", None, 200),
@@ -55,7 +56,7 @@ pub const TABLE: &[Operation] = &[
     op("partner-activity", Route::get("/users/me/partner/activity"), "PA, unscoped PS", None, 200),
     op("partner-mrr", Route::get("/users/me/partner/mrr"), "PA, unscoped PS", None, 200),
     op("partner-reports", Route::get("/users/me/partner/reports"), "PA, unscoped PS", None, 200),
-    op("members-list", Route::get("/tenants/:slug/members"), "P, TA, PT", None, 200),
+    op("members-list", Route::get("/tenants/:slug/members"), "P, TA, PT", None, 200).answers("Users"),
     op("members-create", Route::post("/tenants/:slug/members/create"), "P, TA, PT", Some("CreateMember"), 201).answers("MemberCreated"),
     op("members-remove", Route::post("/tenants/:slug/members/:user_id/remove"), "P, TA, PT", None, 204),
     op("members-suspend", Route::post("/tenants/:slug/members/:user_id/suspend"), "P, TA, PT", None, 204),
@@ -71,7 +72,8 @@ pub const TABLE: &[Operation] = &[
         .answers("Aliases"),
     op("mailbox-create", Route::post("/tenants/:slug/members/:user_id/mailbox/create"), "P, TA, PT", Some("CreateMailbox"), 201)
         .answers("MailboxCreated"),
-    op("ownership-transfer", Route::post("/tenants/:slug/ownership/transfer"), "P, TA, PT", Some("TransferOwnership"), 200),
+    op("ownership-transfer", Route::post("/tenants/:slug/ownership/transfer"), "P, TA, PT", Some("TransferOwnership"), 200)
+        .answers("OwnershipTransferred"),
     op("tenant-admins-invite", Route::post("/tenants/:slug/admins/invite"), "P, PT", Some("Invite"), 201).answers("Invited"),
     op("openapi", Route::get("/openapi.json"), "anyone, no token", None, 200),
 ];

@@ -213,8 +213,28 @@ async fn each_fixed_shape_answer_matches_its_published_schema() {
             .await,
         ),
     ];
+    let operator = env.token(&OPERATOR);
+    let owner = env.token(&ACME_OWNER);
+    let documents: Vec<(&str, Resp)> = vec![
+        ("me", env.call("GET", "/users/me", Some(&owner), None).await),
+        ("users-list", env.call("GET", "/users", Some(&operator), None).await),
+        ("users-get", env.call("GET", &format!("/users/{}", ACME_MEMBER.sub), Some(&operator), None).await),
+        (
+            "users-create",
+            env.post(
+                "/users/create",
+                &OPERATOR,
+                json!({"authentikSubjectId": "sub-schema", "email": "schema@dezky.test", "name": "Sche Ma"}),
+            )
+            .await,
+        ),
+        ("users-update", env.post(&format!("/users/{}/update", ACME_MEMBER.sub), &OPERATOR, json!({"name": "Mia Schema"})).await),
+        ("partner-users-list", env.call("GET", "/partners/northwind/users", Some(&operator), None).await),
+        ("members-list", env.call("GET", "/tenants/acme/members", Some(&owner), None).await),
+        ("ownership-transfer", env.post("/tenants/acme/ownership/transfer", &ACME_OWNER, json!({"userId": ACME_ADMIN.id})).await),
+    ];
     let mut checked = BTreeSet::new();
-    for (component, r) in calls {
+    for (component, r) in calls.into_iter().chain(documents) {
         let op = TABLE.iter().find(|o| o.component == component).unwrap();
         assert_eq!(r.status, op.status, "{component}: {}", r.text);
         let name = op.answer.unwrap_or_else(|| panic!("{component} publishes no answer schema"));

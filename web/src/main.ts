@@ -38,7 +38,7 @@ $("list").onclick = async () => {
   problem(error);
   const rows = $<HTMLTableElement>("members").tBodies[0]!;
   rows.replaceChildren();
-  for (const m of (Array.isArray(data) ? data : []) as { email?: string; name?: string }[]) {
+  for (const m of data ?? []) {
     const tr = rows.insertRow();
     tr.insertCell().textContent = m.email ?? "";
     tr.insertCell().textContent = m.name ?? "";

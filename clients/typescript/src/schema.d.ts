@@ -617,6 +617,58 @@ export interface components {
         TransferOwnership: {
             userId: string;
         };
+        User: {
+            _id: string;
+            authentikSubjectId: string;
+            email?: string;
+            name?: string;
+            role?: string;
+            tenantIds?: string[];
+            tenantRoles?: {
+                [key: string]: string;
+            };
+            platformAdmin?: boolean;
+            active?: boolean;
+            partnerId?: string;
+            partnerTenantAccess?: string[];
+            authentikUserPk?: number;
+            mailboxAddress?: string;
+            stalwartAccountId?: string;
+            ocisUserId?: string;
+            provisioning?: {
+                /** @enum {string} */
+                authentik?: "ok" | "skipped" | "error";
+                /** @enum {string} */
+                stalwart?: "ok" | "skipped" | "error";
+                /** @enum {string} */
+                ocis?: "ok" | "skipped" | "error";
+                stalwartError?: string;
+                ocisNote?: string;
+            } & {
+                [key: string]: unknown;
+            };
+            partner?: {
+                _id?: string;
+                slug?: string;
+                name?: string;
+                status?: string;
+            } & {
+                [key: string]: unknown;
+            };
+            /** Format: date-time */
+            createdAt?: string;
+            /** Format: date-time */
+            updatedAt?: string;
+            /** Format: date-time */
+            lastLoginAt?: string;
+        } & {
+            [key: string]: unknown;
+        };
+        Users: components["schemas"]["User"][];
+        OwnershipTransferred: {
+            newOwner: components["schemas"]["User"];
+            previousOwners: components["schemas"]["Users"];
+        };
         /**
          * @description members-create (`201`): the new member's address and temporary
          *     password, shown this once.
@@ -711,7 +763,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Problem */
@@ -821,7 +873,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Users"];
                 };
             };
             /** @description Problem */
@@ -933,7 +985,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Problem */
@@ -1047,7 +1099,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Problem */
@@ -1163,7 +1215,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Problem */
@@ -1609,7 +1661,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Users"];
                 };
             };
             /** @description Problem */
@@ -2502,7 +2554,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Users"];
                 };
             };
             /** @description Problem */
@@ -3991,7 +4043,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["OwnershipTransferred"];
                 };
             };
             /** @description Problem */

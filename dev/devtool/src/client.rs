@@ -39,12 +39,12 @@ pub fn generate(root: &Path, out: &Path) -> anyhow::Result<()> {
     done
 }
 
-/// `tsc --noEmit` over the package (the client, its generated types and
-/// the typed example).
-pub fn type_check(root: &Path) -> anyhow::Result<()> {
+/// `tsc --noEmit` over the TypeScript project in `dir` (the client, its
+/// generated types and the typed example; or the demo page, web/).
+pub fn type_check(root: &Path, dir: &Path) -> anyhow::Result<()> {
     ensure_installed(root)?;
     let bin = package(root).join("node_modules/.bin/tsc");
-    run(Command::new(bin).args(["--noEmit", "-p", "."]).current_dir(package(root)), "tsc --noEmit")
+    run(Command::new(bin).args(["--noEmit", "-p", "."]).current_dir(dir), "tsc --noEmit")
 }
 
 fn run(cmd: &mut Command, what: &str) -> anyhow::Result<()> {

@@ -53,6 +53,38 @@ fn schemas() -> Value {
         "CreateMailbox": object(&["localPart"], &[("localPart", string()), ("domain", string())]),
         "TransferOwnership": object(&["userId"], &[("userId", string())]),
     });
+    // Stored documents as the routes answer them: the fields docs/api.md
+    // names, typed, and any other field the document holds (open objects).
+    let id = json!({ "type": "string", "pattern": "^[0-9a-f]{24}$" });
+    let date = json!({ "type": "string", "format": "date-time" });
+    let ids = json!({ "type": "array", "items": id.clone() });
+    let provisioned = json!({ "type": "string", "enum": ["ok", "skipped", "error"] });
+    all["User"] = json!({
+        "type": "object",
+        "required": ["_id", "authentikSubjectId"],
+        "additionalProperties": true,
+        "properties": {
+            "_id": id.clone(), "authentikSubjectId": string(), "email": string(), "name": string(),
+            "role": string(), "tenantIds": ids.clone(), "tenantRoles": { "type": "object", "additionalProperties": string() },
+            "platformAdmin": { "type": "boolean" }, "active": { "type": "boolean" },
+            "partnerId": id.clone(), "partnerTenantAccess": ids,
+            "authentikUserPk": { "type": "integer" }, "mailboxAddress": string(), "stalwartAccountId": string(), "ocisUserId": string(),
+            "provisioning": { "type": "object", "additionalProperties": true, "properties": {
+                "authentik": provisioned.clone(), "stalwart": provisioned.clone(), "ocis": provisioned,
+                "stalwartError": string(), "ocisNote": string() } },
+            "partner": { "type": "object", "additionalProperties": true, "properties": {
+                "_id": id.clone(), "slug": string(), "name": string(), "status": string() } },
+            "createdAt": date.clone(), "updatedAt": date.clone(), "lastLoginAt": date,
+        }
+    });
+    all["Users"] = json!({ "type": "array", "items": { "$ref": "#/components/schemas/User" } });
+    all["OwnershipTransferred"] = object(
+        &["newOwner", "previousOwners"],
+        &[
+            ("newOwner", json!({ "$ref": "#/components/schemas/User" })),
+            ("previousOwners", json!({ "$ref": "#/components/schemas/Users" })),
+        ],
+    );
     // The answers', derived from the types the routes answer with.
     for (name, schema) in answers::schemas() {
         all[name.as_str()] = schema;

@@ -238,7 +238,7 @@ async fn a_failed_undo_of_a_member_document_is_logged() {
     env.fail_data_api(FaultRule::new("/action/deleteOne", Fault::Status(500)).body_contains("\"collection\":\"users\""));
     let r = env.post("/tenants/acme/members/create", &ACME_OWNER, json!({"name": "Jane Doe", "localPart": "jane", "role": "member"})).await;
     assert_eq!(r.status, 502, "{}", r.text);
-    logged(&env, &["undo", "user document", "failed"]).await.unwrap();
+    logged(&env, &["undo of tenant.user_created", "failed"]).await.unwrap();
 }
 
 /// 5b. Row 12: leaving the partner-staff group failed: logged, and the

@@ -43,6 +43,8 @@ pub async fn audited<H: Http, T, U: Future<Output = Result<(), UpstreamError>>>(
 ) -> Result<T, Error> {
     let db = ctx.db()?;
     let id = ctx.new_object_id();
+    // The undo's log line names the change it reverses.
+    let what = format!("undo of {} (its change, without its audit event)", event.action);
     let mut doc = event.document(caller, &ctx.now);
     doc["_id"] = id.ejson();
     let (failure, undo_change) = match futures::join!(change, db.insert_one(coll::AUDIT_EVENTS, doc)) {
@@ -62,7 +64,7 @@ pub async fn audited<H: Http, T, U: Future<Output = Result<(), UpstreamError>>>(
     // document's stamp), so one that finds nothing to undo is harmless.
     let change_back = async {
         if undo_change {
-            let _ = undo::retried("undo of a change without its audit event", undo).await;
+            let _ = undo::retried(&what, undo).await;
         }
     };
     futures::join!(change_back, undo_audit(ctx, id));

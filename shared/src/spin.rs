@@ -89,6 +89,25 @@ impl Future for AwaitResponse {
     }
 }
 
+/// Waits `d` without blocking the executor: a `wasi:clocks` timer is a
+/// pollable like a response's, so calls in flight beside the wait go on.
+/// A timer has no parent resource, so the wait may be dropped half-way.
+pub async fn sleep(d: Duration) {
+    use spin_sdk::wit::wasi::clocks0_2_0::monotonic_clock::{now, subscribe_instant};
+    let deadline = now().saturating_add(nanos(d));
+    let mut registration: Option<spin_executor::CancelOnDropToken> = None;
+    futures::future::poll_fn(|cx| {
+        // Whatever woke us, the old registration is spent.
+        registration = None;
+        if now() >= deadline {
+            return std::task::Poll::Ready(());
+        }
+        registration = Some(spin_executor::push_waker_and_get_token(subscribe_instant(deadline), cx.waker().clone()).into());
+        std::task::Poll::Pending
+    })
+    .await
+}
+
 fn response(fut: FutureIncomingResponse) -> AwaitResponse {
     AwaitResponse { registration: None, fut }
 }

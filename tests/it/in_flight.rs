@@ -285,13 +285,13 @@ fn cases() -> Vec<Case> {
         .after(After::Unchanged),
         // ---- rows 19–23: a member's lifecycle -----------------------------
         case(
-            "row 19: the identity delete fails (three times) while the mailbox is deleted",
+            "row 19: the identity delete fails (every try) while the mailbox is deleted",
             "POST",
             member_path(&ACME, &ACME_MEMBER, "remove"),
             &ACME_OWNER,
             None,
         )
-        .fail(Authentik, ak_delete_user(status(500)).times(3))
+        .fail(Authentik, ak_delete_user(status(500)).times(shared::retry::ATTEMPTS as u32))
         .hold(Stalwart, mail_set(held()))
         .after(After::Check(|env, before| removal_recorded(env, before, &ACME_MEMBER, false))),
         case(

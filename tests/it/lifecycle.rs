@@ -152,13 +152,15 @@ async fn remove_is_retry_safe_after_each_required_step_fails() {
             status: 502,
         },
         // The identity is deleted upstream, too late for us (each of the
-        // three attempts times out): the retry's 404 counts as done.
+        // attempts times out): the retry's 404 counts as done.
         Case {
             what: "identity timeout",
             fault: |e, pk| {
                 e.fail(
                     &e.emu.authentik().controls,
-                    FaultRule::new(format!("/api/v3/core/users/{pk}/"), Fault::DelayMs(2500)).method("DELETE").times(3),
+                    FaultRule::new(format!("/api/v3/core/users/{pk}/"), Fault::DelayMs(2500))
+                        .method("DELETE")
+                        .times(shared::retry::ATTEMPTS as u32),
                 )
             },
             status: 504,

@@ -97,7 +97,7 @@ pub async fn verify_token<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<Tok
     let oidc = ctx.oidc()?;
     let jwks = match &oidc.jwks {
         Some(inline) => Jwks::parse(inline).map_err(|e| Error::Internal(format!("oidc_jwks: {e:?}")))?,
-        None => fetch_jwks(ctx, oidc.jwks_url.as_deref().unwrap_or_default()).await?,
+        None => fetch_jwks(ctx, oidc.jwks_url.as_deref().unwrap_or_default(), oidc.timeout).await?,
     };
     let expect = Expectations {
         issuer: &oidc.issuer,
@@ -118,17 +118,10 @@ fn token_message(e: &JwtError) -> &'static str {
     }
 }
 
-async fn fetch_jwks<H: Http>(ctx: &Ctx<H>, url: &str) -> Result<Jwks, Error> {
-    let resp = Call {
-        system: System::Authentik,
-        method: "GET",
-        url: url.to_owned(),
-        headers: vec![],
-        body: None,
-        timeout: crate::config::timeout(ctx.vars()),
-    }
-    .send(&ctx.http)
-    .await?;
+async fn fetch_jwks<H: Http>(ctx: &Ctx<H>, url: &str, timeout: std::time::Duration) -> Result<Jwks, Error> {
+    let resp = Call { system: System::Authentik, method: "GET", url: url.to_owned(), headers: vec![], body: None, timeout }
+        .send(&ctx.http)
+        .await?;
     if resp.status != 200 {
         return Err(UpstreamError::new(
             System::Authentik,

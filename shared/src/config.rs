@@ -1,6 +1,9 @@
 //! Configuration, read from Spin variables (docs/api.md "Configuration"). Each
-//! part is read when an operation needs it, since a component declares only
-//! the variables of the upstreams it calls.
+//! [`Part`] is read when an operation needs it, since a component declares
+//! only the variables of the parts it uses (`crate::needs::TABLE`), and a
+//! deployment gives a component only those. A variable a part cannot do
+//! without is [`Error::Unconfigured`] (`503`, naming it) when missing: an
+//! empty credential is never sent.
 
 use std::time::Duration;
 
@@ -10,8 +13,75 @@ use crate::problem::Error;
 /// Default limit on every outbound call (docs/api.md "Failure semantics").
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn required(vars: &dyn Variables, name: &str) -> Result<String, Error> {
-    vars.get(name).filter(|v| !v.trim().is_empty()).ok_or_else(|| Error::Internal(format!("required variable `{name}` is not set")))
+/// A part of the configuration: what one loader below reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Part {
+    /// `cors_allowed_origins`, read by every component ([`crate::cors`]).
+    Cors,
+    /// [`DataApiConfig`].
+    DataApi,
+    /// [`OidcConfig`], and the JWKS fetch's time limit.
+    Oidc,
+    /// [`Groups`].
+    Groups,
+    /// [`UpstreamConfig::authentik`].
+    Authentik,
+    /// [`UpstreamConfig::stalwart`].
+    Stalwart,
+    /// [`UpstreamConfig::ocis`].
+    Ocis,
+    /// [`ocis_autoprovision`].
+    OcisAutoprovision,
+}
+
+impl Part {
+    pub const ALL: [Part; 8] =
+        [Part::Cors, Part::DataApi, Part::Oidc, Part::Groups, Part::Authentik, Part::Stalwart, Part::Ocis, Part::OcisAutoprovision];
+
+    /// The variables its loader reads (a unit test holds each loader to its list).
+    pub fn variables(self) -> &'static [&'static str] {
+        match self {
+            Part::Cors => &[crate::cors::VARIABLE],
+            Part::DataApi => &["data_api_url", "data_api_key", "data_api_data_source", "data_api_database", TIMEOUT],
+            Part::Oidc => &["oidc_issuer", "oidc_audience", "oidc_jwks", "oidc_jwks_url", TIMEOUT],
+            Part::Groups => &["platform_admin_group", "partner_staff_group", "tenant_group_prefix"],
+            Part::Authentik => &["authentik_url", "authentik_token", TIMEOUT],
+            Part::Stalwart => &["stalwart_url", "stalwart_token", TIMEOUT],
+            Part::Ocis => &["ocis_url", "ocis_token", TIMEOUT],
+            Part::OcisAutoprovision => &["ocis_autoprovision"],
+        }
+    }
+
+    /// The variables without which its loader fails ([`Error::Unconfigured`]);
+    /// the rest have defaults or turn a feature off. (OIDC needs one of
+    /// `oidc_jwks` / `oidc_jwks_url`, neither on its own.)
+    pub fn required(self) -> &'static [&'static str] {
+        match self {
+            Part::DataApi => &["data_api_url", "data_api_key"],
+            Part::Oidc => &["oidc_issuer", "oidc_audience"],
+            Part::Authentik => &["authentik_url", "authentik_token"],
+            Part::Cors | Part::Groups | Part::Stalwart | Part::Ocis | Part::OcisAutoprovision => &[],
+        }
+    }
+
+    /// The application variable holding the origin it calls, which the
+    /// component's `allowed_outbound_hosts` names. The JWKS is fetched from
+    /// Authentik (when it is not inline).
+    pub fn host(self) -> Option<&'static str> {
+        match self {
+            Part::DataApi => Some("data_api_url"),
+            Part::Oidc | Part::Authentik => Some("authentik_url"),
+            Part::Stalwart => Some("stalwart_url"),
+            Part::Ocis => Some("ocis_url"),
+            Part::Cors | Part::Groups | Part::OcisAutoprovision => None,
+        }
+    }
+}
+
+const TIMEOUT: &str = "upstream_timeout_ms";
+
+fn required(vars: &dyn Variables, name: &'static str) -> Result<String, Error> {
+    vars.get(name).filter(|v| !v.trim().is_empty()).ok_or_else(|| Error::Unconfigured(format!("`{name}`")))
 }
 
 fn optional(vars: &dyn Variables, name: &str) -> Option<String> {
@@ -24,11 +94,7 @@ fn or_default(vars: &dyn Variables, name: &str, default: &str) -> String {
 
 /// The limit on each outbound call: `upstream_timeout_ms`, else 10 s.
 pub fn timeout(vars: &dyn Variables) -> Duration {
-    optional(vars, "upstream_timeout_ms")
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|ms| *ms > 0)
-        .map(Duration::from_millis)
-        .unwrap_or(DEFAULT_TIMEOUT)
+    optional(vars, TIMEOUT).and_then(|v| v.parse::<u64>().ok()).filter(|ms| *ms > 0).map(Duration::from_millis).unwrap_or(DEFAULT_TIMEOUT)
 }
 
 /// Base URLs are stored without a trailing slash; clients append paths.
@@ -73,6 +139,8 @@ pub struct OidcConfig {
     pub audience: String,
     pub jwks: Option<String>,
     pub jwks_url: Option<String>,
+    /// The JWKS fetch's time limit.
+    pub timeout: Duration,
 }
 
 impl OidcConfig {
@@ -82,9 +150,10 @@ impl OidcConfig {
             audience: required(vars, "oidc_audience")?,
             jwks: optional(vars, "oidc_jwks"),
             jwks_url: optional(vars, "oidc_jwks_url"),
+            timeout: timeout(vars),
         };
         if cfg.jwks.is_none() && cfg.jwks_url.is_none() {
-            return Err(Error::Internal("set `oidc_jwks` or `oidc_jwks_url`".into()));
+            return Err(Error::Unconfigured("`oidc_jwks` or `oidc_jwks_url`".into()));
         }
         Ok(cfg)
     }
@@ -161,6 +230,73 @@ mod tests {
         assert_eq!((c.url.as_str(), c.data_source.as_str(), c.database.as_str()), ("http://db", "mongodb-atlas", "dezky"));
         assert!(DataApiConfig::load(&vars(&[("data_api_url", "http://db")])).is_err());
         assert!(DataApiConfig::load(&vars(&[("data_api_url", "http://db"), ("data_api_key", " ")])).is_err());
+    }
+
+    /// Answers every name with a plausible value and records what was read.
+    #[derive(Default)]
+    struct Recorder(std::cell::RefCell<std::collections::BTreeSet<String>>);
+
+    impl Variables for Recorder {
+        fn get(&self, name: &str) -> Option<String> {
+            self.0.borrow_mut().insert(name.to_owned());
+            Some(if name.ends_with("_url") { "http://upstream".into() } else { "1".into() })
+        }
+    }
+
+    /// Each part's loader reads exactly the variables [`Part::variables`]
+    /// lists: the list is what `crate::needs::TABLE` gives each component
+    /// (and its SpinApp), so a read missing from it would fail at run time.
+    #[test]
+    fn each_loader_reads_exactly_its_parts_variables() {
+        for part in Part::ALL {
+            let r = Recorder::default();
+            match part {
+                Part::Cors => drop(crate::cors::Cors::from_vars(&r)),
+                Part::DataApi => drop(DataApiConfig::load(&r).unwrap()),
+                Part::Oidc => drop(OidcConfig::load(&r).unwrap()),
+                Part::Groups => drop(Groups::load(&r)),
+                Part::Authentik => drop(UpstreamConfig::authentik(&r).unwrap()),
+                Part::Stalwart => drop(UpstreamConfig::stalwart(&r).unwrap()),
+                Part::Ocis => drop(UpstreamConfig::ocis(&r).unwrap()),
+                Part::OcisAutoprovision => drop(ocis_autoprovision(&r)),
+            }
+            let listed: std::collections::BTreeSet<String> = part.variables().iter().map(|v| v.to_string()).collect();
+            assert_eq!(r.0.into_inner(), listed, "{part:?}");
+        }
+    }
+
+    /// A part's loader fails without exactly its [`Part::required`] ones.
+    #[test]
+    fn each_loader_fails_without_exactly_its_required_variables() {
+        struct AllBut(&'static str);
+        impl Variables for AllBut {
+            fn get(&self, name: &str) -> Option<String> {
+                (name != self.0).then(|| if name.ends_with("_url") { "http://upstream".into() } else { "1".into() })
+            }
+        }
+        for part in Part::ALL {
+            for &var in part.variables() {
+                let vars = AllBut(var);
+                let failed = match part {
+                    Part::DataApi => DataApiConfig::load(&vars).is_err(),
+                    Part::Oidc => OidcConfig::load(&vars).is_err(),
+                    Part::Authentik => UpstreamConfig::authentik(&vars).is_err(),
+                    _ => false,
+                };
+                assert_eq!(failed, part.required().contains(&var), "{part:?} without {var}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_credential_is_unconfigured_naming_it_never_sent_empty() {
+        let e = UpstreamConfig::authentik(&vars(&[("authentik_url", "http://ak"), ("authentik_token", " ")])).unwrap_err();
+        assert_eq!(e, Error::Unconfigured("`authentik_token`".into()));
+        assert_eq!(e.status(), 503);
+        let e = DataApiConfig::load(&vars(&[("data_api_url", "http://db")])).unwrap_err();
+        assert_eq!(e, Error::Unconfigured("`data_api_key`".into()));
+        let e = OidcConfig::load(&vars(&[("oidc_issuer", "i"), ("oidc_audience", "a")])).unwrap_err();
+        assert!(e.to_string().contains("`oidc_jwks` or `oidc_jwks_url`"), "{e}");
     }
 
     #[test]

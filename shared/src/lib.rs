@@ -21,6 +21,7 @@ pub mod ctx;
 pub mod data_api;
 pub mod ejson;
 pub mod models;
+pub mod needs;
 pub mod ocis;
 pub mod ops;
 pub mod ports;

@@ -111,6 +111,11 @@ pub enum Error {
     PayloadTooLarge,
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// The deployment did not give this component a variable it needs (a
+    /// secret left out of its SpinApp, say): which one is no secret, and
+    /// saying so is what lets an operator fix it.
+    #[error("This deployment does not set the variable {0}, which this operation needs.")]
+    Unconfigured(String),
     /// A deployment or programming fault; the detail is for the log, not the caller.
     #[error("{0}")]
     Internal(String),
@@ -147,6 +152,7 @@ impl Error {
                 UpstreamFailure::NotConfigured => 503,
                 _ => 502,
             },
+            Error::Unconfigured(_) => 503,
             Error::Internal(_) => 500,
         }
     }
@@ -215,6 +221,13 @@ mod tests {
         );
         assert_eq!(e(UpstreamFailure::Taken("username: This field must be unique.".into())).status(), 409);
         assert_eq!(e(UpstreamFailure::Status { status: 500, reason: "boom".into() }).problem().detail, "Authentik answered 500: boom");
+    }
+
+    #[test]
+    fn a_missing_variable_is_503_naming_it() {
+        let p = Error::Unconfigured("`authentik_token`".into()).problem();
+        assert_eq!((p.status, p.title.as_str()), (503, "Service Unavailable"));
+        assert!(p.detail.contains("`authentik_token`"), "{}", p.detail);
     }
 
     #[test]

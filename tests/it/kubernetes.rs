@@ -148,8 +148,15 @@ fn plain_variables_come_from_the_config_map_and_secrets_from_the_secret() {
             let r = from.get(source).unwrap_or_else(|| panic!("{file}: {var_name} must come from a {source}: {var}"));
             assert_eq!(r["name"], json!(object), "{file}: {var_name}");
             assert_eq!(r["key"], json!(var_name), "{file}: {var_name}");
-            // Absent optional keys leave spin.toml's default in force.
-            assert_eq!(r["optional"], json!(!decl.required), "{file}: {var_name}");
+            // Absent optional keys leave spin.toml's default in force; a key
+            // one of its components cannot do without must be there.
+            let needed = decl.required
+                || app["spec"]["components"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| shared::needs::of(c.as_str().unwrap()).unwrap().required().contains(&var_name));
+            assert_eq!(r["optional"], json!(!needed), "{file}: {var_name}");
             assert!(given.insert(var_name.to_owned()), "{file}: {var_name} twice");
         }
         // Spin refuses to start unless every required variable resolves,
@@ -159,6 +166,32 @@ fn plain_variables_come_from_the_config_map_and_secrets_from_the_secret() {
             needed.extend(used_by(&manifest, c.as_str().unwrap()));
         }
         assert_eq!(given, needed, "{name}: variables given vs required + used by its components");
+    }
+}
+
+/// Least privilege: a SpinApp holds a secret only if one of its components
+/// reads it (its row of `shared::needs::TABLE`); the reports, which call
+/// only the Data API, hold no Authentik, Stalwart or OCIS token.
+#[test]
+fn no_spin_app_holds_a_secret_its_components_do_not_read() {
+    let manifest = manifest();
+    for (file, app) in spin_apps() {
+        let components: Vec<&str> = app["spec"]["components"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+        let read: BTreeSet<&str> = components.iter().flat_map(|c| shared::needs::of(c).expect("a needs row").variables()).collect();
+        let secrets: Vec<&str> = app["spec"]["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["valueFrom"].get("secretKeyRef").is_some())
+            .map(|v| v["name"].as_str().unwrap())
+            .collect();
+        for secret in &secrets {
+            assert!(manifest.variables[*secret].secret, "{file}: {secret}");
+            assert!(read.contains(secret), "{file}: {secret} is given, but none of {components:?} reads it");
+        }
+        if file.contains("reports") {
+            assert_eq!(secrets, ["data_api_key"], "{file}: the reports hold only the Data API key");
+        }
     }
 }
 

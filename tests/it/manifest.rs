@@ -27,9 +27,7 @@ async fn spin_toml_serves_with_only_its_required_variables_and_a_jwks_source() {
     let emu = emulators::start(emulators::Options::default()).await.expect("emulators start");
     let known: HashMap<&str, String> = HashMap::from([
         ("data_api_url", emu.data_api().url.clone()),
-        ("data_api_key", emu.data_api().key.clone()),
         ("authentik_url", emu.authentik().url.clone()),
-        ("authentik_token", AUTHENTIK_TOKEN.to_owned()),
         ("oidc_issuer", emu.issuer.issuer().to_owned()),
         ("oidc_audience", emu.issuer.audience().to_owned()),
     ]);
@@ -45,6 +43,10 @@ async fn spin_toml_serves_with_only_its_required_variables_and_a_jwks_source() {
     // required on its own: the URL, so the JWKS is fetched through the
     // allow-list too.
     variables.insert("oidc_jwks_url".to_owned(), emu.issuer.jwks_uri());
+    // No secret is required (each deployment gets only its components'):
+    // the route below reads the caller with the Data API key.
+    assert!(app.manifest().variables.values().all(|d| !(d.secret && d.required)), "a secret is required");
+    variables.insert("data_api_key".to_owned(), emu.data_api().key.clone());
     let host = serve(app, ServeOptions { addr: "127.0.0.1:0".parse().unwrap(), variables, use_process_env: false })
         .await
         .expect("serves with only the required variables");
@@ -61,6 +63,79 @@ async fn spin_toml_serves_with_only_its_required_variables_and_a_jwks_source() {
     let body = resp.text().await.unwrap_or_default();
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(ACME_OWNER.sub), "{body}");
+}
+
+/// Each component declares exactly the variables its row of
+/// `shared::needs::TABLE` reads, and may call exactly the origins its parts
+/// name: Spin resolves nothing else for it, so a part read outside its row
+/// is unset (a `503` in the suite), and the kube generator, which gives
+/// each SpinApp its rows' variables, gives it what it reads.
+#[test]
+fn every_component_declares_what_its_needs_row_reads_and_calls() {
+    let root = workspace();
+    let manifest = dev_host::manifest::Manifest::load(&root.join("spin.toml")).expect("spin.toml loads");
+    let names: Vec<&str> = manifest.components.keys().map(String::as_str).collect();
+    let mut rows: Vec<&str> = shared::needs::TABLE.iter().map(|n| n.component).collect();
+    rows.sort_unstable();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, rows, "spin.toml's components and shared::needs::TABLE differ");
+    for needs in shared::needs::TABLE {
+        let decl = &manifest.components[needs.component];
+        let mut declared: Vec<&str> = decl.variables.keys().map(String::as_str).collect();
+        declared.sort_unstable();
+        assert_eq!(declared, needs.variables(), "component {}: [component.{0}.variables] against its needs row", needs.component);
+        for (name, value) in &decl.variables {
+            assert_eq!(
+                value,
+                &format!("{{{{ {name} }}}}"),
+                "component {}: {name} passes the application variable through",
+                needs.component
+            );
+        }
+        let mut hosts: Vec<String> = decl.allowed_outbound_hosts.clone();
+        hosts.sort_unstable();
+        let mut expected: Vec<String> = needs.hosts().iter().map(|h| format!("{{{{ {h} }}}}")).collect();
+        expected.sort_unstable();
+        assert_eq!(hosts, expected, "component {}: allowed_outbound_hosts against its needs row", needs.component);
+    }
+}
+
+/// A deployment that leaves out a secret: the components that need it
+/// answer `503` naming it (no trap, no call with an empty credential), and
+/// the others, which never read it, work.
+#[tokio::test]
+async fn a_component_missing_its_secret_answers_503_naming_it() {
+    let env = Env::start_with(|vars, _| {
+        vars.remove("authentik_token");
+    })
+    .await;
+    let before = env.snapshot();
+    env.emu.authentik().controls.log.clear();
+    let r = env
+        .post(
+            "/tenants/acme/members/create",
+            &ACME_OWNER,
+            serde_json::json!({"name": "No Token", "localPart": "no-token", "role": "member"}),
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert!(r.detail().contains("`authentik_token`"), "{}", r.text);
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    assert_eq!(env.snapshot(), before, "nothing is written");
+    assert!(env.emu.authentik().controls.log.all().is_empty(), "no call to Authentik without its token");
+    let me = env.get("/users/me", &ACME_OWNER).await;
+    assert_eq!(me.status, 200, "a route that never reads the token works: {}", me.text);
+
+    let env = Env::start_with(|vars, _| {
+        vars.remove("data_api_key");
+    })
+    .await;
+    let r = env.get("/users/me", &ACME_OWNER).await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert!(r.detail().contains("`data_api_key`"), "{}", r.text);
+    assert!(env.emu.data_api().controls.log.all().is_empty(), "no call to the Data API without its key");
+    assert_eq!(env.call("GET", "/openapi.json", None, None).await.status, 200, "a component without the Data API works");
 }
 
 /// How the requests of one connection arrived, read by read.

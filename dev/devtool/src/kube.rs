@@ -10,7 +10,6 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use dev_host::manifest::Manifest;
-use dev_host::variables::Template;
 use serde_json::{json, Value};
 
 /// Where the rendered files live, relative to the workspace root.
@@ -112,16 +111,14 @@ pub fn group_of(component: &str) -> Result<Group> {
     Ok(if operation.method() == "GET" { READS } else { PROVISIONING })
 }
 
-/// The application variables a component reads: those named in its
-/// variables and in its allowed_outbound_hosts templates.
-fn variables_of(manifest: &Manifest, component: &str) -> Result<BTreeSet<String>> {
-    let decl = &manifest.components[component];
-    let mut names = BTreeSet::new();
-    for text in decl.variables.values().chain(&decl.allowed_outbound_hosts) {
-        let template = Template::parse(text).with_context(|| format!("component {component}: {text}"))?;
-        names.extend(template.variable_names().map(str::to_owned));
-    }
-    Ok(names)
+/// The application variables a component reads, and those naming the
+/// origins it calls: its row of `shared::needs::TABLE` (tests/it/manifest.rs
+/// holds spin.toml to the same rows).
+fn variables_of(component: &str) -> Result<BTreeSet<String>> {
+    let Some(needs) = shared::needs::of(component) else {
+        bail!("component {component} is not in shared::needs::TABLE: add it there first");
+    };
+    Ok(needs.variables().into_iter().chain(needs.hosts()).map(str::to_owned).collect())
 }
 
 pub fn config_map_name(manifest: &Manifest) -> String {
@@ -231,10 +228,13 @@ pub fn render(manifest: &Manifest) -> Result<BTreeMap<String, String>> {
 fn spin_app_documents(manifest: &Manifest, group: Group, components: &[&str]) -> Result<Vec<Value>> {
     let name = format!("{}-{}", manifest.name, group.suffix);
     // Spin refuses to start unless every required application variable
-    // resolves, whichever components the app kept; the rest only where used.
+    // resolves, whichever components the app kept (none is a secret); the
+    // rest, secrets among them, only where its components read them.
     let mut used: BTreeSet<String> = manifest.variables.iter().filter(|(_, d)| d.required).map(|(n, _)| n.clone()).collect();
+    let mut needed = used.clone();
     for component in components {
-        used.extend(variables_of(manifest, component)?);
+        used.extend(variables_of(component)?);
+        needed.extend(shared::needs::of(component).into_iter().flat_map(|n| n.required()).map(str::to_owned));
     }
     let variables: Vec<Value> = used
         .iter()
@@ -242,7 +242,9 @@ fn spin_app_documents(manifest: &Manifest, group: Group, components: &[&str]) ->
             let decl = &manifest.variables[var];
             let (source, from) =
                 if decl.secret { ("secretKeyRef", secret_name(manifest)) } else { ("configMapKeyRef", config_map_name(manifest)) };
-            json!({ "name": var, "valueFrom": { source: { "name": from, "key": var, "optional": !decl.required } } })
+            // A key a component cannot do without is not optional: the pod
+            // does not start without it, rather than answer 503.
+            json!({ "name": var, "valueFrom": { source: { "name": from, "key": var, "optional": !needed.contains(var) } } })
         })
         .collect();
     let probe = json!({ "httpGet": { "path": HEALTH_PATH }, "initialDelaySeconds": 2, "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3 });

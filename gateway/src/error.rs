@@ -30,6 +30,20 @@ impl ApiError {
     pub fn invalid_session() -> ApiError {
         ApiError::new(401, "InvalidSession", "invalid session: error finding user for endpoint")
     }
+    /// `403 NoMatchingRuleFound`: the key has no right to what the request
+    /// does ([`crate::Policy::check`]). The wire contract (docs/upstreams.md)
+    /// documents no answer for this. The
+    /// hosted service let App Services rules decide what a caller could do,
+    /// and answered a namespace no rule covered with the code
+    /// `NoMatchingRuleFound` (in MongoDB's SDK error codes:
+    /// mongodb/stitch-js-sdk, `StitchServiceErrorCode.ts`) and the message
+    /// `no rule exists for namespace '<db>.<collection>'` (as MongoDB's Realm
+    /// SDK examples show it), which our message starts with. Its HTTP status
+    /// is not in an official source (**UNCONFIRMED**); 403 because the key
+    /// is known (not 401) and the request well formed (not 400).
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(403, "NoMatchingRuleFound", message)
+    }
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(404, "NotFound", message)
     }

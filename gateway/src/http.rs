@@ -3,9 +3,11 @@
 //! error envelope, `/healthz` and one log line per request.
 //!
 //! Check order: unknown endpoint or action (404) → credentials (400/401) →
-//! Content-Type (400) → body size (413) → body (400) → the backend. A request
-//! without a valid key is answered before its body is read, so it never
-//! reaches the backend.
+//! Content-Type (400) → body size (413) → body (400, stages no key may use
+//! included) → the key's rights (403, [`crate::Policy::check`]) → the
+//! backend. A request without a valid key is answered before its body is
+//! read, and one its key has no right to after it is parsed: neither reaches
+//! the backend.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,7 +25,7 @@ use bson::{Bson, Document};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::request::{Action, ActionRequest};
-use crate::{ejson, ApiError, ApiKeys};
+use crate::{ejson, ApiError, ApiKeys, Policy};
 
 /// Default and largest accepted request body: MongoDB's 16 MiB document
 /// limit (the hosted service's own figure, 18 MB with headers, is
@@ -110,14 +112,15 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Authentication: `api-key` or `apiKey`. A gateway knows no users, so
 /// bearer tokens, e-mail/password and JWT credentials are unknown sessions;
-/// the messages are the hosted service's (docs/upstreams.md).
-fn authenticate(keys: &ApiKeys, headers: &HeaderMap) -> Result<(), ApiError> {
+/// the messages are the hosted service's (docs/upstreams.md). A valid key
+/// yields its rights.
+fn authenticate(keys: &ApiKeys, headers: &HeaderMap) -> Result<Arc<Policy>, ApiError> {
     if header_str(headers, "authorization").is_some() {
         return Err(ApiError::invalid_session());
     }
     // Header names are case-insensitive: `apiKey` arrives as `apikey`.
     if let Some(key) = header_str(headers, "api-key").or_else(|| header_str(headers, "apikey")) {
-        return if keys.accepts(key) { Ok(()) } else { Err(ApiError::invalid_session()) };
+        return keys.accepts(key).ok_or_else(ApiError::invalid_session);
     }
     let email = header_str(headers, "email").is_some();
     let password = header_str(headers, "password").is_some();
@@ -206,10 +209,11 @@ async fn respond<B: Backend>(
     }
     let name = params.get("action").map(String::as_str).unwrap_or("");
     let action = Action::parse(name).ok_or_else(|| ApiError::not_found(format!("no such action '{name}'")))?;
-    authenticate(&shared.opts.keys, headers)?;
+    let policy = authenticate(&shared.opts.keys, headers)?;
     check_content_type(headers)?;
     let bytes = read_body(headers, body, shared.opts.max_body_bytes).await?;
     let request = ActionRequest::parse(action, &decode_body(&bytes)?)?;
+    policy.check(&request)?;
     let result = Bson::Document(shared.backend.execute(request).await?);
     let (value, content_type) = if wants_ejson(headers) {
         (ejson::to_canonical(&result), "application/ejson")

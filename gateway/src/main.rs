@@ -29,7 +29,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    tracing::info!(listen = %config.listen, api_keys = config.api_keys.len(), max_body_bytes = config.max_body_bytes,
+    // Counts and policy names only: never a key.
+    let policies: std::collections::BTreeSet<&str> = config.policy_keys.iter().map(|k| k.name.as_str()).collect();
+    tracing::info!(listen = %config.listen, api_keys = config.api_keys.len() + config.policy_keys.len(),
+        keys_with_every_right = config.api_keys.len(), policies = ?policies, max_body_bytes = config.max_body_bytes,
         mongodb_timeout_ms = config.mongodb_timeout.as_millis() as u64, "gateway listening");
     match gateway::serve(config, listener, shutdown_signal()).await {
         Ok(()) => {

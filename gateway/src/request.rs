@@ -14,7 +14,7 @@ pub const FIND_DEFAULT_LIMIT: usize = 1000;
 pub const MAX_RESULT_DOCUMENTS: usize = 50_000;
 
 /// A Data API action (`POST …/action/<name>`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Action {
     FindOne,
     Find,
@@ -233,36 +233,98 @@ impl ActionRequest {
 const BLOCKED_OPERATORS: [&str; 3] = ["$where", "$function", "$accumulator"];
 /// Stages that write elsewhere: an `aggregate` only reads.
 const BLOCKED_STAGES: [&str; 2] = ["$out", "$merge"];
+/// Stages that read outside the request's collections (other databases, the
+/// server's sessions and operations, change streams, literal documents that
+/// stand in for a collection) or the server's internals (statistics, plan
+/// caches, sharding, query settings): refused for every key, whatever its
+/// rights, so that the rights of [`crate::Policy`] are the whole story of what
+/// a key reads. `$_…` (the server's internal stages) are refused alike.
+pub const DENIED_STAGES: [&str; 18] = [
+    "$currentOp",
+    "$listSessions",
+    "$listLocalSessions",
+    "$collStats",
+    "$indexStats",
+    "$planCacheStats",
+    "$changeStream",
+    "$documents",
+    "$listSearchIndexes",
+    "$shardedDataDistribution",
+    "$querySettings",
+    "$listSampledQueries",
+    "$listCatalog",
+    "$listClusterCatalog",
+    "$queryStats",
+    "$listCachedAndActiveUsers",
+    "$backupCursor",
+    "$backupCursorExtend",
+];
 
+/// Refuses what no key may ask for: server-side JavaScript anywhere, and in
+/// a pipeline (its sub-pipelines included: `$facet`, `$lookup`, `$unionWith`,
+/// found wherever the key appears) writing and denied stages, and a
+/// `$lookup`/`$graphLookup`/`$unionWith` whose collection is not a plain
+/// collection name of the request's database.
 fn refuse_blocked(op: &Op) -> Result<(), ApiError> {
-    fn scan(d: &Document) -> Result<(), ApiError> {
-        d.iter().try_for_each(|(k, v)| match BLOCKED_OPERATORS.contains(&k.as_str()) {
-            true => Err(ApiError::invalid(format!("{k} is not allowed through the Data API"))),
-            false => scan_value(v),
+    fn scan(d: &Document, pipeline: bool) -> Result<(), ApiError> {
+        d.iter().try_for_each(|(k, v)| {
+            let k = k.as_str();
+            if BLOCKED_OPERATORS.contains(&k) {
+                return Err(ApiError::invalid(format!("{k} is not allowed through the Data API")));
+            }
+            if pipeline {
+                if BLOCKED_STAGES.contains(&k) {
+                    return Err(ApiError::invalid(format!("{k} is not allowed through the Data API: aggregate only reads")));
+                }
+                if DENIED_STAGES.contains(&k) || k.starts_with("$_") {
+                    return Err(ApiError::invalid(format!(
+                        "{k} is not allowed through the Data API: it reads outside the collections of the request's database or the server's internals"
+                    )));
+                }
+                check_foreign_collection(k, v)?;
+            }
+            scan_value(v, pipeline)
         })
     }
-    fn scan_value(b: &Bson) -> Result<(), ApiError> {
+    fn scan_value(b: &Bson, pipeline: bool) -> Result<(), ApiError> {
         match b {
-            Bson::Document(d) => scan(d),
-            Bson::Array(items) => items.iter().try_for_each(scan_value),
+            Bson::Document(d) => scan(d, pipeline),
+            Bson::Array(items) => items.iter().try_for_each(|it| scan_value(it, pipeline)),
             _ => Ok(()),
         }
     }
-    let docs: Vec<&Document> = match op {
-        Op::FindOne { filter, projection } => vec![filter, projection],
-        Op::Find { filter, projection, sort, .. } => vec![filter, projection, sort],
-        Op::InsertOne { .. } | Op::InsertMany { .. } => vec![],
-        Op::Update { filter, update, .. } => vec![filter, update],
-        Op::ReplaceOne { filter, .. } => vec![filter],
-        Op::Delete { filter, .. } => vec![filter],
-        Op::Aggregate { pipeline } => {
-            if let Some(k) = pipeline.iter().flat_map(|s| s.keys()).find(|k| BLOCKED_STAGES.contains(&k.as_str())) {
-                return Err(ApiError::invalid(format!("{k} is not allowed through the Data API: aggregate only reads")));
-            }
-            pipeline.iter().collect()
-        }
+    let (docs, pipeline): (Vec<&Document>, bool) = match op {
+        Op::FindOne { filter, projection } => (vec![filter, projection], false),
+        Op::Find { filter, projection, sort, .. } => (vec![filter, projection, sort], false),
+        Op::InsertOne { .. } | Op::InsertMany { .. } => (vec![], false),
+        Op::Update { filter, update, .. } => (vec![filter, update], false),
+        Op::ReplaceOne { filter, .. } => (vec![filter], false),
+        Op::Delete { filter, .. } => (vec![filter], false),
+        Op::Aggregate { pipeline } => (pipeline.iter().collect(), true),
     };
-    docs.into_iter().try_for_each(scan)
+    docs.into_iter().try_for_each(|d| scan(d, pipeline))
+}
+
+/// The collection a `$lookup`/`$graphLookup` (`from`) or `$unionWith` (a
+/// string, or `coll`) reads must be a collection name, in the request's
+/// database: MongoDB's `{db, coll}` form and system collections are refused.
+/// Absent is left to the server (a `$lookup` on `$documents` reads none).
+fn check_foreign_collection(stage: &str, spec: &Bson) -> Result<(), ApiError> {
+    let (field, target) = match (stage, spec) {
+        ("$lookup" | "$graphLookup", Bson::Document(d)) => ("from", d.get("from")),
+        ("$unionWith", Bson::Document(d)) => ("coll", d.get("coll")),
+        ("$unionWith", name) => ("coll", Some(name)),
+        _ => return Ok(()),
+    };
+    match target {
+        None => Ok(()),
+        Some(Bson::String(name)) if collection_name_problem(name).is_none() => Ok(()),
+        Some(Bson::String(name)) => Err(ApiError::invalid(format!("invalid collection name '{name}' in {stage}"))),
+        Some(other) => Err(ApiError::invalid(format!(
+            "{stage} '{field}' must be the name of a collection of the request's database, found {}",
+            type_name(other)
+        ))),
+    }
 }
 
 fn required_string(body: &Document, key: &str) -> Result<String, ApiError> {
@@ -331,10 +393,28 @@ pub fn check_names(db: &str, coll: &str) -> Result<(), ApiError> {
     if db.is_empty() || db.len() >= 64 || db.chars().any(|c| matches!(c, '/' | '\\' | '.' | ' ' | '"' | '$' | '\0')) {
         return Err(ApiError::invalid(format!("invalid database name '{db}'")));
     }
-    if coll.is_empty() || coll.starts_with("system.") || coll.contains('$') || coll.contains('\0') || coll.starts_with('.') {
+    if collection_name_problem(coll).is_some() {
         return Err(ApiError::invalid(format!("invalid collection name '{coll}'")));
     }
     Ok(())
+}
+
+/// Why MongoDB would refuse `coll` as a collection name, if it would (the
+/// length of the whole namespace is left to the server).
+pub fn collection_name_problem(coll: &str) -> Option<&'static str> {
+    if coll.is_empty() {
+        Some("it is empty")
+    } else if coll.starts_with("system.") {
+        Some("'system.' is reserved")
+    } else if coll.contains('$') {
+        Some("it contains '$'")
+    } else if coll.contains('\0') {
+        Some("it contains a NUL character")
+    } else if coll.starts_with('.') {
+        Some("it starts with '.'")
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -391,5 +471,49 @@ mod tests {
         let r = ActionRequest::parse(Action::UpdateMany, &body(doc! {"filter": {}, "update": {"$set": {"a": 1}}, "upsert": true})).unwrap();
         assert_eq!(r.action(), Action::UpdateMany);
         assert_eq!(r.op, Op::Update { many: true, filter: doc! {}, update: doc! {"$set": {"a": 1}}, upsert: true });
+    }
+
+    #[test]
+    fn stages_that_reach_beyond_collections_are_refused_for_everyone_nested_too() {
+        let refused = |pipeline: Bson| {
+            let e = ActionRequest::parse(Action::Aggregate, &body(doc! {"pipeline": pipeline.clone()})).unwrap_err();
+            assert_eq!((e.status, e.code.as_str()), (400, "InvalidParameter"), "{pipeline}");
+            e.message
+        };
+        for stage in DENIED_STAGES.iter().chain(["$_internalUnpackBucket"].iter()) {
+            let spec = Bson::Document(doc! {*stage: {}});
+            for pipeline in [
+                bson::bson!([spec.clone()]),
+                bson::bson!([{"$match": {}}, {"$facet": {"a": [{"$match": {}}], "b": [spec.clone()]}}]),
+                bson::bson!([{"$lookup": {"from": "c", "as": "x", "pipeline": [spec.clone()]}}]),
+                bson::bson!([{"$unionWith": {"coll": "c", "pipeline": [{"$facet": {"a": [spec.clone()]}}]}}]),
+            ] {
+                let m = refused(pipeline);
+                assert!(m.starts_with(&format!("{stage} is not allowed through the Data API: it reads outside")), "{m}");
+            }
+        }
+        let m = refused(bson::bson!([{"$facet": {"a": [{"$out": "x"}]}}]));
+        assert!(m.contains("aggregate only reads"), "{m}");
+        for pipeline in [
+            bson::bson!([{"$lookup": {"from": {"db": "admin", "coll": "users"}, "localField": "a", "foreignField": "b", "as": "c"}}]),
+            bson::bson!([{"$lookup": {"from": "system.users", "localField": "a", "foreignField": "b", "as": "c"}}]),
+            bson::bson!([{"$graphLookup": {"from": "a$b", "startWith": "$a", "connectFromField": "a", "connectToField": "b", "as": "c"}}]),
+            bson::bson!([{"$unionWith": "system.views"}]),
+            bson::bson!([{"$unionWith": {"coll": 5}}]),
+            bson::bson!([{"$facet": {"a": [{"$lookup": {"from": "", "localField": "a", "foreignField": "b", "as": "c"}}]}}]),
+        ] {
+            let m = refused(pipeline.clone());
+            assert!(m.contains("collection"), "{pipeline}: {m}");
+        }
+        // What MongoDB's own lookups look like passes.
+        for pipeline in [
+            bson::bson!([{"$lookup": {"from": "tenants", "localField": "a", "foreignField": "_id", "as": "t"}}]),
+            bson::bson!([{"$lookup": {"let": {"a": "$a"}, "pipeline": [{"$match": {}}], "as": "t"}}]),
+            bson::bson!([{"$unionWith": "other"}, {"$unionWith": {"coll": "third", "pipeline": [{"$project": {"a": 1}}]}}]),
+            bson::bson!([{"$group": {"_id": "$a", "n": {"$sum": 1}, "docs": {"$push": "$$ROOT"}}}, {"$sort": {"n": -1}}]),
+        ] {
+            ActionRequest::parse(Action::Aggregate, &body(doc! {"pipeline": pipeline.clone()}))
+                .unwrap_or_else(|e| panic!("{pipeline}: {e}"));
+        }
     }
 }

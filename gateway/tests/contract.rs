@@ -8,9 +8,12 @@
 //!   run with `--ignored`, which `make test` does when `MONGODB_URI` is set.
 //!
 //! Tests reach the data through the HTTP contract only, so the same test
-//! proves the same behaviour everywhere. The gateway's own checks (several
-//! keys, 413, `/healthz`, a wrong key never reaching the backend, graceful
-//! shutdown) serve the target's backend through a gateway built here.
+//! proves the same behaviour everywhere. Every target also accepts keys with
+//! a policy ([`POLICY_KEYS`]): the emulator through `DataApi::set_keys`, the
+//! gateways through `Config::from_vars` (`name=key`, `GATEWAY_KEY_POLICIES`).
+//! The gateway's own checks (several keys, 413, `/healthz`, a wrong key or a
+//! refused right never reaching the backend, graceful shutdown) serve the
+//! target's backend through a gateway built here.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,7 +23,7 @@ use std::time::{Duration, Instant};
 use bson::Document;
 use emulators::data_api::DataApi;
 use emulators::{demo, Emulators, Options};
-use gateway::{ActionRequest, ApiError, ApiKeys, Backend, Config, DriverBackend, HttpOptions, Running};
+use gateway::{ActionRequest, ApiError, ApiKeys, Backend, Config, DriverBackend, HttpOptions, Policy, Running};
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------
@@ -71,6 +74,18 @@ struct Target {
 }
 
 const KEY: &str = demo::DATA_API_KEY;
+/// `find` on `users`, nothing else.
+const USERS_FIND_KEY: &str = "users-find-key";
+/// `find` and `aggregate` on `users`, nothing else: a lookup into another collection is refused.
+const USERS_READ_KEY: &str = "users-read-key";
+/// The named policies of every target (`GATEWAY_KEY_POLICIES`), and the keys that have them.
+const KEY_POLICIES: &str = r#"{"users-find": {"users": ["find"]}, "users-read": {"users": ["find", "aggregate"]}}"#;
+const POLICY_KEYS: [(&str, &str); 2] = [("users-find", USERS_FIND_KEY), ("users-read", USERS_READ_KEY)];
+
+fn named_policy(name: &str) -> Policy {
+    let all: Value = serde_json::from_str(KEY_POLICIES).unwrap();
+    Policy::parse(&all[name]).unwrap()
+}
 /// Short: a test waiting on an unreachable database should not wait long.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -94,6 +109,7 @@ impl Target {
             Kind::Engine => {
                 let emu = emulator().await;
                 let d = emu.data_api();
+                d.api.set_keys([(KEY, Policy::all())].into_iter().chain(POLICY_KEYS.map(|(name, key)| (key, named_policy(name)))));
                 let (base, backend) = (d.url.clone(), TargetBackend::Engine(d.api.clone()));
                 return Some(Target::new(kind, base, backend, Some(emu), None));
             }
@@ -106,8 +122,15 @@ impl Target {
                 None => panic!("the mongodb:: contract tests need MONGODB_URI (a real MongoDB); without it they are ignored"),
             },
         };
-        let mut config = Config::new(uri, vec![KEY.to_owned()]);
-        config.mongodb_timeout = TIMEOUT;
+        let keys = [KEY.to_owned()].into_iter().chain(POLICY_KEYS.map(|(name, key)| format!("{name}={key}"))).collect::<Vec<_>>().join(",");
+        let config = Config::from_vars(|name| match name {
+            "MONGODB_URI" => Some(uri.clone()),
+            "GATEWAY_API_KEYS" => Some(keys.clone()),
+            "GATEWAY_KEY_POLICIES" => Some(KEY_POLICIES.to_owned()),
+            "GATEWAY_MONGODB_TIMEOUT_MS" => Some(TIMEOUT.as_millis().to_string()),
+            _ => None,
+        })
+        .expect("a valid configuration");
         let backend = DriverBackend::connect(&config.mongodb_uri, config.mongodb_timeout).await.expect("a valid MongoDB URI");
         let running = Running::serve(local_listener().await, gateway::router(backend.clone(), config.http_options()));
         Some(Target::new(kind, running.url.clone(), TargetBackend::Driver(backend), emu, Some(running)))
@@ -301,6 +324,8 @@ contract!(
     healthz_is_200_while_the_database_answers,
     a_wrong_key_never_reaches_the_backend,
     shutdown_finishes_the_request_in_flight,
+    a_key_may_do_only_what_its_policy_allows,
+    a_refused_request_never_reaches_the_backend,
 );
 
 // ---------------------------------------------------------------------------
@@ -786,6 +811,124 @@ async fn shutdown_finishes_the_request_in_flight(t: &Target) {
     assert_eq!((s, v), (200, json!({"insertedId": "kept"})));
     assert_eq!(t.count("inflight", json!({})).await, 1);
     assert!(reqwest::get(format!("{base}/healthz")).await.is_err(), "no longer accepting");
+}
+
+// ---------------------------------------------------------------------------
+// Per-key rights
+
+/// An action with `key`; JSON-mode answer.
+async fn post_as(t: &Target, key: &str, action: &str, body: Value) -> (u16, Value) {
+    raw(&t.url(action), &[("api-key", key), ("content-type", "application/json")], body.to_string()).await
+}
+
+fn assert_forbidden(s: u16, v: &Value, namespace: &str, what: &str) {
+    assert_eq!(s, 403, "{what}: {v}");
+    assert_envelope(v, "NoMatchingRuleFound");
+    let want = format!("no rule exists for namespace '{namespace}'");
+    assert!(v["error"].as_str().unwrap().starts_with(&want), "{what}: {v}");
+}
+
+fn lookup(from: &str) -> Value {
+    json!({"$lookup": {"from": from, "localField": "tenantIds", "foreignField": "_id", "as": "joined"}})
+}
+
+async fn a_key_may_do_only_what_its_policy_allows(t: &Target) {
+    t.seed_demo().await;
+    let member = json!({"$match": {"email": demo::ACME_MEMBER.email}});
+    let users = demo::USERS.len();
+
+    // users-find: find on users, and nothing else.
+    let (s, v) = post_as(t, USERS_FIND_KEY, "find", t.body("users", json!({"projection": {"_id": 1}}))).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["documents"].as_array().unwrap().len(), users);
+    let users_ns = format!("{}.users", t.db);
+    let tenants_ns = format!("{}.tenants", t.db);
+    let refused = [
+        ("insertOne on users", "insertOne", t.body("users", json!({"document": {"_id": "intruder"}})), &users_ns),
+        ("findOne on users", "findOne", t.body("users", json!({})), &users_ns),
+        ("deleteMany on users", "deleteMany", t.body("users", json!({"filter": {"_id": "intruder"}})), &users_ns),
+        ("find on tenants", "find", t.body("tenants", json!({})), &tenants_ns),
+        ("aggregate on users", "aggregate", t.body("users", json!({"pipeline": [member.clone()]})), &users_ns),
+        (
+            "aggregate on users with a $lookup of tenants",
+            "aggregate",
+            t.body("users", json!({"pipeline": [member.clone(), lookup("tenants")]})),
+            &users_ns,
+        ),
+    ];
+    for (what, action, body, ns) in &refused {
+        let (s, v) = post_as(t, USERS_FIND_KEY, action, body.clone()).await;
+        assert_forbidden(s, &v, ns, what);
+    }
+
+    // users-read: aggregate on users too, but a pipeline reading tenants anywhere is refused.
+    let (s, v) = post_as(
+        t,
+        USERS_READ_KEY,
+        "aggregate",
+        t.body("users", json!({"pipeline": [member.clone(), {"$project": {"email": 1, "_id": 0}}]})),
+    )
+    .await;
+    assert_eq!((s, v), (200, json!({"documents": [{"email": demo::ACME_MEMBER.email}]})));
+    let self_join = json!({"$lookup": {"from": "users", "localField": "_id", "foreignField": "_id", "as": "joined"}});
+    let (s, v) = post_as(t, USERS_READ_KEY, "aggregate", t.body("users", json!({"pipeline": [member.clone(), self_join]}))).await;
+    assert_eq!(s, 200, "a lookup of the key's own collection: {v}");
+    for (what, pipeline) in [
+        ("$lookup", json!([member.clone(), lookup("tenants")])),
+        ("$lookup in $facet", json!([member.clone(), {"$facet": {"mine": [{"$project": {"_id": 1}}], "theirs": [lookup("tenants")]}}])),
+        (
+            "$lookup in a $lookup pipeline",
+            json!([member.clone(), {"$lookup": {"from": "users", "as": "j", "let": {"id": "$_id"}, "pipeline": [lookup("tenants")]}}]),
+        ),
+        ("$unionWith", json!([member.clone(), {"$unionWith": "tenants"}])),
+    ] {
+        let (s, v) = post_as(t, USERS_READ_KEY, "aggregate", t.body("users", json!({"pipeline": pipeline}))).await;
+        assert_forbidden(s, &v, &tenants_ns, what);
+        assert!(v["error"].as_str().unwrap().contains("the pipeline reads it"), "{what}: {v}");
+    }
+
+    // A bare key may do all of it.
+    for (what, action, body, _) in refused {
+        let (s, v) = post_as(t, KEY, action, body).await;
+        assert_eq!(s, 200, "{what} with a bare key: {v}");
+    }
+    let v =
+        t.ok("aggregate", t.body("users", json!({"pipeline": [{"$match": {"email": demo::ACME_MEMBER.email}}, lookup("tenants")]}))).await;
+    let joined = v["documents"][0]["joined"].as_array().expect("the lookup ran");
+    assert_eq!(joined.len(), 1);
+    assert_eq!(joined[0]["_id"], json!({"$oid": demo::ACME.id}));
+    assert_eq!(t.count("users", json!({"_id": "intruder"})).await, 0, "the bare key inserted it, then deleted it");
+    assert_eq!(t.count("users", json!({})).await, users);
+}
+
+async fn a_refused_request_never_reaches_the_backend(t: &Target) {
+    t.seed_demo().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let backend = Counting { inner: t.backend.clone(), calls: calls.clone() };
+    let keys = ApiKeys::with_policies([(USERS_FIND_KEY, named_policy("users-find")), (KEY, Policy::all())]);
+    let g = t.gateway_with(backend, HttpOptions::new(keys)).await;
+    let send = |key: &'static str, action: &'static str, body: Value| {
+        let url = format!("{}/action/{action}", g.url);
+        async move { raw(&url, &[("api-key", key), ("content-type", "application/json")], body.to_string()).await }
+    };
+    let before = t.all("users").await;
+    for (action, body, ns) in [
+        ("insertOne", t.body("users", json!({"document": {"_id": "intruder"}})), "users"),
+        ("deleteMany", t.body("users", json!({"filter": {}})), "users"),
+        ("find", t.body("tenants", json!({})), "tenants"),
+        ("aggregate", t.body("users", json!({"pipeline": [lookup("tenants")]})), "users"),
+    ] {
+        let (s, v) = send(USERS_FIND_KEY, action, body).await;
+        assert_forbidden(s, &v, &format!("{}.{ns}", t.db), action);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "no refused request reached the backend");
+    assert_eq!(t.all("users").await, before, "and nothing changed");
+    let (s, v) = send(USERS_FIND_KEY, "find", t.body("users", json!({"limit": 1}))).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = send(KEY, "find", t.body("tenants", json!({"limit": 1}))).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    g.shutdown().await.unwrap();
 }
 
 // ---------------------------------------------------------------------------

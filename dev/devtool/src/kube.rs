@@ -84,6 +84,7 @@ pub const GATEWAY_HEALTH_PATH: &str = "/healthz";
 pub const GATEWAY_ENV: &[(&str, bool, &str)] = &[
     ("MONGODB_URI", true, ""),
     ("GATEWAY_API_KEYS", true, ""),
+    ("GATEWAY_KEY_POLICIES", false, ""),
     ("GATEWAY_MAX_BODY_BYTES", false, "16777216"),
     ("GATEWAY_MONGODB_TIMEOUT_MS", false, "10000"),
     ("RUST_LOG", false, "info"),

@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use bson::{Bson, Document};
-use gateway::{ActionRequest, ApiKeys, HttpOptions};
+use gateway::{ActionRequest, ApiKeys, HttpOptions, Policy};
 use serde_json::{json, Value};
 
 pub use actions::Action;
@@ -141,6 +141,15 @@ impl DataApi {
         let key = key.into();
         self.0.keys.set([&key]);
         *self.0.api_key.lock().unwrap() = key;
+    }
+
+    /// Replaces the accepted keys with `keys`, each with its rights: a
+    /// request its key has no right to is a `403` (the gateway's
+    /// [`Policy::check`]). [`DataApi::api_key`] is left as it was; give it
+    /// here (with [`Policy::all`]) to keep it working. [`DataApi::set_api_key`]
+    /// goes back to that one key with every right.
+    pub fn set_keys<S: AsRef<str>, P: Into<Arc<Policy>>>(&self, keys: impl IntoIterator<Item = (S, P)>) {
+        self.0.keys.set_with_policies(keys);
     }
 
     /// The database the demo data lives in.

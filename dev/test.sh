@@ -29,10 +29,14 @@ run "gates: rustfmt and clippy (-D warnings)" bash dev/lint.sh
 
 # The end-to-end binary (tests/it) runs its `soak` module on its own, after
 # the rest: a minute of load beside the timing-sensitive fault tests would
-# test the machine rather than the app.
+# test the machine rather than the app. Between them, the Data API rights
+# the suite's calls used are checked against shared::needs::TABLE
+# (tests/it/rights.rs; ignored in the suite itself, which records them).
 soak_alone() {
   local code=0
+  rm -rf target/e2e-rights
   "$@" -- --skip soak:: || code=1
+  cargo test --no-fail-fast -p e2e --test it rights:: -- --ignored || code=1
   "$@" soak:: || code=1
   return $code
 }

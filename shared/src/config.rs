@@ -42,7 +42,7 @@ impl Part {
     pub fn variables(self) -> &'static [&'static str] {
         match self {
             Part::Cors => &[crate::cors::VARIABLE],
-            Part::DataApi => &["data_api_url", "data_api_key", "data_api_data_source", "data_api_database", TIMEOUT],
+            Part::DataApi => &["data_api_url", OWN_KEY, "data_api_key", "data_api_data_source", "data_api_database", TIMEOUT],
             Part::Oidc => &["oidc_issuer", "oidc_audience", "oidc_jwks", "oidc_jwks_url", TIMEOUT],
             Part::Groups => &["platform_admin_group", "partner_staff_group", "tenant_group_prefix"],
             Part::Authentik => &["authentik_url", "authentik_token", TIMEOUT],
@@ -54,10 +54,11 @@ impl Part {
 
     /// The variables without which its loader fails ([`Error::Unconfigured`]);
     /// the rest have defaults or turn a feature off. (OIDC needs one of
-    /// `oidc_jwks` / `oidc_jwks_url`, neither on its own.)
+    /// `oidc_jwks` / `oidc_jwks_url`, the Data API one of its own key and
+    /// `data_api_key`: neither on its own.)
     pub fn required(self) -> &'static [&'static str] {
         match self {
-            Part::DataApi => &["data_api_url", "data_api_key"],
+            Part::DataApi => &["data_api_url"],
             Part::Oidc => &["oidc_issuer", "oidc_audience"],
             Part::Authentik => &["authentik_url", "authentik_token"],
             Part::Cors | Part::Groups | Part::Stalwart | Part::Ocis | Part::OcisAutoprovision => &[],
@@ -79,6 +80,11 @@ impl Part {
 }
 
 const TIMEOUT: &str = "upstream_timeout_ms";
+
+/// The component's own Data API key (`{{ data_api_key_<component> }}` in
+/// spin.toml), used before the shared `data_api_key`: with it, the gateway
+/// can give each component only the rights it uses (`crate::needs`).
+pub const OWN_KEY: &str = "data_api_own_key";
 
 fn required(vars: &dyn Variables, name: &'static str) -> Result<String, Error> {
     vars.get(name).filter(|v| !v.trim().is_empty()).ok_or_else(|| Error::Unconfigured(format!("`{name}`")))
@@ -123,9 +129,12 @@ pub struct DataApiConfig {
 
 impl DataApiConfig {
     pub fn load(vars: &dyn Variables) -> Result<Self, Error> {
+        let (own, shared) = (optional(vars, OWN_KEY), optional(vars, "data_api_key"));
         Ok(Self {
             url: base_url(required(vars, "data_api_url")?),
-            key: required(vars, "data_api_key")?,
+            key: own
+                .or(shared)
+                .ok_or_else(|| Error::Unconfigured("`data_api_key` (or this component's own `data_api_key_<component>`)".into()))?,
             data_source: or_default(vars, "data_api_data_source", "mongodb-atlas"),
             database: or_default(vars, "data_api_database", "dezky"),
             timeout: timeout(vars),
@@ -294,9 +303,19 @@ mod tests {
         assert_eq!(e, Error::Unconfigured("`authentik_token`".into()));
         assert_eq!(e.status(), 503);
         let e = DataApiConfig::load(&vars(&[("data_api_url", "http://db")])).unwrap_err();
-        assert_eq!(e, Error::Unconfigured("`data_api_key`".into()));
+        assert!(e.to_string().contains("`data_api_key`"), "{e}");
         let e = OidcConfig::load(&vars(&[("oidc_issuer", "i"), ("oidc_audience", "a")])).unwrap_err();
         assert!(e.to_string().contains("`oidc_jwks` or `oidc_jwks_url`"), "{e}");
+    }
+
+    #[test]
+    fn a_components_own_data_api_key_comes_first() {
+        let both = vars(&[("data_api_url", "http://db"), ("data_api_key", "shared"), (OWN_KEY, "own")]);
+        assert_eq!(DataApiConfig::load(&both).unwrap().key, "own");
+        let shared = vars(&[("data_api_url", "http://db"), ("data_api_key", "shared"), (OWN_KEY, " ")]);
+        assert_eq!(DataApiConfig::load(&shared).unwrap().key, "shared");
+        let own = vars(&[("data_api_url", "http://db"), (OWN_KEY, "own")]);
+        assert_eq!(DataApiConfig::load(&own).unwrap().key, "own");
     }
 
     #[test]

@@ -152,6 +152,19 @@ fn the_readme_route_table_is_the_documented_one() {
     }
 }
 
+/// The name a variable is documented under: the components' own Data API
+/// keys (`data_api_key_me`, …) share one row, `data_api_key_<component>`.
+fn documented_name(name: &str) -> &str {
+    let own = devtool::keys::callers().any(|n| devtool::keys::variable_of(n.component) == name);
+    if own {
+        OWN_KEYS
+    } else {
+        name
+    }
+}
+
+const OWN_KEYS: &str = "data_api_key_<component>";
+
 #[test]
 fn every_variable_is_documented_with_its_declaration() {
     let m = manifest();
@@ -160,8 +173,9 @@ fn every_variable_is_documented_with_its_declaration() {
     assert_eq!(documented.len(), rows.len(), "a variable is documented twice");
     let yes_no = |v: bool| if v { "yes" } else { "no" };
     for (name, decl) in &m.variables {
-        let row =
-            documented.get(name.as_str()).unwrap_or_else(|| panic!("`{name}` of spin.toml is not in docs/api.md's configuration table"));
+        let row = documented
+            .get(documented_name(name))
+            .unwrap_or_else(|| panic!("`{name}` of spin.toml is not in docs/api.md's configuration table"));
         assert_eq!(row[1], yes_no(decl.required), "{name}: required");
         assert_eq!(row[2], yes_no(decl.secret), "{name}: secret");
         let default = match decl.default.as_deref() {
@@ -172,7 +186,45 @@ fn every_variable_is_documented_with_its_declaration() {
         assert_eq!(row[3], default, "{name}: default");
     }
     for name in documented.keys() {
-        assert!(m.variables.contains_key(*name), "docs/api.md documents `{name}`, which spin.toml does not declare");
+        assert!(
+            m.variables.keys().any(|v| documented_name(v) == *name),
+            "docs/api.md documents `{name}`, which spin.toml does not declare"
+        );
+    }
+}
+
+/// The README's least-privilege table shows each SpinApp's key's rights as
+/// the generator renders them for the gateway (`shared::needs::TABLE`).
+#[test]
+fn the_readme_least_privilege_table_is_the_rendered_policies() {
+    let rows = table(&read("README.md"), &["SpinApp", "secrets it holds", "its key's Data API rights"]);
+    let files = devtool::kube::render_workspace(&workspace()).unwrap();
+    let mut apps = vec![];
+    for (_, text) in files.iter().filter(|(name, _)| name.starts_with("spinapp-")) {
+        for doc in devtool::kube::parse_documents(text).unwrap() {
+            if doc["kind"] == "SpinApp" {
+                let suffix = doc["metadata"]["name"].as_str().unwrap().rsplit('-').next().unwrap().to_owned();
+                let components: Vec<String> =
+                    doc["spec"]["components"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+                apps.push((suffix, components));
+            }
+        }
+    }
+    assert_eq!(rows.len(), apps.len(), "one README row per SpinApp");
+    for (suffix, components) in apps {
+        let row = rows.iter().find(|r| r[0] == format!("`-{suffix}`")).unwrap_or_else(|| panic!("README has no row for -{suffix}"));
+        let refs: Vec<&str> = components.iter().map(String::as_str).collect();
+        let policy = devtool::kube::app_policy(&refs);
+        let expected: Vec<String> = policy
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(coll, actions)| {
+                let a: Vec<&str> = actions.as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+                format!("`{coll}`: {}", a.join(", "))
+            })
+            .collect();
+        assert_eq!(row[2], expected.join("; "), "README's rights of -{suffix}");
     }
 }
 
@@ -182,6 +234,7 @@ fn the_readme_configuration_names_every_variable() {
     let section = readme.split("## Configuration").nth(1).expect("README has a Configuration section");
     let section = section.split("\n## ").next().unwrap();
     for name in manifest().variables.keys() {
+        let name = documented_name(name);
         assert!(
             section.contains(&format!("`{name}`")) || section.contains(&format!("| {name} ")),
             "README's configuration does not mention `{name}`"

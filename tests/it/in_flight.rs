@@ -469,6 +469,38 @@ fn cases() -> Vec<Case> {
         .fail(DataApi, db("find", "tenants", status(500)))
         .hold(DataApi, db_naming("findOne", ACME_MEMBER.sub, held()))
         .after(After::Unchanged),
+        // A change that fails beside its audit event takes the event back
+        // (its delete is a right these routes' keys must hold: rights.rs).
+        case(
+            "row 5: the user's write fails while its audit event is written",
+            "POST",
+            format!("/users/{}/update", ACME_MEMBER.sub),
+            &OPERATOR,
+            Some(json!({"name": "Held"})),
+        )
+        .fail(DataApi, db("updateOne", "users", status(500)))
+        .hold(DataApi, db("insertOne", "auditevents", held()))
+        .after(After::Unchanged),
+        case(
+            "row 6: the deactivation's write fails while its audit event is written",
+            "POST",
+            format!("/users/{}/deactivate", ACME_MEMBER.sub),
+            &OPERATOR,
+            None,
+        )
+        .fail(DataApi, db("updateOne", "users", status(500)))
+        .hold(DataApi, db("insertOne", "auditevents", held()))
+        .after(After::Unchanged),
+        case(
+            "row 21: the resumed member's write fails while its audit event is written",
+            "POST",
+            member_path(&ACME, &ACME_INACTIVE_ADMIN, "resume"),
+            &ACME_OWNER,
+            None,
+        )
+        .fail(DataApi, db("updateOne", "users", status(500)))
+        .hold(DataApi, db("insertOne", "auditevents", held()))
+        .after(After::Unchanged),
         case(
             "row 7: the caller read fails while the identity is looked up",
             "POST",

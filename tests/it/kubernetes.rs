@@ -10,7 +10,9 @@ use std::path::PathBuf;
 
 use dev_host::manifest::Manifest;
 use dev_host::variables::Template;
-use devtool::kube::{gateway_name, parse_documents, render_workspace, DIR, GATEWAY_ENV, GATEWAY_HEALTH_PATH, GATEWAY_PORT, HEALTH_PATH};
+use devtool::kube::{
+    gateway_name, is_own_key, parse_documents, render_workspace, DIR, GATEWAY_ENV, GATEWAY_HEALTH_PATH, GATEWAY_PORT, HEALTH_PATH,
+};
 use e2e::workspace;
 use serde_json::{json, Value};
 
@@ -125,9 +127,21 @@ fn plain_variables_come_from_the_config_map_and_secrets_from_the_secret() {
     let (secret, secret_file) = generator("secretGenerator");
     // The committed examples list exactly the variables of each kind, and
     // the gateway's environment of that kind.
+    // The SpinApps take neither the shared `data_api_key` nor one per
+    // component, but one per SpinApp (its Secret key `data_api_key_<app>`).
+    let app_keys: BTreeSet<String> = spin_apps().iter().map(|(_, a)| suffix_of(a)).map(|g| format!("data_api_key_{g}")).collect();
     let of_kind = |secret: bool| -> BTreeSet<String> {
-        let vars = manifest.variables.iter().filter(|(_, d)| d.secret == secret).map(|(n, _)| n.clone());
-        vars.chain(GATEWAY_ENV.iter().filter(|e| e.1 == secret).map(|e| e.0.to_owned())).collect()
+        let vars = manifest
+            .variables
+            .iter()
+            .filter(|(n, d)| d.secret == secret && n.as_str() != "data_api_key" && !is_own_key(n))
+            .map(|(n, _)| n.clone());
+        let vars = vars.chain(GATEWAY_ENV.iter().filter(|e| e.1 == secret).map(|e| e.0.to_owned()));
+        if secret {
+            vars.chain(app_keys.iter().cloned()).collect()
+        } else {
+            vars.collect()
+        }
     };
     assert_eq!(env_keys(&format!("{config_file}.example")), of_kind(false));
     assert_eq!(env_keys(&format!("{secret_file}.example")), of_kind(true));
@@ -147,10 +161,12 @@ fn plain_variables_come_from_the_config_map_and_secrets_from_the_secret() {
             let (source, object) = if decl.secret { ("secretKeyRef", &secret) } else { ("configMapKeyRef", &config_map) };
             let r = from.get(source).unwrap_or_else(|| panic!("{file}: {var_name} must come from a {source}: {var}"));
             assert_eq!(r["name"], json!(object), "{file}: {var_name}");
-            assert_eq!(r["key"], json!(var_name), "{file}: {var_name}");
+            let key = if is_own_key(var_name) { format!("data_api_key_{}", suffix_of(&app)) } else { var_name.to_owned() };
+            assert_eq!(r["key"], json!(key), "{file}: {var_name}");
             // Absent optional keys leave spin.toml's default in force; a key
             // one of its components cannot do without must be there.
             let needed = decl.required
+                || is_own_key(var_name)
                 || app["spec"]["components"]
                     .as_array()
                     .unwrap()
@@ -165,6 +181,7 @@ fn plain_variables_come_from_the_config_map_and_secrets_from_the_secret() {
         for c in app["spec"]["components"].as_array().unwrap() {
             needed.extend(used_by(&manifest, c.as_str().unwrap()));
         }
+        needed.remove("data_api_key");
         assert_eq!(given, needed, "{name}: variables given vs required + used by its components");
     }
 }
@@ -177,7 +194,20 @@ fn no_spin_app_holds_a_secret_its_components_do_not_read() {
     let manifest = manifest();
     for (file, app) in spin_apps() {
         let components: Vec<&str> = app["spec"]["components"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
-        let read: BTreeSet<&str> = components.iter().flat_map(|c| shared::needs::of(c).expect("a needs row").variables()).collect();
+        // Its components' variables, each one's own Data API key by its name.
+        let read: BTreeSet<String> = components
+            .iter()
+            .flat_map(|c| {
+                let own = devtool::keys::variable_of(c);
+                shared::needs::of(c).expect("a needs row").variables().into_iter().map(move |v| {
+                    if v == shared::config::OWN_KEY {
+                        own.clone()
+                    } else {
+                        v.to_owned()
+                    }
+                })
+            })
+            .collect();
         let secrets: Vec<&str> = app["spec"]["variables"]
             .as_array()
             .unwrap()
@@ -187,12 +217,18 @@ fn no_spin_app_holds_a_secret_its_components_do_not_read() {
             .collect();
         for secret in &secrets {
             assert!(manifest.variables[*secret].secret, "{file}: {secret}");
-            assert!(read.contains(secret), "{file}: {secret} is given, but none of {components:?} reads it");
+            assert!(read.contains(*secret), "{file}: {secret} is given, but none of {components:?} reads it");
         }
         if file.contains("reports") {
-            assert_eq!(secrets, ["data_api_key"], "{file}: the reports hold only the Data API key");
+            assert!(secrets.iter().all(|s| is_own_key(s)), "{file}: the reports hold only their Data API keys: {secrets:?}");
         }
     }
+}
+
+/// A SpinApp's suffix (`reads`): its name after the application's.
+fn suffix_of(app: &Value) -> String {
+    let name = app["metadata"]["name"].as_str().unwrap();
+    name.rsplit('-').next().unwrap().to_owned()
 }
 
 /// Checks `value` against the CRD schema subset `schema`, collecting
@@ -444,7 +480,12 @@ fn the_gateway_is_deployed_and_the_spin_apps_reach_it() {
 
     let (config_map, _) = generator("configMapGenerator");
     let (secret, _) = generator("secretGenerator");
+    // Generated first (each SpinApp's key, then GATEWAY_API_KEYS and
+    // GATEWAY_KEY_POLICIES: gateway_keys_are_the_spin_apps_with_their_rights),
+    // then what an operator fills in.
     let env = c["env"].as_array().unwrap();
+    let generated = env.len() - GATEWAY_ENV.len();
+    let env = &env[generated..];
     let names: Vec<&str> = env.iter().map(|e| e["name"].as_str().unwrap()).collect();
     assert_eq!(names, GATEWAY_ENV.iter().map(|e| e.0).collect::<Vec<_>>());
     for (var, (_, is_secret, _)) in env.iter().zip(GATEWAY_ENV) {
@@ -454,9 +495,7 @@ fn the_gateway_is_deployed_and_the_spin_apps_reach_it() {
         assert_eq!(var["valueFrom"][source]["key"], var["name"], "{var}");
         assert_eq!(var["valueFrom"][source]["optional"], json!(!is_secret), "{var}");
     }
-    for secret in ["MONGODB_URI", "GATEWAY_API_KEYS"] {
-        assert!(GATEWAY_ENV.iter().any(|e| e.0 == secret && e.1), "{secret} is a secret");
-    }
+    assert!(GATEWAY_ENV.iter().any(|e| e.0 == "MONGODB_URI" && e.1), "MONGODB_URI is a secret");
 
     // The SpinApps' Data API is the gateway's Service, and Spin lets them call it.
     let config = std::fs::read_to_string(dir().join("config.env.example")).unwrap();
@@ -489,6 +528,73 @@ fn the_gateway_deployment_sets_what_the_gateway_reads() {
     let mut asked = asked.into_inner();
     assert!(asked.remove("GATEWAY_LISTEN"));
     asked.insert("RUST_LOG".to_owned());
-    let deployed: BTreeSet<String> = GATEWAY_ENV.iter().map(|e| e.0.to_owned()).collect();
+    let deployed: BTreeSet<String> = gateway_env().into_iter().map(|(name, _)| name).filter(|n| !n.starts_with("DATA_API_KEY_")).collect();
     assert_eq!(deployed, asked);
+}
+
+/// The gateway container's environment: `(name, value)`, secrets and
+/// config values as `<from:key>`, `$(VAR)` expanded as Kubernetes does.
+fn gateway_env() -> Vec<(String, String)> {
+    let name = gateway_name(&manifest());
+    let deployment = all_documents()
+        .into_iter()
+        .map(|(_, d)| d)
+        .find(|d| d["metadata"]["name"] == name && d["kind"] == "Deployment")
+        .expect("the gateway Deployment");
+    let mut out: Vec<(String, String)> = vec![];
+    for var in deployment["spec"]["template"]["spec"]["containers"][0]["env"].as_array().unwrap() {
+        let name = var["name"].as_str().unwrap().to_owned();
+        let value = match var["value"].as_str() {
+            Some(v) => {
+                let mut v = v.to_owned();
+                for (earlier, value) in &out {
+                    v = v.replace(&format!("$({earlier})"), value);
+                }
+                v
+            }
+            None => {
+                let from = var["valueFrom"].as_object().unwrap().values().next().unwrap();
+                format!("<{}>", from["key"].as_str().unwrap())
+            }
+        };
+        out.push((name, value));
+    }
+    out
+}
+
+/// Each SpinApp's key reaches the gateway (the same Secret key its
+/// components' own-key variables take) named for the SpinApp, with exactly
+/// its components' rights from `shared::needs::TABLE`; the gateway starts
+/// with what is rendered, and the reads key cannot delete.
+#[test]
+fn gateway_keys_are_the_spin_apps_with_their_rights() {
+    let env: std::collections::HashMap<String, String> = gateway_env().into_iter().collect();
+    // Generated values as rendered; what an operator fills in, unset.
+    let config = gateway::Config::from_vars(|name| match name {
+        "MONGODB_URI" => Some("mongodb://db:27017".to_owned()),
+        other => env.get(other).filter(|v| !v.starts_with('<') || other.starts_with("DATA_API_KEY_")).cloned(),
+    })
+    .unwrap_or_else(|e| panic!("the gateway refuses the rendered environment: {e}"));
+    let apps = spin_apps();
+    assert_eq!(config.policy_keys.len(), apps.len(), "one key per SpinApp: {:?}", config.policy_keys);
+    assert!(config.api_keys.is_empty(), "no bare key (every right): {} of them", config.api_keys.len());
+    for (file, app) in &apps {
+        let suffix = suffix_of(app);
+        let key = config.policy_keys.iter().find(|k| k.name == suffix).unwrap_or_else(|| panic!("{file}: no gateway key {suffix}"));
+        assert_eq!(key.key, format!("<data_api_key_{suffix}>"), "{file}: the key is the Secret's data_api_key_{suffix}");
+        let mut rights = vec![];
+        for c in app["spec"]["components"].as_array().unwrap() {
+            for (coll, actions) in shared::needs::of(c.as_str().unwrap()).unwrap().data {
+                rights.extend(actions.iter().map(|a| (coll.to_string(), gateway::Action::parse(a).unwrap())));
+            }
+        }
+        assert_eq!(*key.policy, gateway::Policy::from_rights(rights), "{file}: its components' rights");
+        if suffix == "reads" || suffix == "reports" {
+            for coll in ["users", "tenants", "auditevents"] {
+                for action in [gateway::Action::DeleteOne, gateway::Action::DeleteMany, gateway::Action::InsertOne] {
+                    assert!(!key.policy.allows(coll, action), "{file}: {} on {coll}", action.name());
+                }
+            }
+        }
+    }
 }

@@ -28,6 +28,7 @@ mod ownership;
 mod partner_portal;
 mod profile;
 mod races;
+mod rights;
 mod round_trip_floors;
 mod soak;
 mod soak_findings;

@@ -86,12 +86,9 @@ fn every_component_declares_what_its_needs_row_reads_and_calls() {
         declared.sort_unstable();
         assert_eq!(declared, needs.variables(), "component {}: [component.{0}.variables] against its needs row", needs.component);
         for (name, value) in &decl.variables {
-            assert_eq!(
-                value,
-                &format!("{{{{ {name} }}}}"),
-                "component {}: {name} passes the application variable through",
-                needs.component
-            );
+            // Its own Data API key is the one renamed: `data_api_key_<component>`.
+            let app_variable = if name == shared::config::OWN_KEY { devtool::keys::variable_of(needs.component) } else { name.clone() };
+            assert_eq!(value, &format!("{{{{ {app_variable} }}}}"), "component {}: {name}", needs.component);
         }
         let mut hosts: Vec<String> = decl.allowed_outbound_hosts.clone();
         hosts.sort_unstable();
@@ -128,7 +125,7 @@ async fn a_component_missing_its_secret_answers_503_naming_it() {
     assert_eq!(me.status, 200, "a route that never reads the token works: {}", me.text);
 
     let env = Env::start_with(|vars, _| {
-        vars.remove("data_api_key");
+        vars.remove(&devtool::keys::variable_of("me"));
     })
     .await;
     let r = env.get("/users/me", &ACME_OWNER).await;

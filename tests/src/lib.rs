@@ -74,6 +74,44 @@ pub struct Env {
     client: reqwest::Client,
 }
 
+/// Where each test's emulator writes the Data API rights the components'
+/// calls used, one `component<TAB>collection<TAB>action` line per call
+/// (`tests/it/rights.rs` reads them after the suite; `dev/test.sh` empties
+/// the folder before it).
+pub fn rights_dir() -> PathBuf {
+    workspace().join("target/e2e-rights")
+}
+
+/// The rights each call of a component's key used, from the Data API
+/// emulator's request log (parsed by the gateway's own code).
+pub fn rights_used(emu: &Emulators) -> Vec<(&'static str, String, gateway::Action)> {
+    let mut out = vec![];
+    for req in emu.data_api().controls.log.all() {
+        let Some(component) = req.header("api-key").and_then(devtool::keys::component_of) else { continue };
+        let Some(action) = req.path().rsplit('/').next().and_then(gateway::Action::parse) else { continue };
+        let Ok(body) = gateway::http::decode_body(req.body.as_bytes()) else { continue };
+        let Ok(parsed) = gateway::ActionRequest::parse(action, &body) else { continue };
+        out.extend(gateway::policy::rights(&parsed).into_iter().map(|(coll, action)| (component, coll, action)));
+    }
+    out
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        use std::io::Write;
+        let lines: String = rights_used(&self.emu).iter().map(|(c, coll, a)| format!("{c}\t{coll}\t{}\n", a.name())).collect();
+        if lines.is_empty() {
+            return;
+        }
+        let dir = rights_dir();
+        let _ = std::fs::create_dir_all(&dir);
+        // One file per process; each test's lines in one append.
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{}.tsv", std::process::id()))) {
+            let _ = f.write_all(lines.as_bytes());
+        }
+    }
+}
+
 /// An answer from the app.
 #[derive(Debug)]
 pub struct Resp {

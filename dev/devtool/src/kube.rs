@@ -77,18 +77,60 @@ pub const GATEWAY_PORT: u16 = 8080;
 /// whose database is unreachable leaves the Service), never a liveness one
 /// (restarting it would not bring the database back).
 pub const GATEWAY_HEALTH_PATH: &str = "/healthz";
-/// The gateway's environment: `(name, secret, example value)`. Secrets come
-/// from the app's Secret, the rest from its ConfigMap, like the SpinApps'
-/// variables; `GATEWAY_API_KEYS` must hold the `data_api_key` value (two
-/// keys, comma-separated, while rotating it).
+/// The gateway's environment an operator fills in: `(name, secret, example
+/// value)`. Secrets come from the app's Secret, the rest from its ConfigMap,
+/// like the SpinApps' variables. Its keys and their policies are not among
+/// them: they follow from the SpinApps ([`gateway_key_env`]).
 pub const GATEWAY_ENV: &[(&str, bool, &str)] = &[
     ("MONGODB_URI", true, ""),
-    ("GATEWAY_API_KEYS", true, ""),
-    ("GATEWAY_KEY_POLICIES", false, ""),
     ("GATEWAY_MAX_BODY_BYTES", false, "16777216"),
     ("GATEWAY_MONGODB_TIMEOUT_MS", false, "10000"),
     ("RUST_LOG", false, "info"),
 ];
+
+/// The Secret's key holding a SpinApp's Data API key (`data_api_key_reads`):
+/// one key per SpinApp, which every component's own-key variable
+/// (`data_api_key_<component>`) in it takes, and which the gateway holds
+/// to the union of its components' rights.
+pub fn app_key_name(group: Group) -> String {
+    format!("data_api_key_{}", group.suffix)
+}
+
+/// The gateway's environment variable carrying it (`DATA_API_KEY_READS`).
+pub fn app_key_env(group: Group) -> String {
+    app_key_name(group).to_uppercase()
+}
+
+/// A SpinApp's key's policy: its components' rows of
+/// `shared::needs::TABLE`, as `GATEWAY_KEY_POLICIES` spells one.
+pub fn app_policy(components: &[&str]) -> Value {
+    let mut rights: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for needs in components.iter().filter_map(|c| shared::needs::of(c)) {
+        for (collection, actions) in needs.data {
+            rights.entry(collection).or_default().extend(actions.iter().copied());
+        }
+    }
+    json!(rights)
+}
+
+/// The gateway's keys, generated: each SpinApp's key from the Secret (as
+/// `DATA_API_KEY_<APP>`), `GATEWAY_API_KEYS` naming each for its SpinApp
+/// (Kubernetes expands `$(VAR)` from the variables before it), and
+/// `GATEWAY_KEY_POLICIES` holding each SpinApp's components' rights.
+pub fn gateway_key_env(manifest: &Manifest, members: &BTreeMap<&str, Vec<&str>>) -> Vec<Value> {
+    let groups: Vec<Group> = GROUPS.into_iter().filter(|g| members.contains_key(g.suffix)).collect();
+    let mut env: Vec<Value> = groups
+        .iter()
+        .map(|g| {
+            json!({ "name": app_key_env(*g), "valueFrom": { "secretKeyRef": { "name": secret_name(manifest), "key": app_key_name(*g), "optional": false } } })
+        })
+        .collect();
+    let keys: Vec<String> = groups.iter().map(|g| format!("{}=$({})", g.suffix, app_key_env(*g))).collect();
+    env.push(json!({ "name": "GATEWAY_API_KEYS", "value": keys.join(",") }));
+    let policies: serde_json::Map<String, Value> = groups.iter().map(|g| (g.suffix.to_owned(), app_policy(&members[g.suffix]))).collect();
+    env.push(json!({ "name": "GATEWAY_KEY_POLICIES", "value": Value::Object(policies).to_string() }));
+    env
+}
 
 pub fn gateway_name(manifest: &Manifest) -> String {
     format!("{}-gateway", manifest.name)
@@ -114,12 +156,24 @@ pub fn group_of(component: &str) -> Result<Group> {
 
 /// The application variables a component reads, and those naming the
 /// origins it calls: its row of `shared::needs::TABLE` (tests/it/manifest.rs
-/// holds spin.toml to the same rows).
+/// holds spin.toml to the same rows). Its Data API key is its own
+/// (`data_api_key_<component>`), never the shared `data_api_key`.
 fn variables_of(component: &str) -> Result<BTreeSet<String>> {
     let Some(needs) = shared::needs::of(component) else {
         bail!("component {component} is not in shared::needs::TABLE: add it there first");
     };
-    Ok(needs.variables().into_iter().chain(needs.hosts()).map(str::to_owned).collect())
+    Ok(needs
+        .variables()
+        .into_iter()
+        .chain(needs.hosts())
+        .filter(|v| *v != "data_api_key")
+        .map(|v| if v == shared::config::OWN_KEY { crate::keys::variable_of(component) } else { v.to_owned() })
+        .collect())
+}
+
+/// Whether `variable` is one of the components' own Data API keys.
+pub fn is_own_key(variable: &str) -> bool {
+    crate::keys::callers().any(|n| crate::keys::variable_of(n.component) == variable)
 }
 
 pub fn config_map_name(manifest: &Manifest) -> String {
@@ -144,17 +198,28 @@ pub fn render(manifest: &Manifest) -> Result<BTreeMap<String, String>> {
         files.insert(file.clone(), yaml(&spin_app_documents(manifest, group, components)?)?);
         resources.push(file);
     }
-    files.insert("gateway.yaml".to_owned(), yaml(&gateway_documents(manifest))?);
+    files.insert("gateway.yaml".to_owned(), yaml(&gateway_documents(manifest, &members))?);
     resources.push("gateway.yaml".to_owned());
     let header = "# Rendered from spin.toml by `cargo run -p devtool --bin kube`; do not edit.\n";
     for text in files.values_mut() {
         text.insert_str(0, header);
     }
 
-    let (secrets, plain): (Vec<_>, Vec<_>) = manifest.variables.iter().partition(|(_, d)| d.secret);
+    // The SpinApps take their own Data API keys, not spin.toml's shared
+    // `data_api_key` nor one per component: one per SpinApp, below.
+    let (secrets, plain): (Vec<_>, Vec<_>) =
+        manifest.variables.iter().filter(|(name, _)| name.as_str() != "data_api_key" && !is_own_key(name)).partition(|(_, d)| d.secret);
+    let app_keys: Vec<String> = GROUPS.into_iter().filter(|g| members.contains_key(g.suffix)).map(app_key_name).collect();
     let env_file = |vars: &[(&String, &dev_host::manifest::VariableDecl)], secret: bool, what: &str, file: &str| {
         let mut s =
             format!("# {what}: one per spin.toml variable, then the gateway's. Copy to {file} and fill in; required ones are marked.\n");
+        if secret {
+            s.push_str("# Each SpinApp's Data API key (any long random string): its components' own keys, and the\n");
+            s.push_str("# gateway's, which holds it to their rights (GATEWAY_KEY_POLICIES in gateway.yaml).\n");
+            for key in &app_keys {
+                s.push_str(&format!("# required\n{key}=\n"));
+            }
+        }
         for (name, decl) in vars {
             if decl.required {
                 s.push_str("# required\n");
@@ -236,6 +301,8 @@ fn spin_app_documents(manifest: &Manifest, group: Group, components: &[&str]) ->
     for component in components {
         used.extend(variables_of(component)?);
         needed.extend(shared::needs::of(component).into_iter().flat_map(|n| n.required()).map(str::to_owned));
+        // Its own Data API key, which the SpinApp always gives.
+        needed.insert(crate::keys::variable_of(component));
     }
     let variables: Vec<Value> = used
         .iter()
@@ -243,9 +310,11 @@ fn spin_app_documents(manifest: &Manifest, group: Group, components: &[&str]) ->
             let decl = &manifest.variables[var];
             let (source, from) =
                 if decl.secret { ("secretKeyRef", secret_name(manifest)) } else { ("configMapKeyRef", config_map_name(manifest)) };
+            // Every component's own Data API key is the SpinApp's one key.
+            let key = if is_own_key(var) { app_key_name(group) } else { var.clone() };
             // A key a component cannot do without is not optional: the pod
             // does not start without it, rather than answer 503.
-            json!({ "name": var, "valueFrom": { source: { "name": from, "key": var, "optional": !needed.contains(var) } } })
+            json!({ "name": var, "valueFrom": { source: { "name": from, "key": key, "optional": !needed.contains(var) } } })
         })
         .collect();
     let probe = json!({ "httpGet": { "path": HEALTH_PATH }, "initialDelaySeconds": 2, "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3 });
@@ -289,18 +358,15 @@ fn spin_app_documents(manifest: &Manifest, group: Group, components: &[&str]) ->
 }
 
 /// The gateway's Deployment, Service and HPA.
-fn gateway_documents(manifest: &Manifest) -> Vec<Value> {
+fn gateway_documents(manifest: &Manifest, members: &BTreeMap<&str, Vec<&str>>) -> Vec<Value> {
     let name = gateway_name(manifest);
     let labels = json!({ "app.kubernetes.io/part-of": manifest.name, "app.kubernetes.io/component": "gateway" });
-    let env: Vec<Value> = GATEWAY_ENV
-        .iter()
-        .map(|(var, secret, _)| {
-            let (source, from) =
-                if *secret { ("secretKeyRef", secret_name(manifest)) } else { ("configMapKeyRef", config_map_name(manifest)) };
-            // Plain ones are optional: absent, the gateway's default holds.
-            json!({ "name": var, "valueFrom": { source: { "name": from, "key": var, "optional": !secret } } })
-        })
-        .collect();
+    let mut env: Vec<Value> = gateway_key_env(manifest, members);
+    env.extend(GATEWAY_ENV.iter().map(|(var, secret, _)| {
+        let (source, from) = if *secret { ("secretKeyRef", secret_name(manifest)) } else { ("configMapKeyRef", config_map_name(manifest)) };
+        // Plain ones are optional: absent, the gateway's default holds.
+        json!({ "name": var, "valueFrom": { source: { "name": from, "key": var, "optional": !secret } } })
+    }));
     let deployment = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 pub mod client;
 pub mod gateway_bench;
+pub mod keys;
 pub mod kube;
 pub mod me_bench;
 pub mod report_bench;
@@ -35,7 +36,12 @@ pub fn variables(emu: &Emulators) -> HashMap<String, String> {
     };
     let data = emu.data_api();
     set("data_api_url", data.url.clone());
-    set("data_api_key", data.key.clone());
+    // Each component its own key, which the emulator holds to its rights
+    // (`keys`); no shared `data_api_key`, so none can do without its own.
+    keys::install(emu).expect("shared::needs::TABLE's rights are gateway policies");
+    for needs in keys::callers() {
+        set(&keys::variable_of(needs.component), keys::key_of(needs.component));
+    }
     let ak = emu.authentik();
     set("authentik_url", ak.url.clone());
     set("authentik_token", demo::AUTHENTIK_TOKEN.to_owned());

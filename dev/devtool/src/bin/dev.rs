@@ -28,7 +28,10 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let gateway = match with_gateway {
         true => {
-            let config = gateway::Config::new(emu.data_api().wire_url(), vec![emu.data_api().key.clone()]);
+            // The same keys as the emulator's: the demo key with every
+            // right, each component's held to its rights.
+            let (bare, named) = devtool::keys::gateway_keys(&emu.data_api().key)?;
+            let config = gateway::Config { policy_keys: named, ..gateway::Config::new(emu.data_api().wire_url(), bare) };
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", GATEWAY_PORT)).await?;
             Some(gateway::Running::start(&config, listener).await?)
         }

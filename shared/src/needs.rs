@@ -24,8 +24,21 @@ pub struct Needs {
     /// generator each SpinApp a key with its components' rights, and
     /// `tests/it/rights.rs` proves the table from the end-to-end suite's
     /// Data API calls: none outside it, no entry never used.
-    pub data: &'static [(&'static str, &'static [&'static str])],
+    /// Listed as groups of rights ([`Rights`]), the shared ones named below.
+    pub data: &'static [Rights],
 }
+
+/// Data API rights: `(collection, actions)`.
+pub type Rights = &'static [(&'static str, &'static [&'static str])];
+
+/// The caller's user document, read by every signed-in route but `me`.
+const CALLER: Rights = &[("users", &["findOne"])];
+/// The caller and the workspace with its domains (`ops::prologue`'s
+/// `.tenant(..)`: one aggregation over tenants that looks up domains).
+const TENANT: Rights = &[("domains", &["aggregate"]), ("tenants", &["aggregate"]), ("users", &["findOne"])];
+/// A mutation's audit event, and its delete when the change fails beside
+/// it (`ops::saga::audited`).
+const AUDITED: Rights = &[("auditevents", &["insertOne", "deleteOne"])];
 
 /// Every signed-in route: the caller is read (OIDC, Data API) and their
 /// roles come from the groups' names; CORS is every component's.
@@ -34,174 +47,73 @@ const WITH_AUTHENTIK: [Part; 5] = [Part::Cors, Part::DataApi, Part::Oidc, Part::
 const WITH_MAIL: [Part; 5] = [Part::Cors, Part::DataApi, Part::Oidc, Part::Groups, Part::Stalwart];
 const WITH_AUTHENTIK_AND_MAIL: [Part; 6] = [Part::Cors, Part::DataApi, Part::Oidc, Part::Groups, Part::Authentik, Part::Stalwart];
 
-const fn needs(component: &'static str, parts: &'static [Part], data: &'static [(&'static str, &'static [&'static str])]) -> Needs {
+const fn needs(component: &'static str, parts: &'static [Part], data: &'static [Rights]) -> Needs {
     Needs { component, parts, data }
 }
 
 /// In `crate::routes::TABLE`'s order (a test keeps the two in step).
 pub const TABLE: &[Needs] = &[
-    needs("me", &SIGNED_IN, &[("partners", &["aggregate"]), ("tenants", &["find"]), ("users", &["updateOne", "aggregate"])]),
-    needs("users-list", &SIGNED_IN, &[("tenants", &["find"]), ("users", &["findOne", "find"])]),
-    needs("users-get", &SIGNED_IN, &[("users", &["findOne"])]),
-    needs(
-        "users-create",
-        &SIGNED_IN,
-        &[("auditevents", &["insertOne", "deleteOne"]), ("tenants", &["find"]), ("users", &["findOne", "updateOne", "deleteOne"])],
-    ),
-    needs(
-        "users-update",
-        &SIGNED_IN,
-        &[("auditevents", &["insertOne", "deleteOne"]), ("tenants", &["find"]), ("users", &["findOne", "updateOne", "replaceOne"])],
-    ),
-    needs("users-deactivate", &SIGNED_IN, &[("auditevents", &["insertOne", "deleteOne"]), ("users", &["findOne", "updateOne"])]),
-    needs(
-        "operators-invite",
-        &WITH_AUTHENTIK,
-        &[("auditevents", &["insertOne", "deleteOne"]), ("users", &["findOne", "updateOne", "deleteOne"])],
-    ),
-    needs("platform-reports", &SIGNED_IN, &[("subscriptions", &["aggregate"]), ("tenants", &["aggregate"]), ("users", &["findOne"])]),
-    needs("partner-users-list", &SIGNED_IN, &[("partners", &["findOne"]), ("users", &["findOne", "find"])]),
+    needs("me", &SIGNED_IN, &[&[("partners", &["aggregate"]), ("tenants", &["find"]), ("users", &["updateOne", "aggregate"])]]),
+    needs("users-list", &SIGNED_IN, &[CALLER, &[("tenants", &["find"]), ("users", &["find"])]]),
+    needs("users-get", &SIGNED_IN, &[CALLER]),
+    needs("users-create", &SIGNED_IN, &[CALLER, AUDITED, &[("tenants", &["find"]), ("users", &["updateOne", "deleteOne"])]]),
+    needs("users-update", &SIGNED_IN, &[CALLER, AUDITED, &[("tenants", &["find"]), ("users", &["updateOne", "replaceOne"])]]),
+    needs("users-deactivate", &SIGNED_IN, &[CALLER, AUDITED, &[("users", &["updateOne"])]]),
+    needs("operators-invite", &WITH_AUTHENTIK, &[CALLER, AUDITED, &[("users", &["updateOne", "deleteOne"])]]),
+    needs("platform-reports", &SIGNED_IN, &[CALLER, &[("subscriptions", &["aggregate"]), ("tenants", &["aggregate"])]]),
+    needs("partner-users-list", &SIGNED_IN, &[CALLER, &[("partners", &["findOne"]), ("users", &["find"])]]),
     needs(
         "partner-users-invite",
         &WITH_AUTHENTIK,
-        &[
-            ("auditevents", &["insertOne", "deleteOne"]),
-            ("partners", &["findOne"]),
-            ("users", &["findOne", "updateOne", "replaceOne", "deleteOne"]),
-        ],
+        &[CALLER, AUDITED, &[("partners", &["findOne"]), ("users", &["updateOne", "replaceOne", "deleteOne"])]],
     ),
-    needs("partner-team", &WITH_AUTHENTIK, &[("users", &["findOne", "find"])]),
+    needs("partner-team", &WITH_AUTHENTIK, &[CALLER, &[("users", &["find"])]]),
     needs(
         "partner-team-remove",
         &WITH_AUTHENTIK,
-        &[("auditevents", &["insertOne", "deleteOne"]), ("partners", &["aggregate"]), ("users", &["findOne", "updateOne", "aggregate"])],
+        &[CALLER, AUDITED, &[("partners", &["aggregate"]), ("users", &["updateOne", "aggregate"])]],
     ),
-    needs("partner-tenants", &SIGNED_IN, &[("tenants", &["aggregate"]), ("users", &["findOne", "aggregate"])]),
+    needs("partner-tenants", &SIGNED_IN, &[CALLER, &[("tenants", &["aggregate"]), ("users", &["aggregate"])]]),
     needs(
         "partner-activity",
         &SIGNED_IN,
-        &[("auditevents", &["aggregate"]), ("partners", &["aggregate"]), ("tenants", &["find", "aggregate"]), ("users", &["findOne"])],
+        &[CALLER, &[("auditevents", &["aggregate"]), ("partners", &["aggregate"]), ("tenants", &["find", "aggregate"])]],
     ),
-    needs("partner-mrr", &SIGNED_IN, &[("subscriptions", &["aggregate"]), ("tenants", &["aggregate"]), ("users", &["findOne"])]),
+    needs("partner-mrr", &SIGNED_IN, &[CALLER, &[("subscriptions", &["aggregate"]), ("tenants", &["aggregate"])]]),
     needs(
         "partner-reports",
         &SIGNED_IN,
-        &[("partners", &["findOne"]), ("subscriptions", &["aggregate"]), ("tenants", &["aggregate"]), ("users", &["findOne", "aggregate"])],
+        &[CALLER, &[("partners", &["findOne"]), ("subscriptions", &["aggregate"]), ("tenants", &["aggregate"]), ("users", &["aggregate"])]],
     ),
-    needs("members-list", &SIGNED_IN, &[("domains", &["aggregate"]), ("tenants", &["aggregate"]), ("users", &["findOne", "find"])]),
+    needs("members-list", &SIGNED_IN, &[TENANT, &[("users", &["find"])]]),
     // Every upstream: identity, mailbox and file account, the last one
     // skipped when OCIS creates accounts itself.
     needs(
         "members-create",
         &[Part::Cors, Part::DataApi, Part::Oidc, Part::Groups, Part::Authentik, Part::Stalwart, Part::Ocis, Part::OcisAutoprovision],
-        &[
-            ("auditevents", &["insertOne", "deleteOne"]),
-            ("domains", &["aggregate"]),
-            ("tenants", &["aggregate"]),
-            ("users", &["findOne", "updateOne", "deleteOne", "aggregate"]),
-        ],
+        &[TENANT, AUDITED, &[("users", &["updateOne", "deleteOne", "aggregate"])]],
     ),
     needs(
         "members-remove",
         &[Part::Cors, Part::DataApi, Part::Oidc, Part::Groups, Part::Authentik, Part::Stalwart, Part::Ocis],
-        &[
-            ("auditevents", &["insertOne", "deleteOne"]),
-            ("domains", &["aggregate"]),
-            ("tenants", &["aggregate"]),
-            ("users", &["findOne", "updateOne", "replaceOne", "deleteOne"]),
-        ],
+        &[TENANT, AUDITED, &[("users", &["updateOne", "replaceOne", "deleteOne"])]],
     ),
-    needs(
-        "members-suspend",
-        &WITH_AUTHENTIK_AND_MAIL,
-        &[
-            ("auditevents", &["insertOne", "deleteOne"]),
-            ("domains", &["aggregate"]),
-            ("tenants", &["aggregate"]),
-            ("users", &["findOne", "updateOne"]),
-        ],
-    ),
-    needs(
-        "members-resume",
-        &WITH_AUTHENTIK_AND_MAIL,
-        &[
-            ("auditevents", &["insertOne", "deleteOne"]),
-            ("domains", &["aggregate"]),
-            ("tenants", &["aggregate"]),
-            ("users", &["findOne", "updateOne"]),
-        ],
-    ),
-    needs(
-        "members-logout",
-        &WITH_AUTHENTIK,
-        &[("auditevents", &["insertOne", "deleteOne"]), ("domains", &["aggregate"]), ("tenants", &["aggregate"]), ("users", &["findOne"])],
-    ),
-    needs(
-        "members-reset-password",
-        &WITH_AUTHENTIK_AND_MAIL,
-        &[("auditevents", &["insertOne", "deleteOne"]), ("domains", &["aggregate"]), ("tenants", &["aggregate"]), ("users", &["findOne"])],
-    ),
-    needs(
-        "members-update",
-        &WITH_AUTHENTIK_AND_MAIL,
-        &[
-            ("auditevents", &["insertOne", "deleteOne"]),
-            ("domains", &["aggregate"]),
-            ("tenants", &["aggregate"]),
-            ("users", &["findOne", "find", "updateOne"]),
-        ],
-    ),
-    needs(
-        "members-change-email",
-        &WITH_AUTHENTIK,
-        &[
-            ("auditevents", &["insertOne", "deleteOne"]),
-            ("domains", &["aggregate"]),
-            ("tenants", &["aggregate"]),
-            ("users", &["findOne", "updateOne"]),
-        ],
-    ),
-    needs("aliases-list", &WITH_MAIL, &[("domains", &["aggregate"]), ("tenants", &["aggregate"]), ("users", &["findOne"])]),
-    needs(
-        "aliases-add",
-        &WITH_MAIL,
-        &[("auditevents", &["insertOne", "deleteOne"]), ("domains", &["aggregate"]), ("tenants", &["aggregate"]), ("users", &["findOne"])],
-    ),
-    needs(
-        "aliases-remove",
-        &WITH_MAIL,
-        &[("auditevents", &["insertOne", "deleteOne"]), ("domains", &["aggregate"]), ("tenants", &["aggregate"]), ("users", &["findOne"])],
-    ),
-    needs(
-        "mailbox-create",
-        &WITH_MAIL,
-        &[
-            ("auditevents", &["insertOne", "deleteOne"]),
-            ("domains", &["aggregate"]),
-            ("tenants", &["aggregate"]),
-            ("users", &["findOne", "updateOne"]),
-        ],
-    ),
+    needs("members-suspend", &WITH_AUTHENTIK_AND_MAIL, &[TENANT, AUDITED, &[("users", &["updateOne"])]]),
+    needs("members-resume", &WITH_AUTHENTIK_AND_MAIL, &[TENANT, AUDITED, &[("users", &["updateOne"])]]),
+    needs("members-logout", &WITH_AUTHENTIK, &[TENANT, AUDITED]),
+    needs("members-reset-password", &WITH_AUTHENTIK_AND_MAIL, &[TENANT, AUDITED]),
+    needs("members-update", &WITH_AUTHENTIK_AND_MAIL, &[TENANT, AUDITED, &[("users", &["find", "updateOne"])]]),
+    needs("members-change-email", &WITH_AUTHENTIK, &[TENANT, AUDITED, &[("users", &["updateOne"])]]),
+    needs("aliases-list", &WITH_MAIL, &[TENANT]),
+    needs("aliases-add", &WITH_MAIL, &[TENANT, AUDITED]),
+    needs("aliases-remove", &WITH_MAIL, &[TENANT, AUDITED]),
+    needs("mailbox-create", &WITH_MAIL, &[TENANT, AUDITED, &[("users", &["updateOne"])]]),
     needs(
         "ownership-transfer",
         &SIGNED_IN,
-        &[
-            ("auditevents", &["insertOne", "deleteOne"]),
-            ("domains", &["aggregate"]),
-            ("tenants", &["updateOne", "aggregate"]),
-            ("users", &["findOne", "find", "updateOne", "updateMany"]),
-        ],
+        &[TENANT, AUDITED, &[("tenants", &["updateOne"]), ("users", &["find", "updateOne", "updateMany"])]],
     ),
-    needs(
-        "tenant-admins-invite",
-        &WITH_AUTHENTIK,
-        &[
-            ("auditevents", &["insertOne", "deleteOne"]),
-            ("domains", &["aggregate"]),
-            ("tenants", &["aggregate"]),
-            ("users", &["findOne", "updateOne", "deleteOne"]),
-        ],
-    ),
+    needs("tenant-admins-invite", &WITH_AUTHENTIK, &[TENANT, AUDITED, &[("users", &["updateOne", "replaceOne", "deleteOne"])]]),
     // No token, no upstream: the document is built in.
     needs("openapi", &[Part::Cors], &[]),
 ];
@@ -215,6 +127,15 @@ impl Needs {
     /// The variables it reads, sorted, each once.
     pub fn variables(&self) -> Vec<&'static str> {
         let mut v: Vec<&'static str> = self.parts.iter().flat_map(|p| p.variables().iter().copied()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Its Data API rights, `(collection, action)`, each once, sorted.
+    pub fn rights(&self) -> Vec<(&'static str, &'static str)> {
+        let mut v: Vec<(&'static str, &'static str)> =
+            self.data.iter().flat_map(|r| r.iter()).flat_map(|(coll, actions)| actions.iter().map(move |a| (*coll, *a))).collect();
         v.sort_unstable();
         v.dedup();
         v

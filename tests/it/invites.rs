@@ -213,3 +213,25 @@ async fn tenant_admin_invite_identity_failure_writes_nothing() {
     assert_eq!(r.status, 502, "{}", r.text);
     assert_eq!(env.world(), before);
 }
+
+// ---- rows 10, 31: attaching someone who already has a document -----------
+
+/// The attach writes the person's document beside its audit event; when the
+/// event cannot be written, the document is put back as it was read (a
+/// `replaceOne`, which these routes' Data API keys must hold:
+/// rights.rs) and the group added is left again.
+#[tokio::test]
+async fn a_failed_audit_write_puts_an_attached_persons_document_back() {
+    for (path, caller, who) in
+        [("/partners/northwind/users/invite", &OPERATOR, &ACME_MEMBER), ("/tenants/acme/admins/invite", &NORTHWIND_OWNER, &GLOBEX_ADMIN)]
+    {
+        let env = Env::start().await;
+        let before = env.world();
+        env.fail_data_api(FaultRule::new("/action/insertOne", Fault::Status(500)).body_contains("\"collection\":\"auditevents\""));
+        let r = env.post(path, caller, invite(who.email)).await;
+        assert_eq!(r.status, 502, "{path}: {}", r.text);
+        assert_eq!(env.world(), before, "{path}: the attach is undone");
+        let replaced = env.emu.data_api().controls.log.all().iter().any(|q| q.path().ends_with("/replaceOne"));
+        assert!(replaced, "{path}: the document was put back as read");
+    }
+}

@@ -584,8 +584,8 @@ fn gateway_keys_are_the_spin_apps_with_their_rights() {
         assert_eq!(key.key, format!("<data_api_key_{suffix}>"), "{file}: the key is the Secret's data_api_key_{suffix}");
         let mut rights = vec![];
         for c in app["spec"]["components"].as_array().unwrap() {
-            for (coll, actions) in shared::needs::of(c.as_str().unwrap()).unwrap().data {
-                rights.extend(actions.iter().map(|a| (coll.to_string(), gateway::Action::parse(a).unwrap())));
+            for (coll, a) in shared::needs::of(c.as_str().unwrap()).unwrap().rights() {
+                rights.push((coll.to_owned(), gateway::Action::parse(a).unwrap()));
             }
         }
         assert_eq!(*key.policy, gateway::Policy::from_rights(rights), "{file}: its components' rights");

@@ -17,11 +17,7 @@ type Right = (String, String, String);
 fn table() -> BTreeSet<Right> {
     shared::needs::TABLE
         .iter()
-        .flat_map(|n| {
-            n.data
-                .iter()
-                .flat_map(move |(coll, actions)| actions.iter().map(move |a| (n.component.to_owned(), coll.to_string(), a.to_string())))
-        })
+        .flat_map(|n| n.rights().into_iter().map(move |(coll, a)| (n.component.to_owned(), coll.to_owned(), a.to_owned())))
         .collect()
 }
 
@@ -101,9 +97,9 @@ async fn a_components_key_is_refused_outside_its_row() {
 fn every_row_is_a_valid_policy_and_every_data_api_caller_has_rights() {
     for needs in devtool::keys::callers() {
         devtool::keys::policy_of(needs).unwrap_or_else(|e| panic!("{e}"));
-        assert!(!needs.data.is_empty(), "{} calls the Data API with no rights", needs.component);
+        assert!(!needs.rights().is_empty(), "{} calls the Data API with no rights", needs.component);
     }
     for needs in shared::needs::TABLE.iter().filter(|n| !n.parts.contains(&shared::config::Part::DataApi)) {
-        assert!(needs.data.is_empty(), "{} has Data API rights but no Data API part", needs.component);
+        assert!(needs.rights().is_empty(), "{} has Data API rights but no Data API part", needs.component);
     }
 }

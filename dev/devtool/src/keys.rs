@@ -37,11 +37,9 @@ pub fn callers() -> impl Iterator<Item = &'static Needs> {
 /// A row's rights as a gateway policy.
 pub fn policy_of(needs: &Needs) -> Result<Policy> {
     let mut rights = vec![];
-    for (collection, actions) in needs.data {
-        for name in *actions {
-            let action = Action::parse(name).ok_or_else(|| anyhow!("{}: unknown Data API action {name}", needs.component))?;
-            rights.push((collection.to_string(), action));
-        }
+    for (collection, name) in needs.rights() {
+        let action = Action::parse(name).ok_or_else(|| anyhow!("{}: unknown Data API action {name}", needs.component))?;
+        rights.push((collection.to_owned(), action));
     }
     Ok(Policy::from_rights(rights))
 }

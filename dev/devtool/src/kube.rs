@@ -106,8 +106,8 @@ pub fn app_key_env(group: Group) -> String {
 pub fn app_policy(components: &[&str]) -> Value {
     let mut rights: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for needs in components.iter().filter_map(|c| shared::needs::of(c)) {
-        for (collection, actions) in needs.data {
-            rights.entry(collection).or_default().extend(actions.iter().copied());
+        for (collection, action) in needs.rights() {
+            rights.entry(collection).or_default().insert(action);
         }
     }
     json!(rights)

@@ -7,7 +7,7 @@
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
 //! use std::{collections::HashMap, path::Path, sync::Arc};
-//! use dev_host::{serve, App, ServeOptions};
+//! use dev_host::{serve, App, ServeOptions, StateDir};
 //!
 //! // Compile once (or load from the cache)...
 //! let app = Arc::new(App::load(Path::new("spin.toml"), Path::new("target/.dev-cache"))?);
@@ -16,6 +16,9 @@
 //!     addr: "127.0.0.1:0".parse()?,
 //!     variables: HashMap::from([("data_api_url".into(), "http://127.0.0.1:4010".into())]),
 //!     use_process_env: false,
+//!     // The default key-value store: `.spin/sqlite_key_value.db` beside
+//!     // spin.toml, as `spin up`; `StateDir::Unset` keeps it in memory.
+//!     state_dir: StateDir::Default,
 //! }).await?;
 //! println!("listening on {}", server.addr);
 //! server.shutdown().await;
@@ -100,7 +103,9 @@
 
 pub mod allowed_hosts;
 mod app;
+mod bindings;
 pub mod cache;
+pub mod key_value;
 pub mod manifest;
 pub mod memory;
 pub mod outbound;
@@ -113,6 +118,7 @@ pub mod variables;
 use std::path::{Path, PathBuf};
 
 pub use app::{App, LoadStats};
+pub use key_value::StateDir;
 pub use memory::MemoryPeaks;
 pub use server::{serve, ServeOptions, Server};
 

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use dev_host::{serve, App, ServeOptions};
+use dev_host::{serve, App, ServeOptions, StateDir};
 use e2e::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -47,9 +47,8 @@ async fn spin_toml_serves_with_only_its_required_variables_and_a_jwks_source() {
     // the route below reads the caller with the Data API key.
     assert!(app.manifest().variables.values().all(|d| !(d.secret && d.required)), "a secret is required");
     variables.insert("data_api_key".to_owned(), emu.data_api().key.clone());
-    let host = serve(app, ServeOptions { addr: "127.0.0.1:0".parse().unwrap(), variables, use_process_env: false })
-        .await
-        .expect("serves with only the required variables");
+    let options = ServeOptions { addr: "127.0.0.1:0".parse().unwrap(), variables, use_process_env: false, state_dir: StateDir::Unset };
+    let host = serve(app, options).await.expect("serves with only the required variables");
 
     // A route that reads the JWKS from Authentik and the caller from the
     // Data API: both are denied if any allow-list entry fails to resolve.

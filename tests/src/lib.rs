@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use dev_host::{serve, App, ServeOptions, Server};
+use dev_host::{serve, App, ServeOptions, Server, StateDir};
 use devtool::spin::{state_dir, SpinUp};
 use emulators::demo;
 use emulators::issuer::Signing;
@@ -147,7 +147,8 @@ impl Env {
         tweak(&mut vars, &emu);
         let host = match runtime() {
             Runtime::Dev => Host::Dev(
-                serve(app(), ServeOptions { addr: "127.0.0.1:0".parse().unwrap(), variables: vars, use_process_env: false })
+                // A key-value store of its own, as each `spin up` below gets a fresh state dir.
+                serve(app(), ServeOptions { variables: vars, state_dir: StateDir::Unset, ..ServeOptions::default() })
                     .await
                     .expect("host serves"),
             ),

@@ -15,7 +15,7 @@ pub mod round_trips;
 pub mod spin;
 pub mod web;
 
-use dev_host::{serve, App, MemoryPeaks, ServeOptions, Server};
+use dev_host::{serve, App, MemoryPeaks, ServeOptions, Server, StateDir};
 use emulators::{demo, Emulators};
 
 pub fn workspace() -> PathBuf {
@@ -76,7 +76,9 @@ pub async fn serve_with(
     if env_wins {
         vars.retain(|k, _| std::env::var(format!("SPIN_VARIABLE_{}", k.to_uppercase())).is_err());
     }
-    serve(app, ServeOptions { addr, variables: vars, use_process_env: env_wins }).await
+    // No state dir: the key-value store lives in memory for this serve, as
+    // the emulators' world (issuer keys included) does for this run.
+    serve(app, ServeOptions { addr, variables: vars, use_process_env: env_wins, state_dir: StateDir::Unset }).await
 }
 
 /// The peak wasm linear memory of one request since the last call, as

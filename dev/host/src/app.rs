@@ -11,6 +11,7 @@ use wasmtime::Engine;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::cache::{new_engine, CacheOutcome, ComponentCache};
+use crate::key_value;
 use crate::manifest::{Manifest, TriggerRoute};
 use crate::routes::Router;
 use crate::runtime::{self, HostState};
@@ -47,9 +48,14 @@ impl App {
     /// component an HTTP trigger names, and links each one. Identical
     /// `.wasm` files are compiled once; different ones are compiled on
     /// parallel threads.
+    ///
+    /// Fails as `spin up` does before compiling anything when a component
+    /// lists a `key_value_stores` label no store has (only `default` exists
+    /// here: the dev host reads no runtime-config file).
     pub fn load(manifest: &Path, cache_dir: &Path) -> Result<App> {
         let started = Instant::now();
         let manifest = Manifest::load(manifest)?;
+        key_value::check_labels(&manifest)?;
 
         let routes: Vec<(&str, &str)> = manifest
             .http_triggers

@@ -7,7 +7,7 @@
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
 //! use std::{collections::HashMap, path::Path, sync::Arc};
-//! use dev_host::{serve, App, ServeOptions};
+//! use dev_host::{serve, App, ServeOptions, StateDir};
 //!
 //! // Compile once (or load from the cache)...
 //! let app = Arc::new(App::load(Path::new("spin.toml"), Path::new("target/.dev-cache"))?);
@@ -16,6 +16,9 @@
 //!     addr: "127.0.0.1:0".parse()?,
 //!     variables: HashMap::from([("data_api_url".into(), "http://127.0.0.1:4010".into())]),
 //!     use_process_env: false,
+//!     // The default key-value store: `.spin/sqlite_key_value.db` beside
+//!     // spin.toml, as `spin up`; `StateDir::Unset` keeps it in memory.
+//!     state_dir: StateDir::Default,
 //! }).await?;
 //! println!("listening on {}", server.addr);
 //! server.shutdown().await;
@@ -28,10 +31,12 @@
 //!   [`App::components`] lists `(id, wasm path)`, [`App::routes`] the route
 //!   table in match order, [`App::load_stats`] the load time and cache use.
 //! - [`serve`]`(Arc<App>, ServeOptions) -> Result<Server>` resolves
-//!   variables and allow-lists for this run, binds, and returns once
-//!   listening. [`Server::addr`] is the bound address (use port 0 for an
-//!   ephemeral one); [`Server::shutdown`] stops it and waits for in-flight
-//!   requests (dropping the `Server` also stops accepting).
+//!   variables, allow-lists and the key-value state directory
+//!   ([`ServeOptions::state_dir`], a [`StateDir`]) for this run, binds,
+//!   and returns once listening. [`Server::addr`] is the bound address
+//!   (use port 0 for an ephemeral one); [`Server::shutdown`] stops it and
+//!   waits for in-flight requests (dropping the `Server` also stops
+//!   accepting).
 //! - [`default_cache_dir`] picks `<workspace>/target/.dev-cache` (or
 //!   `$CARGO_TARGET_DIR/.dev-cache`, else `<manifest dir>/.dev-cache`).
 //!
@@ -40,7 +45,8 @@
 //! - **Manifest**: `[application]`, `[variables]`, `[[trigger.http]]`
 //!   (`route`, `component`, `route = { private = true }`),
 //!   `[component.<id>]` `source` (relative to the manifest),
-//!   `allowed_outbound_hosts`, `[component.<id>.variables]`. Unknown keys,
+//!   `allowed_outbound_hosts`, `key_value_stores`,
+//!   `[component.<id>.variables]`. Unknown keys,
 //!   `build` tables and other trigger types are ignored. See [`manifest`].
 //! - **Routing** on the path only: exact, `:param` and trailing `/...`
 //!   routes, Spin's precedence, trailing slashes tolerated, `404` with an
@@ -80,27 +86,44 @@
 //!   peak linear memory is measured and [`Server::memory_peaks`] gives
 //!   the per-component peak (no header, nothing else changes). See
 //!   [`memory`].
+//! - **Key-value** (`fermyon:spin/key-value@2.0.0`, what
+//!   `spin_sdk::key_value` 5.2 calls), as Spin v3.6.3 and v4.0.2: a
+//!   component opens only the labels of its `key_value_stores` (any other
+//!   is `access-denied` at `open`); a listed label no store has stops
+//!   [`App::load`] with Spin's error (only `default` exists: no
+//!   runtime-config file); `default` is Spin's SQLite file
+//!   `<state dir>/sqlite_key_value.db` (same schema), shared by the app's
+//!   components, lasting across requests and restarts. See [`key_value`].
 //! - **WASI**: guest stdout/stderr reach the host's, line by line, prefixed
 //!   `[component-id]`; no environment, arguments, files or sockets.
 //!
 //! # Not reproduced
 //!
-//! - Spin's other host interfaces (key-value, sqlite, redis, outbound
-//!   databases, LLM, MQTT): components importing them still load, but
-//!   calling them traps (a warning at load names them).
+//! - Spin's other host interfaces (sqlite, redis, outbound databases, LLM,
+//!   MQTT), and the other key-value interfaces (unversioned
+//!   `fermyon:spin/key-value`, `wasi:keyvalue`, `spin:key-value@3.0.0`):
+//!   components importing them still load, but calling them traps (a
+//!   warning at load names them). A stubbed interface with resources may
+//!   fail every request of the component: before key-value was provided,
+//!   one importing `fermyon:spin/key-value@2.0.0` trapped on each request
+//!   (`resource type mismatch`). Key-value stores other than `default`
+//!   (runtime-config `[key_value_store.<label>]`: Redis, Azure, ...).
 //! - WASIp3 / `wasi:http@0.3` handlers, the old Spin `inbound-http`
 //!   handler, Wagi, `static_response` triggers, inline or remote
 //!   (`url`/`digest`, registry) component sources, `files` mounts,
 //!   `[application.trigger.http] base` (base is always `/`).
 //! - Service chaining (`http://<component>.spin.internal`), `.env` files,
-//!   `--variable` files, runtime-config files, TLS, HTTP/2, OpenTelemetry,
-//!   per-instance memory limits, the legacy `allowed_http_hosts` key.
+//!   `--variable` files, runtime-config files (so no `state_dir` from
+//!   one), TLS, HTTP/2, OpenTelemetry, per-instance memory limits, the
+//!   legacy `allowed_http_hosts` key.
 //! - Connection pooling and TLS for `https` outbound requests (each gets a
 //!   fresh connection), blocked networks, outbound connection limits.
 
 pub mod allowed_hosts;
 mod app;
+mod bindings;
 pub mod cache;
+pub mod key_value;
 pub mod manifest;
 pub mod memory;
 pub mod outbound;
@@ -113,6 +136,7 @@ pub mod variables;
 use std::path::{Path, PathBuf};
 
 pub use app::{App, LoadStats};
+pub use key_value::StateDir;
 pub use memory::MemoryPeaks;
 pub use server::{serve, ServeOptions, Server};
 

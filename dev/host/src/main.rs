@@ -2,11 +2,13 @@
 //!
 //! ```text
 //! dev-host [--manifest spin.toml] [--listen 127.0.0.1:3000] [--cache-dir DIR]
-//!          [--variable NAME=VALUE]...
+//!          [--state-dir DIR] [--variable NAME=VALUE]...
 //! ```
 //!
 //! Application variables come from `--variable`, then `SPIN_VARIABLE_<NAME>`,
-//! then the manifest defaults. Stops on Ctrl-C or SIGTERM, letting in-flight
+//! then the manifest defaults. The default key-value store is
+//! `sqlite_key_value.db` in `--state-dir`, as with `spin up`: `.spin/`
+//! beside the manifest unless given, in memory if given as `""`. Stops on Ctrl-C or SIGTERM, letting in-flight
 //! requests finish.
 
 use std::collections::HashMap;
@@ -16,14 +18,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use dev_host::{default_cache_dir, serve, App, ServeOptions};
+use dev_host::{default_cache_dir, serve, App, ServeOptions, StateDir};
 
-const USAGE: &str = "usage: dev-host [--manifest spin.toml] [--listen 127.0.0.1:3000] [--cache-dir DIR] [--variable NAME=VALUE]...";
+const USAGE: &str =
+    "usage: dev-host [--manifest spin.toml] [--listen 127.0.0.1:3000] [--cache-dir DIR] [--state-dir DIR] [--variable NAME=VALUE]...";
 
 struct Args {
     manifest: PathBuf,
     listen: SocketAddr,
     cache_dir: Option<PathBuf>,
+    state_dir: StateDir,
     variables: HashMap<String, String>,
 }
 
@@ -32,6 +36,7 @@ fn parse_args() -> Result<Args> {
         manifest: PathBuf::from("spin.toml"),
         listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
         cache_dir: None,
+        state_dir: StateDir::Default,
         variables: HashMap::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -54,6 +59,11 @@ fn parse_args() -> Result<Args> {
                 args.listen = v.parse().with_context(|| format!("--listen {v:?} is not an address like 127.0.0.1:3000"))?;
             }
             "--cache-dir" => args.cache_dir = Some(value("--cache-dir")?.into()),
+            // As `spin up --state-dir`: an empty value means none.
+            "--state-dir" => {
+                let v = value("--state-dir")?;
+                args.state_dir = if v.is_empty() { StateDir::Unset } else { StateDir::Path(v.into()) };
+            }
             "--variable" => {
                 let v = value("--variable")?;
                 let Some((name, val)) = v.split_once('=') else {
@@ -107,7 +117,8 @@ async fn run() -> Result<()> {
     let app = Arc::new(app);
     let stats = app.load_stats();
 
-    let server = serve(app.clone(), ServeOptions { addr: args.listen, variables: args.variables, use_process_env: true }).await?;
+    let options = ServeOptions { addr: args.listen, variables: args.variables, use_process_env: true, state_dir: args.state_dir };
+    let server = serve(app.clone(), options).await?;
 
     println!(
         "dev-host: loaded {} in {} ms ({} compiled, {} from cache {}); ready in {} ms",

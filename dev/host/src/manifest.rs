@@ -7,8 +7,9 @@
 //! Spin would refuse to start (variable declarations, variable names,
 //! component-variable templates naming undeclared variables,
 //! `allowed_outbound_hosts` entries, literal or templated, checked as
-//! Spin's loader does (see [`crate::allowed_hosts`]), triggers naming
-//! unknown components). Anything the dev host
+//! Spin's loader does (see [`crate::allowed_hosts`]), `key_value_stores`
+//! labels that are not kebab-case or snake_case, triggers naming unknown
+//! components). Anything the dev host
 //! cannot reproduce (remote sources, inline components, static responses)
 //! is an error rather than being silently skipped.
 
@@ -19,6 +20,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 use crate::allowed_hosts;
+use crate::key_value;
 use crate::variables::{validate_name, Template};
 
 /// A loaded, validated manifest.
@@ -72,6 +74,9 @@ pub struct ComponentDecl {
     pub allowed_outbound_hosts: Vec<String>,
     /// `[component.<id>.variables]`: name → template over application variables.
     pub variables: BTreeMap<String, String>,
+    /// `key_value_stores`: the store labels the component may open (see
+    /// [`crate::key_value`]).
+    pub key_value_stores: Vec<String>,
 }
 
 // ---- raw TOML shapes -------------------------------------------------------
@@ -135,6 +140,8 @@ struct RawComponent {
     allowed_outbound_hosts: Vec<String>,
     #[serde(default)]
     variables: BTreeMap<String, String>,
+    #[serde(default)]
+    key_value_stores: Vec<String>,
 }
 
 impl Manifest {
@@ -180,9 +187,20 @@ impl Manifest {
             allowed_hosts::validate_entries(&raw_component.allowed_outbound_hosts, &variables)
                 .context("`allowed_outbound_hosts` is malformed")
                 .with_context(|| format!("Failed to load component `{id}`"))?;
+            // Spin's manifest: each label is a kebab-case or snake_case id.
+            // (Whether a store has that label is checked when the app is
+            // configured: `App::load`, `key_value::check_labels`.)
+            for label in &raw_component.key_value_stores {
+                key_value::validate_label(label).map_err(|e| anyhow::anyhow!("component {id:?}: key_value_stores: {e}"))?;
+            }
             components.insert(
                 id,
-                ComponentDecl { source, allowed_outbound_hosts: raw_component.allowed_outbound_hosts, variables: raw_component.variables },
+                ComponentDecl {
+                    source,
+                    allowed_outbound_hosts: raw_component.allowed_outbound_hosts,
+                    variables: raw_component.variables,
+                    key_value_stores: raw_component.key_value_stores,
+                },
             );
         }
 
@@ -266,6 +284,7 @@ component = "hidden"
 [component.me]
 source = "../target/wasm32-wasip2/release/me.wasm"
 allowed_outbound_hosts = ["{{ data_api_url }}", "https://*.example.com"]
+key_value_stores = ["default"]
 [component.me.variables]
 data_api_url = "{{ data_api_url }}"
 label = "key={{data_api_key}}!"
@@ -295,6 +314,8 @@ source = "hidden.wasm"
         assert_eq!(me.source, Path::new("/app/../target/wasm32-wasip2/release/me.wasm"));
         assert_eq!(me.allowed_outbound_hosts.len(), 2);
         assert_eq!(me.variables["label"], "key={{data_api_key}}!");
+        assert_eq!(me.key_value_stores, ["default"]);
+        assert!(m.components["hidden"].key_value_stores.is_empty());
     }
 
     fn parse_err(text: &str) -> String {
@@ -315,6 +336,14 @@ source = "hidden.wasm"
             .contains("does not contain a scheme"));
         assert!(parse_err(&format!("{head}[component.c]\nsource = {{ url = \"https://x/c.wasm\", digest = \"sha256:0\" }}\n"))
             .contains("not a local path"));
+        // Labels are checked for spelling here, for a defined store by `App::load`.
+        assert!(parse_err(&format!("{head}[component.c]\nsource = \"c.wasm\"\nkey_value_stores = [\"b@dlabel\"]\n"))
+            .contains("component \"c\": key_value_stores: expected kebab-case or snake_case"));
+        Manifest::parse(
+            &format!("{head}[component.c]\nsource = \"c.wasm\"\nkey_value_stores = [\"jwks-cache\"]\n"),
+            Path::new("/app/spin.toml"),
+        )
+        .unwrap();
     }
 
     #[test]

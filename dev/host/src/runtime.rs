@@ -6,13 +6,15 @@
 //! Spin: no state survives between requests.
 //!
 //! Imports provided: all of WASI 0.2 (`wasmtime_wasi::p2`), `wasi:http`
-//! (types and outgoing-handler, via `wasmtime_wasi_http::p2`) and
-//! `fermyon:spin/variables@2.0.0`. The WASI context grants no environment,
-//! no arguments, no preopened directories and no sockets (TCP, UDP and
-//! name lookup are off, so only `wasi:http` reaches the network, through
-//! the allow-list). Anything else a component imports (other Spin
-//! interfaces such as key-value or sqlite) is linked as a stub that traps
-//! when called; loading prints which imports those are.
+//! (types and outgoing-handler, via `wasmtime_wasi_http::p2`),
+//! `fermyon:spin/variables@2.0.0` and `fermyon:spin/key-value@2.0.0` (open
+//! stores are resources in the same table as WASI's). The WASI context
+//! grants no environment, no arguments, no preopened directories and no
+//! sockets (TCP, UDP and name lookup are off, so only `wasi:http` reaches
+//! the network, through the allow-list). Anything else a component imports
+//! (other Spin interfaces such as sqlite, or other key-value versions) is
+//! linked as a stub that traps when called; loading prints which imports
+//! those are.
 
 use std::sync::Arc;
 
@@ -23,6 +25,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::key_value::{self, ComponentStores, KeyValueData, KeyValueView};
 use crate::memory::MemoryMeter;
 use crate::outbound::{OutboundHooks, OutboundPolicy};
 use crate::stdio::PrefixedStdio;
@@ -35,6 +38,7 @@ pub struct HostState {
     http: WasiHttpCtx,
     hooks: OutboundHooks,
     variables: VariablesView,
+    key_value: Arc<ComponentStores>,
     memory: MemoryMeter,
 }
 
@@ -56,6 +60,10 @@ pub fn base_linker(engine: &Engine) -> Result<Linker<HostState>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     variables::add_to_linker::<HostState, HasSelf<VariablesView>>(&mut linker, |state| &mut state.variables)?;
+    key_value::add_to_linker::<HostState, KeyValueData>(&mut linker, |state| KeyValueView {
+        table: &mut state.table,
+        stores: &state.key_value,
+    })?;
     Ok(linker)
 }
 
@@ -85,6 +93,7 @@ pub fn new_store(
     engine: &Engine,
     policy: Arc<OutboundPolicy>,
     variables: Arc<ComponentVariables>,
+    key_value: Arc<ComponentStores>,
     memory: MemoryMeter,
 ) -> Store<HostState> {
     let id = policy.component_id.as_str();
@@ -103,6 +112,7 @@ pub fn new_store(
             http: WasiHttpCtx::new(),
             hooks: OutboundHooks(policy),
             variables: VariablesView(variables),
+            key_value,
             memory,
         },
     );

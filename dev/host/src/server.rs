@@ -24,6 +24,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView;
 
 use crate::app::App;
+use crate::key_value::{self, ComponentStores, StateDir, StoreManager};
 use crate::memory::MemoryPeaks;
 use crate::outbound::{AllowedHosts, OutboundClient, OutboundPolicy};
 use crate::runtime;
@@ -46,11 +47,21 @@ pub struct ServeOptions {
     /// Read `SPIN_VARIABLE_<NAME>` from the process environment (the
     /// binary does; tests usually should not).
     pub use_process_env: bool,
+    /// Where the default key-value store keeps its data
+    /// (`<dir>/sqlite_key_value.db`), as `spin up --state-dir`: by default
+    /// `.spin/` beside the manifest; [`StateDir::Unset`] keeps it in memory
+    /// for this `serve` only.
+    pub state_dir: StateDir,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions { addr: SocketAddr::from(([127, 0, 0, 1], 0)), variables: HashMap::new(), use_process_env: false }
+        ServeOptions {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            variables: HashMap::new(),
+            use_process_env: false,
+            state_dir: StateDir::Default,
+        }
     }
 }
 
@@ -111,6 +122,7 @@ impl Drop for Server {
 struct ComponentRuntime {
     policy: Arc<OutboundPolicy>,
     variables: Arc<ComponentVariables>,
+    key_value: Arc<ComponentStores>,
 }
 
 struct ServeState {
@@ -121,14 +133,23 @@ struct ServeState {
     traps: Arc<AtomicUsize>,
 }
 
-/// Resolves variables and allow-lists for this run, starts listening, and
-/// returns once the socket is bound. Fails, naming them, if required
-/// application variables have no value.
+/// Resolves variables, allow-lists and key-value stores for this run,
+/// starts listening, and returns once the socket is bound. Fails, naming
+/// them, if required application variables have no value.
 pub async fn serve(app: Arc<App>, opts: ServeOptions) -> Result<Server> {
     let app_values = resolve_app_variables(
         &app.manifest().variables,
         &VariableSources { overrides: &opts.variables, use_process_env: opts.use_process_env },
     )?;
+
+    // The app's key-value stores, shared by all its components and
+    // requests for this run (one `spin up`).
+    let state_dir = opts.state_dir.resolve(app.manifest().dir())?;
+    let stores = Arc::new(StoreManager::new(state_dir.as_deref()));
+    if key_value::default_store_used(app.manifest()) {
+        stores.create_dirs()?;
+        eprintln!("dev-host: Storing default key-value data to {}.", stores.default_summary());
+    }
 
     let listener = TcpListener::bind(opts.addr).await.with_context(|| format!("listening on {}", opts.addr))?;
     let addr = listener.local_addr()?;
@@ -148,6 +169,7 @@ pub async fn serve(app: Arc<App>, opts: ServeOptions) -> Result<Server> {
             ComponentRuntime {
                 policy: Arc::new(OutboundPolicy { component_id: id.to_string(), allowed, self_addr: addr, client: client.clone() }),
                 variables: Arc::new(variables),
+                key_value: Arc::new(ComponentStores::new(id, &decl.key_value_stores, stores.clone())),
             },
         );
     }
@@ -305,7 +327,8 @@ fn prepare_request(req: Request<Incoming>, route: &crate::routes::RouteMatch<'_>
 async fn run_component(state: &ServeState, id: &str, req: Request<Incoming>) -> Result<Response<HyperOutgoingBody>> {
     let loaded = state.app.component(id).context("component is not loaded")?;
     let rt = state.components.get(id).context("component has no runtime settings")?;
-    let mut store = runtime::new_store(state.app.engine(), rt.policy.clone(), rt.variables.clone(), state.memory.meter(id));
+    let mut store =
+        runtime::new_store(state.app.engine(), rt.policy.clone(), rt.variables.clone(), rt.key_value.clone(), state.memory.meter(id));
 
     let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
     let (tx, rx) = oneshot::channel();

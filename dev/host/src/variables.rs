@@ -23,15 +23,8 @@ use anyhow::{bail, Result};
 
 use crate::manifest::VariableDecl;
 
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "wit",
-        world: "dev-host",
-    });
-}
-
-pub use bindings::fermyon::spin::variables::add_to_linker;
-use bindings::fermyon::spin::variables::{Error as GuestError, Host};
+pub use crate::bindings::fermyon::spin::variables::add_to_linker;
+use crate::bindings::fermyon::spin::variables::{Error as GuestError, Host};
 
 /// Prefix of the environment variables Spin's default provider reads.
 pub const ENV_PREFIX: &str = "SPIN_VARIABLE_";

@@ -1,7 +1,8 @@
 //! End-to-end tests: a real guest component (`tests/fixture`, built here
 //! with `cargo build --target wasm32-wasip2` into
 //! `<target>/host-fixture`) served in process by `dev_host::serve`, plus
-//! one run of the `dev-host` binary.
+//! one run of the `dev-host` binary. Key-value tests give each server its
+//! own state directory unless they test the default one.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
@@ -12,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use dev_host::{serve, App, ServeOptions, Server};
+use dev_host::{serve, App, ServeOptions, Server, StateDir};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
@@ -90,6 +91,7 @@ component = "caller"
 
 [component.me]
 source = "{wasm}"
+key_value_stores = ["default"]
 [component.me.variables]
 greeting = "{{{{ greeting }}}}, world"
 key = "k={{{{ secret_key }}}}"
@@ -98,6 +100,7 @@ command = "ignored"
 
 [component.user]
 source = "{wasm}"
+key_value_stores = ["default", "default"]
 
 [component.remove-member]
 source = "{wasm}"
@@ -146,6 +149,20 @@ async fn start(variables: HashMap<String, String>) -> Server {
 
 async fn start_default() -> Server {
     start(vars(&[("secret_key", "s3cret")])).await
+}
+
+/// The fixture app served with its key-value state in `state_dir`.
+async fn start_with_state(app: Arc<App>, state_dir: StateDir) -> Server {
+    serve(app, ServeOptions { variables: vars(&[("secret_key", "s3cret")]), state_dir, ..ServeOptions::default() }).await.expect("serve")
+}
+
+/// `GET <path>?action=kv&<query>` on `addr`.
+async fn kv(addr: SocketAddr, path: &str, query: &str) -> (u16, String) {
+    get(addr, &format!("{path}?action=kv&{query}")).await
+}
+
+fn ok(body: &str) -> (u16, String) {
+    (200, body.to_string())
 }
 
 // ---- tiny HTTP client and upstream -----------------------------------------
@@ -373,6 +390,126 @@ async fn outbound_allowed_and_denied() {
 }
 
 #[tokio::test]
+async fn key_value_set_get_delete_across_requests() {
+    let state = tempfile::tempdir().unwrap();
+    let server = start_with_state(fixture().app.clone(), StateDir::Path(state.path().to_path_buf())).await;
+    let addr = server.addr;
+
+    assert_eq!(kv(addr, "/users/me", "op=get&key=jwks").await, ok("none"));
+    assert_eq!(kv(addr, "/users/me", "op=exists&key=jwks").await, ok("false"));
+    assert_eq!(kv(addr, "/users/me", "op=set&key=jwks&value=v1").await, ok("ok"));
+    // Each request is a fresh instance: the value lives in the host's store.
+    assert_eq!(kv(addr, "/users/me", "op=get&key=jwks").await, ok("some v1"));
+    assert_eq!(kv(addr, "/users/me", "op=exists&key=jwks").await, ok("true"));
+    // A store is the app's: another component listing `default` shares it.
+    assert_eq!(kv(addr, "/users/alice", "op=get&key=jwks").await, ok("some v1"));
+    assert_eq!(kv(addr, "/users/alice", "op=set&key=jwks&value=v2").await, ok("ok"));
+    assert_eq!(kv(addr, "/users/me", "op=get&key=jwks").await, ok("some v2"));
+    assert_eq!(kv(addr, "/users/me", "op=set&key=another&value=x").await, ok("ok"));
+    assert_eq!(kv(addr, "/users/me", "op=keys").await, ok("another,jwks"));
+
+    // Delete, then the key is gone; deleting a missing key is no error.
+    assert_eq!(kv(addr, "/users/me", "op=delete&key=jwks").await, ok("ok"));
+    assert_eq!(kv(addr, "/users/me", "op=get&key=jwks").await, ok("none"));
+    assert_eq!(kv(addr, "/users/me", "op=exists&key=jwks").await, ok("false"));
+    assert_eq!(kv(addr, "/users/me", "op=delete&key=jwks").await, ok("ok"));
+    assert_eq!(kv(addr, "/users/me", "op=keys").await, ok("another"));
+
+    assert_eq!(server.traps(), 0);
+    server.shutdown().await;
+    assert!(state.path().join("sqlite_key_value.db").is_file());
+}
+
+#[tokio::test]
+async fn key_value_label_not_listed_is_access_denied() {
+    let state = tempfile::tempdir().unwrap();
+    let server = start_with_state(fixture().app.clone(), StateDir::Path(state.path().to_path_buf())).await;
+    let addr = server.addr;
+    // `static` lists no store: even `default` is refused, at `open`.
+    assert_eq!(kv(addr, "/static/x", "op=get&key=k").await, (403, "Error::AccessDenied".into()));
+    // `me` lists only `default`: any other label is refused the same way,
+    // whether or not a store has it.
+    for label in ["other", "Default", ""] {
+        assert_eq!(kv(addr, "/users/me", &format!("store={label}&op=get&key=k")).await, (403, "Error::AccessDenied".into()), "{label:?}");
+    }
+    assert_eq!(kv(addr, "/users/me", "op=set&key=k&value=v").await, ok("ok"));
+    assert_eq!(kv(addr, "/static/x", "op=get&key=k").await, (403, "Error::AccessDenied".into()));
+    assert_eq!(server.traps(), 0);
+    server.shutdown().await;
+}
+
+#[test]
+fn key_value_label_without_a_store_stops_the_app_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("spin.toml");
+    let cache = fixture_target().join(".dev-cache");
+    let text =
+        manifest_text(fixture_wasm()).replace(r#"key_value_stores = ["default"]"#, r#"key_value_stores = ["default", "jwks-cache"]"#);
+    std::fs::write(&manifest, text).unwrap();
+    let err = format!("{:#}", App::load(&manifest, &cache).err().expect("Spin does not start this app"));
+    assert_eq!(
+        err,
+        r#"failed to configure app: spin_factor_key_value::KeyValueFactor::configure_app failed: unknown key_value_stores label "jwks-cache" for component "me""#
+    );
+
+    // A label Spin's manifest cannot hold is refused with the manifest.
+    let text = manifest_text(fixture_wasm()).replace(r#"key_value_stores = ["default"]"#, r#"key_value_stores = ["b@dlabel"]"#);
+    std::fs::write(&manifest, text).unwrap();
+    let err = format!("{:#}", App::load(&manifest, &cache).err().expect("Spin does not load this manifest"));
+    assert!(err.contains("key_value_stores: expected kebab-case or snake_case"), "{err}");
+}
+
+#[tokio::test]
+async fn key_value_persists_across_a_host_restart() {
+    let state = tempfile::tempdir().unwrap();
+    let server = start_with_state(fixture().app.clone(), StateDir::Path(state.path().to_path_buf())).await;
+    assert_eq!(kv(server.addr, "/users/me", "op=set&key=jwks&value=cached").await, ok("ok"));
+    server.shutdown().await;
+
+    // A new host: the app loaded again, served on the same state dir.
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("spin.toml");
+    std::fs::write(&manifest, manifest_text(fixture_wasm())).unwrap();
+    let app = Arc::new(App::load(&manifest, &fixture_target().join(".dev-cache")).unwrap());
+    let server = start_with_state(app.clone(), StateDir::Path(state.path().to_path_buf())).await;
+    assert_eq!(kv(server.addr, "/users/me", "op=get&key=jwks").await, ok("some cached"));
+    server.shutdown().await;
+
+    // The file is Spin's own: `spin up --state-dir` on it sees the same data.
+    let db = rusqlite::Connection::open(state.path().join("sqlite_key_value.db")).unwrap();
+    let rows: Vec<(String, String, Vec<u8>)> = db
+        .prepare("SELECT store, key, value FROM spin_key_value")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows, [("default".to_string(), "jwks".to_string(), b"cached".to_vec())]);
+
+    // No state dir (`--state-dir ""`): in memory, for one serve only.
+    let server = start_with_state(app.clone(), StateDir::Unset).await;
+    assert_eq!(kv(server.addr, "/users/me", "op=get&key=jwks").await, ok("none"));
+    assert_eq!(kv(server.addr, "/users/me", "op=set&key=jwks&value=mem").await, ok("ok"));
+    assert_eq!(kv(server.addr, "/users/alice", "op=get&key=jwks").await, ok("some mem"));
+    server.shutdown().await;
+    let server = start_with_state(app, StateDir::Unset).await;
+    assert_eq!(kv(server.addr, "/users/me", "op=get&key=jwks").await, ok("none"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn key_value_default_state_dir_is_dot_spin_beside_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("spin.toml");
+    std::fs::write(&manifest, manifest_text(fixture_wasm())).unwrap();
+    let app = Arc::new(App::load(&manifest, &fixture_target().join(".dev-cache")).unwrap());
+    let server = start_with_state(app, StateDir::Default).await;
+    assert_eq!(kv(server.addr, "/users/me", "op=set&key=k&value=v").await, ok("ok"));
+    server.shutdown().await;
+    assert!(dir.path().join(".spin/sqlite_key_value.db").is_file());
+}
+
+#[tokio::test]
 async fn trap_is_a_500_and_the_next_request_works() {
     let server = start_default().await;
     let (status, body) = get(server.addr, "/users/me?action=trap").await;
@@ -483,4 +620,7 @@ fn binary_serves_with_process_env_and_logs() {
     assert!(stderr.contains("component 'caller' denied outbound request to 'http://127.0.0.1:2'"), "{stderr}");
     assert!(stderr.contains("[me] fixture says hello on stderr"), "{stderr}");
     assert!(stderr.contains("dev-host: GET /users/me -> me 200"), "{stderr}");
+    // As `spin up` says where the default store is, when a component uses it.
+    let db = fixture.manifest.parent().unwrap().join(".spin/sqlite_key_value.db");
+    assert!(stderr.contains(&format!("dev-host: Storing default key-value data to \"{}\".", db.display())), "{stderr}");
 }

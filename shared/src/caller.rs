@@ -4,15 +4,15 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::auth::jwks;
 use crate::auth::jwt::{self, Expectations, Jwks, JwtError};
 use crate::ctx::Ctx;
 use crate::data_api::{coll, decode};
 use crate::models::User;
 use crate::ports::Http;
-use crate::problem::{Error, System, UpstreamError, UpstreamFailure};
+use crate::problem::Error;
 use crate::request::ApiRequest;
 use crate::types::Subject;
-use crate::upstream::{json_body, Call};
 
 /// Clock skew tolerated on `exp`/`nbf`.
 const LEEWAY_SECS: i64 = 60;
@@ -95,17 +95,23 @@ pub async fn verify_token<H: Http>(ctx: &Ctx<H>, req: &ApiRequest) -> Result<Tok
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Error::Unauthorized("The Authorization header must be `Bearer <token>`.".into()))?;
     let oidc = ctx.oidc()?;
-    let jwks = match &oidc.jwks {
-        Some(inline) => Jwks::parse(inline).map_err(|e| Error::Internal(format!("oidc_jwks: {e:?}")))?,
-        None => fetch_jwks(ctx, oidc.jwks_url.as_deref().unwrap_or_default(), oidc.timeout).await?,
-    };
     let expect = Expectations {
         issuer: &oidc.issuer,
         audience: &oidc.audience,
         now_unix: ctx.now.millis().div_euclid(1000),
         leeway_secs: LEEWAY_SECS,
     };
-    let claims = jwt::verify(token, &jwks, &expect).map_err(|e| Error::Unauthorized(token_message(&e).into()))?;
+    let verdict = match &oidc.jwks {
+        Some(inline) => {
+            let jwks = Jwks::parse(inline).map_err(|e| Error::Internal(format!("oidc_jwks: {e:?}")))?;
+            jwt::verify(token, &jwks, &expect)
+        }
+        None => {
+            let url = oidc.jwks_url.as_deref().unwrap_or_default();
+            jwks::check_with(ctx, url, oidc.timeout, |set| jwt::verify(token, set, &expect)).await?
+        }
+    };
+    let claims = verdict.map_err(|e| Error::Unauthorized(token_message(&e).into()))?;
     identity(&claims).ok_or_else(|| Error::Unauthorized(token_message(&JwtError::MissingClaim("sub")).into()))
 }
 
@@ -116,22 +122,6 @@ fn token_message(e: &JwtError) -> &'static str {
         JwtError::WrongIssuer | JwtError::WrongAudience => "The token was not issued for this service.",
         _ => "The token is invalid.",
     }
-}
-
-async fn fetch_jwks<H: Http>(ctx: &Ctx<H>, url: &str, timeout: std::time::Duration) -> Result<Jwks, Error> {
-    let resp = Call { system: System::Authentik, method: "GET", url: url.to_owned(), headers: vec![], body: None, timeout }
-        .send(&ctx.http)
-        .await?;
-    if resp.status != 200 {
-        return Err(UpstreamError::new(
-            System::Authentik,
-            UpstreamFailure::Status { status: resp.status, reason: "JWKS fetch failed".into() },
-        )
-        .into());
-    }
-    let body = json_body(System::Authentik, &resp)?;
-    Jwks::parse(&body.to_string())
-        .map_err(|e| UpstreamError::new(System::Authentik, UpstreamFailure::BadResponse(format!("JWKS: {e:?}"))).into())
 }
 
 /// What the claims say; `None` when `sub` is not a [`Subject`] (blank, or

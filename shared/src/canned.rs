@@ -26,7 +26,7 @@ impl<F: Fn(&str, &str) -> (u16, Value)> Http for Canned<F> {
         self.calls.borrow_mut().push((req.method.to_owned(), path.clone()));
         let (status, body) = (self.answer)(req.method, &path);
         let body = if body.is_null() { Vec::new() } else { serde_json::to_vec(&body).expect("JSON serialises") };
-        Ok(InboundResponse { status, body })
+        Ok(InboundResponse { status, headers: vec![], body })
     }
 }
 

@@ -77,6 +77,15 @@ impl Part {
             Part::Cors | Part::Groups | Part::OcisAutoprovision => None,
         }
     }
+
+    /// The key-value store it keeps state in: the token check keeps a
+    /// fetched JWKS in Spin's `default` store (`auth::jwks`).
+    pub fn key_value_store(self) -> Option<&'static str> {
+        match self {
+            Part::Oidc => Some("default"),
+            _ => None,
+        }
+    }
 }
 
 const TIMEOUT: &str = "upstream_timeout_ms";

@@ -9,13 +9,15 @@ use crate::config::{DataApiConfig, Groups, OidcConfig, UpstreamConfig};
 use crate::data_api::DataApi;
 use crate::ejson::{DateTime, ObjectId};
 use crate::ocis::Ocis;
-use crate::ports::{Http, Variables};
+use crate::ports::{Http, KeyValue, Variables};
 use crate::problem::Error;
 use crate::stalwart::Stalwart;
 
 pub struct Ctx<H> {
     pub http: H,
     vars: Box<dyn Variables>,
+    /// What outlives this instance: the JWKS cache (`auth::jwks`).
+    pub store: Box<dyn KeyValue>,
     /// When the request arrived; every timestamp an operation writes uses it.
     pub now: DateTime,
     data_api: OnceCell<DataApiConfig>,
@@ -27,10 +29,11 @@ pub struct Ctx<H> {
 }
 
 impl<H: Http> Ctx<H> {
-    pub fn new(http: H, vars: Box<dyn Variables>, now: DateTime) -> Self {
+    pub fn new(http: H, vars: Box<dyn Variables>, store: Box<dyn KeyValue>, now: DateTime) -> Self {
         Self {
             http,
             vars,
+            store,
             now,
             data_api: OnceCell::new(),
             oidc: OnceCell::new(),

@@ -385,7 +385,7 @@ mod tests {
     impl Http for Recorder {
         async fn send(&self, req: OutboundRequest) -> Result<InboundResponse, TransportError> {
             self.0.borrow_mut().push(String::from_utf8(req.body).expect("UTF-8 body"));
-            Ok(InboundResponse { status: 200, body: br#"{"documents": []}"#.to_vec() })
+            Ok(InboundResponse { status: 200, body: br#"{"documents": []}"#.to_vec(), ..Default::default() })
         }
     }
 

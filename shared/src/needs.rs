@@ -1,6 +1,7 @@
 //! What each component needs from its deployment: the configuration
 //! [`Part`]s it reads, and so the variables it declares in `spin.toml`, the
-//! hosts it may call (`allowed_outbound_hosts`) and the variables, secrets
+//! hosts it may call (`allowed_outbound_hosts`), the key-value stores it
+//! opens (`key_value_stores`) and the variables, secrets
 //! among them, that its SpinApp is given (`cargo run -p devtool --bin kube`).
 //!
 //! One table for all three, held to the code from both sides: each part's
@@ -144,6 +145,14 @@ impl Needs {
     /// The variables it cannot do without (each part's [`Part::required`]).
     pub fn required(&self) -> Vec<&'static str> {
         let mut v: Vec<&'static str> = self.parts.iter().flat_map(|p| p.required().iter().copied()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The key-value stores it opens (`key_value_stores`), sorted, each once.
+    pub fn key_value_stores(&self) -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = self.parts.iter().filter_map(|p| p.key_value_store()).collect();
         v.sort_unstable();
         v.dedup();
         v

@@ -14,10 +14,19 @@ pub struct OutboundRequest {
     pub timeout: Duration,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct InboundResponse {
     pub status: u16,
+    /// Names lower-cased, as HTTP/2 and `wasi:http` give them.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl InboundResponse {
+    /// The first value of header `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
 }
 
 /// Why an outbound call produced no response.
@@ -34,6 +43,50 @@ pub enum TransportError {
 #[allow(async_fn_in_trait)]
 pub trait Http {
     async fn send(&self, req: OutboundRequest) -> Result<InboundResponse, TransportError>;
+}
+
+/// A small store that outlives the request (Spin's key-value store): what
+/// a component keeps between instances, each of which lives for one
+/// request. Every failure is a plain message: a cache's caller carries on
+/// without it.
+pub trait KeyValue {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String>;
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), String>;
+}
+
+/// A [`KeyValue`] in memory: the store of native tests, and of hosts that
+/// give none. `failing` makes every call fail, as an unreachable store.
+#[derive(Default)]
+pub struct MemoryKeyValue {
+    pub entries: std::cell::RefCell<std::collections::HashMap<String, Vec<u8>>>,
+    pub failing: std::cell::Cell<bool>,
+}
+
+impl KeyValue for MemoryKeyValue {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        if self.failing.get() {
+            return Err("the store is unavailable".into());
+        }
+        Ok(self.entries.borrow().get(key).cloned())
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), String> {
+        if self.failing.get() {
+            return Err("the store is unavailable".into());
+        }
+        self.entries.borrow_mut().insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+}
+
+impl<K: KeyValue + ?Sized> KeyValue for std::rc::Rc<K> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        (**self).get(key)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), String> {
+        (**self).set(key, value)
+    }
 }
 
 /// Reads configuration values (Spin variables). Empty values count as unset.

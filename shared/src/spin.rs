@@ -13,7 +13,7 @@ use spin_sdk::wit::wasi::http0_2_0::types::{ErrorCode, FutureIncomingResponse, O
 use crate::cors::{Cors, CorsRequest};
 use crate::ctx::Ctx;
 use crate::ejson::DateTime;
-use crate::ports::{Http, InboundResponse, OutboundRequest, TransportError, Variables};
+use crate::ports::{Http, InboundResponse, KeyValue, OutboundRequest, TransportError, Variables};
 use crate::problem::Error;
 use crate::request::{encode, ApiRequest, ApiResponse, Encoded, MAX_BODY};
 use crate::routes;
@@ -210,12 +210,37 @@ impl Http for SpinHttp {
         };
         let resp = response(fut).await.map_err(|e| transport_error(&e))?;
         let status = resp.status();
+        let headers =
+            resp.headers().entries().into_iter().filter_map(|(k, v)| Some((k.to_ascii_lowercase(), String::from_utf8(v).ok()?))).collect();
         // A broken or stalled body: the host says why through the I/O error.
         let body = resp.into_body().await.map_err(|io| match spin_sdk::wit::wasi::http0_2_0::types::http_error_code(&io) {
             Some(code) => transport_error(&code),
             None => unreachable("its answer broke off", io.to_debug_string()),
         })?;
-        Ok(InboundResponse { status, body })
+        Ok(InboundResponse { status, headers, body })
+    }
+}
+
+/// Spin's `default` key-value store, opened on first use (a request whose
+/// token check needs no cache never opens it). An open that failed stays
+/// failed for the request: each use reports it, none retries it.
+#[derive(Default)]
+pub struct SpinKeyValue(std::cell::OnceCell<Result<spin_sdk::key_value::Store, String>>);
+
+impl SpinKeyValue {
+    fn store(&self) -> Result<&spin_sdk::key_value::Store, String> {
+        let opened = self.0.get_or_init(|| spin_sdk::key_value::Store::open_default().map_err(|e| format!("opening `default`: {e}")));
+        opened.as_ref().map_err(Clone::clone)
+    }
+}
+
+impl KeyValue for SpinKeyValue {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        self.store()?.get(key).map_err(|e| e.to_string())
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), String> {
+        self.store()?.set(key, value).map_err(|e| e.to_string())
     }
 }
 
@@ -284,7 +309,7 @@ where
     let outcome = match read_body(req).await {
         Ok(body) => {
             let api_req = ApiRequest { method: method.clone(), uri: uri.clone(), authorization, body };
-            op(Ctx::new(SpinHttp, Box::new(SpinVariables), now()), api_req).await
+            op(Ctx::new(SpinHttp, Box::new(SpinVariables), Box::new(SpinKeyValue::default()), now()), api_req).await
         }
         Err(e) => Err(e),
     };

@@ -12,7 +12,7 @@ use p256::ecdsa::{Signature, SigningKey};
 use serde_json::{json, Value};
 use shared::ctx::Ctx;
 use shared::ejson::DateTime;
-use shared::ports::{Http, InboundResponse, OutboundRequest, TransportError};
+use shared::ports::{Http, InboundResponse, MemoryKeyValue, OutboundRequest, TransportError};
 use shared::request::ApiRequest;
 
 const NOW: i64 = 1_780_000_000;
@@ -56,7 +56,7 @@ impl Fake {
 }
 
 fn ok(status: u16, body: Value) -> Result<InboundResponse, TransportError> {
-    Ok(InboundResponse { status, body: serde_json::to_vec(&body).unwrap() })
+    Ok(InboundResponse { status, body: serde_json::to_vec(&body).unwrap(), ..Default::default() })
 }
 
 impl Http for Fake {
@@ -106,9 +106,9 @@ impl Http for Fake {
             ),
             ("POST", "/api/v3/core/users/500/set_password/") => match f.set_password {
                 Some(s) => ok(s, json!({"detail": "nope"})),
-                None => Ok(InboundResponse { status: 204, body: vec![] }),
+                None => Ok(InboundResponse { status: 204, ..Default::default() }),
             },
-            ("DELETE", "/api/v3/core/users/500/") => Ok(InboundResponse { status: 204, body: vec![] }),
+            ("DELETE", "/api/v3/core/users/500/") => Ok(InboundResponse { status: 204, ..Default::default() }),
             ("POST", "/jmap/") => match (f.stalwart, body["methodCalls"][0][1].get("destroy")) {
                 (_, Some(_)) => ok(200, json!({"methodResponses": [["x:Account/set", {"destroyed": ["m9"]}, "c0"]]})),
                 (Some(s), None) => ok(s, json!({"detail": "mail is down"})),
@@ -158,7 +158,7 @@ fn run(faults: Faults, stalwart: bool) -> (u16, Value, Vec<(String, String, Valu
     }
     let vars: HashMap<String, String> = vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     let fake = Fake { faults, log: RefCell::new(vec![]) };
-    let ctx = Ctx::new(fake, Box::new(move |k: &str| vars.get(k).cloned()), DateTime(NOW * 1000));
+    let ctx = Ctx::new(fake, Box::new(move |k: &str| vars.get(k).cloned()), Box::<MemoryKeyValue>::default(), DateTime(NOW * 1000));
     let req = ApiRequest {
         method: "POST".into(),
         uri: "/tenants/acme/members/create".into(),

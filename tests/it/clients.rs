@@ -26,6 +26,7 @@ impl Http for Native {
                 .await
                 .map_err(|e| if e.is_timeout() { TransportError::Timeout } else { TransportError::Unreachable(e.to_string()) })?;
         let status = resp.status().as_u16();
+        let headers = resp.headers().iter().filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned()))).collect();
         let body = resp.bytes().await.map_err(|e| {
             if e.is_timeout() {
                 TransportError::Timeout
@@ -33,7 +34,7 @@ impl Http for Native {
                 TransportError::Unreachable(e.to_string())
             }
         })?;
-        Ok(InboundResponse { status, body: body.to_vec() })
+        Ok(InboundResponse { status, headers, body: body.to_vec() })
     }
 }
 

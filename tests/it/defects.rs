@@ -32,35 +32,6 @@ fn authentik_calls(env: &Env) -> Vec<String> {
     env.emu.authentik().controls.log.all().iter().map(|r| format!("{} {}", r.method, r.path())).collect()
 }
 
-/// What the app's components wrote to stderr, where the runtime lets a
-/// test read it: a real Spin keeps it in its state directory. The dev host
-/// passes guest output through to this process's stderr, which a test
-/// cannot read back (`None`).
-fn app_log(env: &Env) -> Option<String> {
-    let Host::Spin(spin) = &env.host else { return None };
-    let mut log = spin.stderr();
-    if let Ok(files) = std::fs::read_dir(spin.dir.join("logs")) {
-        for f in files.flatten() {
-            log += &std::fs::read_to_string(f.path()).unwrap_or_default();
-        }
-    }
-    Some(log)
-}
-
-/// Waits (a little: Spin writes its logs asynchronously) for a line of the
-/// app's log containing every one of `words`; true on the dev host, whose
-/// guest output a test cannot read.
-async fn logged(env: &Env, words: &[&str]) -> Result<(), String> {
-    for _ in 0..20 {
-        match app_log(env) {
-            None => return Ok(()),
-            Some(log) if log.lines().any(|l| words.iter().all(|w| l.contains(w))) => return Ok(()),
-            Some(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    Err(format!("no log line with {words:?} in:\n{}", app_log(env).unwrap_or_default()))
-}
-
 // ---- A: audit first for the steps that cannot be undone (rows 22, 23) ----
 
 #[tokio::test]
@@ -238,7 +209,7 @@ async fn a_failed_undo_of_a_member_document_is_logged() {
     env.fail_data_api(FaultRule::new("/action/deleteOne", Fault::Status(500)).body_contains("\"collection\":\"users\""));
     let r = env.post("/tenants/acme/members/create", &ACME_OWNER, json!({"name": "Jane Doe", "localPart": "jane", "role": "member"})).await;
     assert_eq!(r.status, 502, "{}", r.text);
-    logged(&env, &["undo of tenant.user_created", "failed"]).await.unwrap();
+    env.logged(&["undo of tenant.user_created", "failed"]).await.unwrap();
 }
 
 /// 5b. Row 12: leaving the partner-staff group failed: logged, and the
@@ -249,7 +220,7 @@ async fn a_failed_group_leave_of_partner_staff_is_logged() {
     env.fail(&env.emu.authentik().controls, FaultRule::new("/api/v3/core/groups/", Fault::Status(500)).method("POST"));
     let r = env.post(&format!("/users/me/partner/users/{}/remove", NORTHWIND_STAFF.sub), &NORTHWIND_OWNER, json!({})).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    logged(&env, &["partner-staff group", "failed"]).await.unwrap();
+    env.logged(&["partner-staff group", "failed"]).await.unwrap();
 }
 
 /// 6. A refused connection is named in plain words; the transport's debug
@@ -268,7 +239,7 @@ async fn a_refused_connection_is_described_in_plain_words() {
     assert_eq!(r.status, 502, "{}", r.text);
     assert_eq!(r.detail(), "Authentik could not be reached (connection refused).");
     assert!(events(&env, "tenant.user_password_reset").is_empty());
-    logged(&env, &["ConnectionRefused"]).await.unwrap();
+    env.logged(&["ConnectionRefused"]).await.unwrap();
 }
 
 /// 8. Suspend and resume reach the identity of a member whose document

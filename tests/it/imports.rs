@@ -87,6 +87,15 @@ fn every_component_imports_only_the_world() {
         assert!(!imports.is_empty(), "{name}: no imports decoded (not a component?)");
         let stray: Vec<&String> = imports.iter().filter(|i| !allowed(i, &world)).collect();
         assert!(stray.is_empty(), "{name} imports outside wit/: {stray:?}");
+        // A component that verifies tokens keeps the JWKS in Spin's store.
+        // (Every component links the store's client, as `shared::spin::serve`
+        // hands it to each operation; one whose spin.toml lists no store is
+        // refused at `open`, and never opens it.)
+        let verifies_tokens =
+            shared::needs::TABLE.iter().any(|n| n.component.replace('-', "_") == name && n.parts.contains(&shared::config::Part::Oidc));
+        if verifies_tokens {
+            assert!(imports.iter().any(|i| i.starts_with("fermyon:spin/key-value@2.0.0")), "{name} has no key-value store: {imports:?}");
+        }
         checked += 1;
     }
     assert!(checked >= 7, "only {checked} components checked");
@@ -98,7 +107,9 @@ fn the_check_rejects_what_the_world_lacks() {
     assert!(allowed("wasi:http/types@0.2.0", &world));
     assert!(!allowed("wasi:sockets/tcp@0.2.6", &world), "sockets are not in the world");
     assert!(!allowed("wasi:keyvalue/store@0.2.0-draft2", &world));
-    assert!(!allowed("fermyon:spin/key-value@2.0.0", &world));
+    assert!(allowed("fermyon:spin/key-value@2.0.0", &world), "the JWKS cache's store");
+    assert!(!allowed("spin:key-value/key-value@3.0.0", &world), "WASIp3's key-value: Spin 4 only");
+    assert!(!allowed("fermyon:spin/sqlite@2.0.0", &world));
     assert!(!allowed("wasi:http/types@0.3.0", &world));
     assert!(allowed("wasi:http/types@0.2.12", &world));
     assert!(!allowed("wasi:http/nope@0.2.6", &world));

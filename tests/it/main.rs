@@ -14,6 +14,7 @@ mod imports;
 mod in_flight;
 mod invariants;
 mod invites;
+mod jwks_cache;
 mod kubernetes;
 mod lifecycle;
 mod list_order;

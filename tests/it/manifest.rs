@@ -65,8 +65,8 @@ async fn spin_toml_serves_with_only_its_required_variables_and_a_jwks_source() {
 }
 
 /// Each component declares exactly the variables its row of
-/// `shared::needs::TABLE` reads, and may call exactly the origins its parts
-/// name: Spin resolves nothing else for it, so a part read outside its row
+/// `shared::needs::TABLE` reads, may call exactly the origins its parts
+/// name and open exactly the key-value stores they keep state in: Spin resolves nothing else for it, so a part read outside its row
 /// is unset (a `503` in the suite), and the kube generator, which gives
 /// each SpinApp its rows' variables, gives it what it reads.
 #[test]
@@ -94,6 +94,12 @@ fn every_component_declares_what_its_needs_row_reads_and_calls() {
         let mut expected: Vec<String> = needs.hosts().iter().map(|h| format!("{{{{ {h} }}}}")).collect();
         expected.sort_unstable();
         assert_eq!(hosts, expected, "component {}: allowed_outbound_hosts against its needs row", needs.component);
+        assert_eq!(
+            decl.key_value_stores,
+            needs.key_value_stores(),
+            "component {}: key_value_stores against its needs row",
+            needs.component
+        );
     }
 }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use dev_host::{serve, App, ServeOptions, Server, StateDir};
-use devtool::spin::{state_dir, SpinUp};
+use devtool::spin::SpinUp;
 use emulators::demo;
 use emulators::issuer::Signing;
 use emulators::{Emulators, Options};
@@ -140,6 +140,13 @@ impl Env {
 
     /// Starts with extra or changed application variables.
     pub async fn start_with(tweak: impl FnOnce(&mut HashMap<String, String>, &Emulators)) -> Env {
+        Env::start_in(None, tweak).await
+    }
+
+    /// [`Env::start_with`], the app's key-value store in `state_dir` (made
+    /// beforehand by the test, e.g. broken on purpose) instead of a fresh
+    /// one of its own.
+    pub async fn start_in(state_dir: Option<PathBuf>, tweak: impl FnOnce(&mut HashMap<String, String>, &Emulators)) -> Env {
         let emu = emulators::start(Options::default()).await.expect("emulators start");
         let mut vars = devtool::variables(&emu);
         // Short, so timeout tests stay quick.
@@ -148,13 +155,20 @@ impl Env {
         let host = match runtime() {
             Runtime::Dev => Host::Dev(
                 // A key-value store of its own, as each `spin up` below gets a fresh state dir.
-                serve(app(), ServeOptions { variables: vars, state_dir: StateDir::Unset, ..ServeOptions::default() })
-                    .await
-                    .expect("host serves"),
+                serve(
+                    app(),
+                    ServeOptions {
+                        variables: vars,
+                        state_dir: state_dir.map_or(StateDir::Unset, StateDir::Path),
+                        ..ServeOptions::default()
+                    },
+                )
+                .await
+                .expect("host serves"),
             ),
             Runtime::Spin(bin) => {
                 let root = workspace();
-                let dir = state_dir(&root.join("target/e2e-spin"));
+                let dir = state_dir.unwrap_or_else(|| devtool::spin::state_dir(&root.join("target/e2e-spin")));
                 Host::Spin(SpinUp::start(bin, &root.join("spin.toml"), &vars, &dir).await.unwrap_or_else(|e| panic!("{e:#}")))
             }
         };
@@ -336,6 +350,35 @@ impl Env {
             Host::Dev(server) => server.traps(),
             Host::Spin(spin) => spin_failed_requests(&spin.stderr()).len(),
         }
+    }
+
+    /// What the app's components wrote to stderr, where the runtime lets a
+    /// test read it: a real Spin keeps it in its state directory. The dev
+    /// host passes guest output through to this process's stderr, which a
+    /// test cannot read back (`None`).
+    pub fn app_log(&self) -> Option<String> {
+        let Host::Spin(spin) = &self.host else { return None };
+        let mut log = spin.stderr();
+        if let Ok(files) = std::fs::read_dir(spin.dir.join("logs")) {
+            for f in files.flatten() {
+                log += &std::fs::read_to_string(f.path()).unwrap_or_default();
+            }
+        }
+        Some(log)
+    }
+
+    /// Waits (a little: Spin writes its logs asynchronously) for a line of
+    /// the app's log containing every one of `words`; `Ok` on the dev host,
+    /// whose guest output a test cannot read.
+    pub async fn logged(&self, words: &[&str]) -> Result<(), String> {
+        for _ in 0..20 {
+            match self.app_log() {
+                None => return Ok(()),
+                Some(log) if log.lines().any(|l| words.iter().all(|w| l.contains(w))) => return Ok(()),
+                Some(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+        Err(format!("no log line with {words:?} in:\n{}", self.app_log().unwrap_or_default()))
     }
 
     /// The runtime's log entries about failed guests (for assertion messages).

@@ -62,11 +62,17 @@ pub enum Signing {
     /// ES256 with a valid signature from a P-256 key that is not in the
     /// JWKS; the header claims the JWKS's EC `kid`.
     Es256OtherKey,
+    /// ES256 with the next key, under its own `kid`: in the JWKS only after
+    /// [`Issuer::rotate`] (Authentik's signing key changed).
+    Es256NextKey,
 }
 
 struct Keys {
     rsa: rsa::RsaPrivateKey,
     ec: p256::ecdsa::SigningKey,
+    /// Never published: [`Signing::Es256OtherKey`] forges with it, and
+    /// [`Signing::Es256NextKey`] signs with it under its own `kid` once
+    /// [`Issuer::rotate`] has published it.
     other_ec: p256::ecdsa::SigningKey,
 }
 
@@ -141,7 +147,12 @@ pub struct Issuer {
     keys: Arc<Keys>,
     rsa_kid: String,
     ec_kid: String,
-    jwks: Value,
+    next_kid: String,
+    next_jwk: Value,
+    /// The JWKS document served, and what else its route answers with.
+    jwks: std::sync::Mutex<Value>,
+    jwks_cache_control: std::sync::Mutex<Option<String>>,
+    jwks_fetches: std::sync::atomic::AtomicUsize,
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -150,6 +161,16 @@ fn b64(bytes: &[u8]) -> String {
 
 fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// A P-256 public key as a JWK, and its `kid` (the RFC 7638 thumbprint).
+fn ec_jwk(key: &p256::ecdsa::SigningKey) -> (String, Value) {
+    let point = key.verifying_key().to_encoded_point(false);
+    let x = b64(point.x().expect("uncompressed point"));
+    let y = b64(point.y().expect("uncompressed point"));
+    let kid = b64(&Sha256::digest(format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#)));
+    let jwk = json!({"kid": kid, "kty": "EC", "crv": "P-256", "x": x, "y": y, "alg": "ES256", "use": "sig"});
+    (kid, jwk)
 }
 
 /// HMAC-SHA256 (RFC 2104).
@@ -206,15 +227,52 @@ impl Issuer {
         let (n, e) = (b64(&public.n().to_bytes_be()), b64(&public.e().to_bytes_be()));
         // RFC 7638 thumbprints as key ids.
         let rsa_kid = b64(&Sha256::digest(format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#)));
-        let point = keys.ec.verifying_key().to_encoded_point(false);
-        let x = b64(point.x().expect("uncompressed point"));
-        let y = b64(point.y().expect("uncompressed point"));
-        let ec_kid = b64(&Sha256::digest(format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#)));
+        let (ec_kid, ec_key) = ec_jwk(&keys.ec);
+        let (next_kid, next_jwk) = ec_jwk(&keys.other_ec);
         let jwks = json!({"keys": [
             {"kid": rsa_kid, "kty": "RSA", "alg": "RS256", "use": "sig", "n": n, "e": e},
-            {"kid": ec_kid, "kty": "EC", "crv": "P-256", "x": x, "y": y, "alg": "ES256", "use": "sig"},
+            ec_key,
         ]});
-        Issuer { issuer, audience, slug, keys, rsa_kid, ec_kid, jwks }
+        Issuer {
+            issuer,
+            audience,
+            slug,
+            keys,
+            rsa_kid,
+            ec_kid,
+            next_kid,
+            next_jwk,
+            jwks: jwks.into(),
+            jwks_cache_control: None.into(),
+            jwks_fetches: 0.into(),
+        }
+    }
+
+    /// Publishes the next key ([`Signing::Es256NextKey`]) beside the
+    /// others, as Authentik's JWKS does once a provider's signing key is
+    /// changed (tokens signed by the old keys stay valid until they expire).
+    pub fn rotate(&self) {
+        let mut jwks = self.jwks.lock().unwrap();
+        let keys = jwks["keys"].as_array_mut().expect("a JWKS has keys");
+        if !keys.contains(&self.next_jwk) {
+            keys.push(self.next_jwk.clone());
+        }
+    }
+
+    /// The next key's `kid` (see [`Issuer::rotate`]).
+    pub fn next_kid(&self) -> &str {
+        &self.next_kid
+    }
+
+    /// Makes the JWKS route answer with this `Cache-Control` (Authentik
+    /// sends none; a proxy in front of it may).
+    pub fn set_jwks_cache_control(&self, value: Option<&str>) {
+        *self.jwks_cache_control.lock().unwrap() = value.map(str::to_owned);
+    }
+
+    /// How many times the JWKS has been fetched from the route.
+    pub fn jwks_fetches(&self) -> usize {
+        self.jwks_fetches.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The `iss` value (with its trailing slash).
@@ -254,12 +312,12 @@ impl Issuer {
 
     /// The JWKS document.
     pub fn jwks(&self) -> Value {
-        self.jwks.clone()
+        self.jwks.lock().unwrap().clone()
     }
 
     /// The JWKS document as JSON text (what `oidc_jwks` holds).
     pub fn jwks_json(&self) -> String {
-        self.jwks.to_string()
+        self.jwks().to_string()
     }
 
     /// The RSA public key as SPKI PEM (LF line endings).
@@ -360,6 +418,7 @@ impl Issuer {
             }
             Signing::Rs256WithKid(kid) => json!({"alg": "RS256", "kid": kid, "typ": "JWT"}),
             Signing::Es256 | Signing::Es256OtherKey => json!({"alg": "ES256", "kid": self.ec_kid, "typ": "JWT"}),
+            Signing::Es256NextKey => json!({"alg": "ES256", "kid": self.next_kid, "typ": "JWT"}),
             Signing::None => json!({"alg": "none", "typ": "JWT"}),
             Signing::Hs256WithSecret(_) => json!({"alg": "HS256", "typ": "JWT"}),
         };
@@ -373,7 +432,7 @@ impl Issuer {
                 let sig: p256::ecdsa::Signature = self.keys.ec.sign(input.as_bytes());
                 sig.to_bytes().to_vec()
             }
-            Signing::Es256OtherKey => {
+            Signing::Es256OtherKey | Signing::Es256NextKey => {
                 let sig: p256::ecdsa::Signature = self.keys.other_ec.sign(input.as_bytes());
                 sig.to_bytes().to_vec()
             }
@@ -403,7 +462,12 @@ fn cors_json(body: Value) -> Response {
 }
 
 async fn jwks(State(issuer): State<Arc<Issuer>>) -> Response {
-    cors_json(issuer.jwks())
+    issuer.jwks_fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let mut r = cors_json(issuer.jwks());
+    if let Some(value) = issuer.jwks_cache_control.lock().unwrap().as_deref() {
+        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_str(value).expect("a header value"));
+    }
+    r
 }
 
 async fn discovery(State(issuer): State<Arc<Issuer>>) -> Response {

@@ -127,6 +127,11 @@ impl Jwks {
         }
         Ok(Jwks { keys })
     }
+
+    /// Whether a key of the set is named `kid`.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
+    }
 }
 
 /// What a token must say to be accepted.

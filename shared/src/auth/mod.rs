@@ -1,3 +1,4 @@
 //! Token verification.
 
+pub mod jwks;
 pub mod jwt;

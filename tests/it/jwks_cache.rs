@@ -2,8 +2,8 @@
 //! the host, whose `default` key-value store keeps the set between
 //! instances: with `oidc_jwks_url` the JWKS is fetched once, refetched
 //! for a rotated key, not for a flood of made-up ones, and a broken store
-//! costs fetches, never answers. The emulated Authentik counts the
-//! fetches of its JWKS route.
+//! costs fetches, never answers. The fetches are counted in the Authentik
+//! emulator's request log.
 
 use std::path::PathBuf;
 
@@ -21,7 +21,7 @@ async fn with_jwks_url(state_dir: Option<PathBuf>) -> Env {
 }
 
 fn fetches(env: &Env) -> usize {
-    env.emu.issuer.jwks_fetches()
+    env.emu.authentik().jwks_fetches()
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 pub mod client;
 pub mod gateway_bench;
+pub mod jwks_bench;
 pub mod keys;
 pub mod kube;
 pub mod me_bench;

@@ -105,6 +105,14 @@ pub struct AuthentikHandle {
     pub state: authentik::AuthentikState,
 }
 
+impl AuthentikHandle {
+    /// How many times the issuer's JWKS was fetched (from the request log).
+    pub fn jwks_fetches(&self) -> usize {
+        let path = self.issuer.jwks_uri().strip_prefix(&self.url).map(str::to_owned).unwrap_or_default();
+        self.controls.log.all().iter().filter(|r| r.method == "GET" && r.path() == path).count()
+    }
+}
+
 /// A running Stalwart or OCIS emulator, with its state for inspection.
 #[derive(Clone)]
 pub struct Handle<S> {

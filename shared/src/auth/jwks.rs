@@ -31,7 +31,7 @@ use crate::ports::{Http, KeyValue};
 use crate::problem::{Error, System, UpstreamError, UpstreamFailure};
 use crate::upstream::Call;
 
-/// The longest a fetched set is used without asking again (API.md,
+/// The longest a fetched set is used without asking again (docs/api.md,
 /// Configuration: "for up to 10 minutes").
 pub const MAX_AGE_SECS: i64 = 600;
 /// The least time between two fetches made for unknown keys.

@@ -3,7 +3,8 @@
 //! and through each real Spin named in `SPIN_BIN` (side by side, p50, p99 and
 //! the count over 20 ms), upstream calls and sequential round trips of
 //! every operation (devtool::round_trips), `/users/me` at 20 ms per call
-//! and under load (devtool::me_bench) and the report routes at scale
+//! and under load (devtool::me_bench), the token check with a JWKS URL
+//! against an inline JWKS (devtool::jwks_bench) and the report routes at scale
 //! (devtool::report_bench). `--clean-build`
 //! also times a clean release build of every component.
 
@@ -72,6 +73,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if std::env::args().any(|a| a == "--gateway-only") {
         return devtool::gateway_bench::run().await;
+    }
+    if std::env::args().any(|a| a == "--jwks-only") {
+        return devtool::jwks_bench::run(load_app()?).await;
     }
     if std::env::args().any(|a| a == "--round-trips-only") {
         return devtool::round_trips::run(load_app()?).await;
@@ -172,6 +176,7 @@ async fn main() -> anyhow::Result<()> {
 
     devtool::round_trips::run(app.clone()).await?;
     devtool::me_bench::run(app.clone()).await?;
+    devtool::jwks_bench::run(app.clone()).await?;
     devtool::gateway_bench::run().await?;
 
     // Reports at scale (rows 8, 13, 15, 16): devtool::report_bench.

@@ -83,14 +83,23 @@ type Request = (&'static str, &'static str, &'static str, fn(&Emulators) -> Stri
 fn requests() -> [Request; 2] {
     [
         ("GET /users/me", "GET", "/users/me", |emu| emu.issuer.token_for(&OPERATOR), |_| None),
-        ("POST /tenants/acme/members/create", "POST", "/tenants/acme/members/create", |emu| emu.issuer.token_for(&ACME_OWNER), |n| {
-            Some(json!({"name": "Jwks Bench", "localPart": format!("jwks.bench.{n}"), "role": "member"}).to_string())
-        }),
+        (
+            "POST /tenants/acme/members/create",
+            "POST",
+            "/tenants/acme/members/create",
+            |emu| emu.issuer.token_for(&ACME_OWNER),
+            |n| Some(json!({"name": "Jwks Bench", "localPart": format!("jwks.bench.{n}"), "role": "member"}).to_string()),
+        ),
     ]
 }
 
 /// Cold and warm p50 of one route, and the JWKS fetches of the warm run.
-async fn measure(app: &Arc<App>, runtime: Option<&std::path::Path>, source: Source, req: &Request) -> anyhow::Result<(Duration, Duration, usize)> {
+async fn measure(
+    app: &Arc<App>,
+    runtime: Option<&std::path::Path>,
+    source: Source,
+    req: &Request,
+) -> anyhow::Result<(Duration, Duration, usize)> {
     let (_, method, path, token, body) = req;
     let emu = emulators::start(Options { stalwart_port: Some(0), ocis_port: Some(0), ..Options::default() }).await?;
     let mut vars = crate::variables(&emu);

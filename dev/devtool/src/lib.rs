@@ -70,16 +70,28 @@ pub async fn serve_app(app: Arc<App>, emu: &Emulators, addr: std::net::SocketAdd
 /// pointing elsewhere); with `env_wins`, `SPIN_VARIABLE_*` win over them.
 pub async fn serve_with(
     app: Arc<App>,
+    vars: HashMap<String, String>,
+    addr: std::net::SocketAddr,
+    env_wins: bool,
+) -> anyhow::Result<Server> {
+    // No state dir: the key-value store lives in memory for this serve, as
+    // the emulators' world (issuer keys included) does for this run.
+    serve_in(app, vars, addr, env_wins, StateDir::Unset).await
+}
+
+/// [`serve_with`], the key-value store in `state_dir` (`make dev` keeps it
+/// beside the emulators' data, whose issuer keys outlive a restart too).
+pub async fn serve_in(
+    app: Arc<App>,
     mut vars: HashMap<String, String>,
     addr: std::net::SocketAddr,
     env_wins: bool,
+    state_dir: StateDir,
 ) -> anyhow::Result<Server> {
     if env_wins {
         vars.retain(|k, _| std::env::var(format!("SPIN_VARIABLE_{}", k.to_uppercase())).is_err());
     }
-    // No state dir: the key-value store lives in memory for this serve, as
-    // the emulators' world (issuer keys included) does for this run.
-    serve(app, ServeOptions { addr, variables: vars, use_process_env: env_wins, state_dir: StateDir::Unset }).await
+    serve(app, ServeOptions { addr, variables: vars, use_process_env: env_wins, state_dir }).await
 }
 
 /// The peak wasm linear memory of one request since the last call, as

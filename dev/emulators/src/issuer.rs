@@ -232,18 +232,7 @@ impl Issuer {
             {"kid": rsa_kid, "kty": "RSA", "alg": "RS256", "use": "sig", "n": n, "e": e},
             ec_key,
         ]});
-        Issuer {
-            issuer,
-            audience,
-            slug,
-            keys,
-            rsa_kid,
-            ec_kid,
-            next_kid,
-            next_jwk,
-            jwks: jwks.into(),
-            jwks_cache_control: None.into(),
-        }
+        Issuer { issuer, audience, slug, keys, rsa_kid, ec_kid, next_kid, next_jwk, jwks: jwks.into(), jwks_cache_control: None.into() }
     }
 
     /// Publishes the next key ([`Signing::Es256NextKey`]) beside the
@@ -267,7 +256,6 @@ impl Issuer {
     pub fn set_jwks_cache_control(&self, value: Option<&str>) {
         *self.jwks_cache_control.lock().unwrap() = value.map(str::to_owned);
     }
-
 
     /// The `iss` value (with its trailing slash).
     pub fn issuer(&self) -> &str {

@@ -3,11 +3,17 @@
 //! ready token per demo user, and serves the demo page (web/) on its own
 //! origin, http://127.0.0.1:5173. Ctrl-C stops everything cleanly.
 //!
+//! Tokens are checked as production should check them: against the JWKS
+//! fetched from the issuer's URL (`oidc_jwks_url`) and kept in the
+//! `default` key-value store, a SQLite file in `.dev-data/` like the
+//! emulators' data (README, "The JWKS cache").
+//!
 //! `make dev ARGS=--gateway`: the app reaches the Data API through the
 //! gateway (gateway/, in process, driver backend) on the emulator's MongoDB
 //! wire listener instead of the emulator's own HTTP endpoint.
 
-use devtool::{load_app, role_label, serve_with, variables, web, workspace};
+use dev_host::StateDir;
+use devtool::{load_app, role_label, serve_in, variables, web, workspace};
 use emulators::{demo, Options};
 
 /// Where the gateway listens with `--gateway` (beside the emulators' 4010–4040).
@@ -46,7 +52,10 @@ async fn main() -> anyhow::Result<()> {
     }
     // The demo page calls from its own origin.
     vars.insert("cors_allowed_origins".to_owned(), web::ORIGIN.to_owned());
-    let server = serve_with(app.clone(), vars, ([127, 0, 0, 1], port).into(), true).await?;
+    vars.insert("oidc_jwks".to_owned(), String::new());
+    vars.insert("oidc_jwks_url".to_owned(), emu.issuer.jwks_uri());
+    let state_dir = workspace().join(".dev-data");
+    let server = serve_in(app.clone(), vars, ([127, 0, 0, 1], port).into(), true, StateDir::Path(state_dir.clone())).await?;
     let page = match web::serve_dev(&workspace(), &web::demo_json(&emu, &format!("http://{}", server.addr))) {
         Ok(child) => Some(child),
         Err(e) => {
@@ -64,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!("Authentik {}   (token: {})", emu.authentik().url, demo::AUTHENTIK_TOKEN);
+    println!("JWKS      {}   (kept in {})", emu.issuer.jwks_uri(), state_dir.join(dev_host::key_value::DEFAULT_STORE_FILENAME).display());
     if let Some(s) = &emu.stalwart {
         println!("Stalwart  {}", s.url);
     }

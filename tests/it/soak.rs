@@ -593,7 +593,15 @@ async fn soak() {
     let clients = env_num("SOAK_CLIENTS", 4) as usize;
     println!("soak: SOAK_SEED={seed} ({seconds} s, {clients} clients, {runtime:?})", runtime = runtime());
     eprintln!("soak: SOAK_SEED={seed}");
-    let env = Arc::new(Env::start().await);
+    // Tokens checked as in production: the JWKS from Authentik's URL, kept
+    // in the key-value store; its fetches take Authentik's chaos too.
+    let env = Arc::new(
+        Env::start_with(|vars, emu| {
+            vars.insert("oidc_jwks".into(), String::new());
+            vars.insert("oidc_jwks_url".into(), emu.issuer.jwks_uri());
+        })
+        .await,
+    );
     let before = baseline(&env);
     chaos(&env, Some(seed));
 
@@ -643,9 +651,10 @@ async fn soak() {
         *by_status.entry(a.status).or_default() += 1;
     }
     println!(
-        "soak: SOAK_SEED={seed}: {} requests in {load:.1?}, statuses {by_status:?}, {} upstream faults injected",
+        "soak: SOAK_SEED={seed}: {} requests in {load:.1?}, statuses {by_status:?}, {} upstream faults injected, {} JWKS fetches",
         answers.len(),
-        hits.len()
+        hits.len(),
+        env.emu.authentik().jwks_fetches()
     );
 
     let findings = check(&env, &before, &answers, &hits);

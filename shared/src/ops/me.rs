@@ -6,8 +6,9 @@
 //! partner go out together, and the answer is the read with this request's
 //! writes applied (see [`compose`]). One trip when the token names no
 //! tenant groups; two when it does (the slugs become tenant ids first).
-//! The token check costs no call when the JWKS is inline (`oidc_jwks`);
-//! with `oidc_jwks_url` it adds one trip before everything else.
+//! The token check costs no call when the JWKS is inline (`oidc_jwks`) or
+//! kept from `oidc_jwks_url` (`auth::jwks`); only a fetch of the set (an
+//! empty or expired cache, a rotated key) adds one trip before the rest.
 
 use serde_json::{json, Map, Value};
 

@@ -224,6 +224,10 @@ pub fn render(manifest: &Manifest) -> Result<BTreeMap<String, String>> {
             if decl.required {
                 s.push_str("# required\n");
             }
+            if name.as_str() == "oidc_jwks_url" {
+                s.push_str("# recommended over oidc_jwks: https://<authentik>/application/o/<app>/jwks/, kept in each pod's\n");
+                s.push_str("# `default` key-value store for up to 10 minutes (README, \"The JWKS cache\")\n");
+            }
             // A secret's default never goes into a file meant for real values;
             // the Data API is the gateway's Service unless you run your own.
             let value = match name.as_str() {

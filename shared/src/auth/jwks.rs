@@ -394,6 +394,29 @@ mod tests {
         assert_eq!(w.fetches(), 7);
     }
 
+    /// A store that can be read but not written (a read-only file, a full disk).
+    struct ReadOnly(Rc<MemoryKeyValue>);
+
+    impl KeyValue for ReadOnly {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+            self.0.get(key)
+        }
+        fn set(&self, _: &str, _: &[u8]) -> Result<(), String> {
+            Err("attempt to write a readonly database".into())
+        }
+    }
+
+    #[test]
+    fn without_a_writable_gate_there_is_no_refetch() {
+        let w = World::new(&["a"]);
+        w.request(T0, "a").unwrap();
+        let ctx = Ctx::new(w.endpoint.clone(), Box::new(|_: &str| None), Box::new(ReadOnly(w.store.clone())), DateTime(T0 + 1000));
+        let check = |jwks: &Jwks| if jwks.has_kid("b") { Ok(()) } else { Err(JwtError::UnknownKey) };
+        let verdict = futures::executor::block_on(check_with(&ctx, URL, Duration::from_secs(1), check)).unwrap();
+        assert!(matches!(verdict, Err(JwtError::UnknownKey)));
+        assert_eq!(w.fetches(), 1, "a refetch whose gate cannot be kept is not made");
+    }
+
     #[test]
     fn a_kept_set_of_another_url_or_unreadable_is_not_used() {
         let w = World::new(&["a"]);

@@ -54,8 +54,8 @@ pub trait KeyValue {
     fn set(&self, key: &str, value: &[u8]) -> Result<(), String>;
 }
 
-/// A [`KeyValue`] in memory: the store of native tests, and of hosts that
-/// give none. `failing` makes every call fail, as an unreachable store.
+/// A [`KeyValue`] in memory, for native tests. `failing` makes every call
+/// fail, as an unreachable store.
 #[derive(Default)]
 pub struct MemoryKeyValue {
     pub entries: std::cell::RefCell<std::collections::HashMap<String, Vec<u8>>>,

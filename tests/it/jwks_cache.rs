@@ -122,3 +122,32 @@ async fn the_answers_cache_control_bounds_the_keeping() {
     }
     assert_eq!(fetches(&env), 5, "no-store: never kept");
 }
+
+#[tokio::test]
+async fn a_failed_jwks_fetch_answers_502_writes_nothing_and_keeps_nothing() {
+    let env = with_jwks_url(None).await;
+    let jwks_path = env.emu.issuer.jwks_uri().strip_prefix(&env.emu.authentik().url).unwrap().to_owned();
+    let before = env.world();
+    // Cold: Authentik fails the fetch, then drops the connection.
+    for fault in [Fault::Status(503), Fault::Drop] {
+        env.inject(System::Authentik, FaultRule::new(jwks_path.as_str(), fault).times(1));
+        let r = env
+            .post("/tenants/acme/members/create", &ACME_OWNER, json!({"name": "No Keys", "localPart": "no.keys", "role": "member"}))
+            .await;
+        assert_eq!(r.status, 502, "{}", r.text);
+        assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    }
+    assert_eq!(env.world(), before, "nothing written anywhere");
+    assert_eq!(fetches(&env), 2);
+    // Nothing was kept from the failures: the next request fetches and passes.
+    assert_eq!(env.get("/users/me", &ACME_OWNER).await.status, 200);
+    assert_eq!(fetches(&env), 3);
+    // A refetch for a rotated key that fails: 502, and the kept set still serves.
+    env.emu.issuer.rotate();
+    env.inject(System::Authentik, FaultRule::new(jwks_path.as_str(), Fault::Status(500)).times(1));
+    let next = env.token_with(&ACME_OWNER, json!({}), Signing::Es256NextKey);
+    assert_eq!(env.call("GET", "/users/me", Some(&next), None).await.status, 502);
+    assert_eq!(env.get("/users/me", &ACME_MEMBER).await.status, 200, "the kept set is untouched");
+    assert_eq!(fetches(&env), 4);
+    assert_eq!(env.traps(), 0, "{}", env.trap_log());
+}
